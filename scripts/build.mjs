@@ -1,0 +1,38 @@
+// Bundles the CLI, the daemon and every test file with esbuild (tsc only type-checks).
+import { build } from 'esbuild';
+import { readdirSync, statSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  // koffi ships a native addon; dockerode is test-only and heavy.
+  external: ['koffi', 'dockerode', 'ajv', 'ajv-draft-04', 'ajv-formats'],
+};
+
+function walk(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+rmSync(join(root, 'dist-test'), { recursive: true, force: true });
+await Promise.all([
+  build({ ...common, entryPoints: { berth: join(root, 'src/cli/main.ts') }, outdir: join(root, 'dist'), minify: true }),
+  build({ ...common, entryPoints: { berthd: join(root, 'src/daemon/main.ts') }, outdir: join(root, 'dist') }),
+  build({
+    ...common,
+    entryPoints: walk(join(root, 'test')),
+    outdir: join(root, 'dist-test'),
+    outbase: join(root, 'test'),
+  }),
+]);

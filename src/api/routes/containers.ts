@@ -1,0 +1,375 @@
+/** /containers/*: decode Docker's request shapes, call the container manager, encode its answers. */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Engine } from '../../engine/engine';
+import { InvalidArgumentError } from '../../errors';
+import type { Container, WaitCondition } from '../../runtime/containers';
+import type { ContainerConfig, HostConfig } from '../../runtime/types';
+import { parseTimestamp, type LogRecord } from '../../runtime/logs';
+import { frame, STDERR, STDOUT } from '../stdcopy';
+import type { RequestContext, Router } from '../router';
+import { matchLabel, parseFilters } from '../filters';
+import { archiveRoutes } from './archive';
+
+export function humanDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.round(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.round(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.round(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.round(h / 24 / 30)} months`;
+  return `${Math.round(h / 24 / 365)} years`;
+}
+
+function ago(iso: string): number {
+  return (Date.now() - Date.parse(iso)) / 1000;
+}
+
+export function statusText(c: Container): string {
+  const st = c.state;
+  if (st.Restarting) return `Restarting (${st.ExitCode}) ${humanDuration(ago(st.FinishedAt))} ago`;
+  if (st.Running) return `Up ${humanDuration(ago(st.StartedAt))}${st.Paused ? ' (Paused)' : ''}`;
+  if (st.Status === 'removing') return 'Removal In Progress';
+  if (st.StartedAt.startsWith('0001')) return 'Created';
+  return `Exited (${st.ExitCode}) ${humanDuration(ago(st.FinishedAt))} ago`;
+}
+
+function shellJoin(args: string[]): string {
+  return args.map((a) => (/[\s"'\\]/.test(a) || a === '' ? JSON.stringify(a) : a)).join(' ');
+}
+
+export function containerSummary(engine: Engine, c: Container) {
+  return {
+    Id: c.rec.Id,
+    Names: [c.rec.Name],
+    Image: c.rec.Config.Image,
+    ImageID: c.rec.Image,
+    Command: shellJoin([c.rec.Path, ...c.rec.Args]),
+    Created: Math.floor(Date.parse(c.rec.Created) / 1000),
+    Ports: [],
+    Labels: c.rec.Config.Labels ?? {},
+    State: c.state.Status,
+    Status: statusText(c),
+    HostConfig: { NetworkMode: c.rec.HostConfig.NetworkMode ?? 'default' },
+    NetworkSettings: { Networks: {} },
+    Mounts: [],
+  };
+}
+
+export function containerInspect(engine: Engine, c: Container) {
+  const image = engine.images.byId(c.rec.Image as `sha256:${string}`);
+  return {
+    Id: c.rec.Id,
+    Created: c.rec.Created,
+    Path: c.rec.Path,
+    Args: c.rec.Args,
+    State: { ...c.state, Status: c.state.Status },
+    Image: c.rec.Image,
+    ResolvConfPath: `${c.dir}/resolv.conf`,
+    HostnamePath: `${c.dir}/hostname`,
+    HostsPath: `${c.dir}/hosts`,
+    LogPath: c.rec.LogPath,
+    Name: c.rec.Name,
+    RestartCount: c.rec.RestartCount,
+    Driver: 'overlay',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: c.rec.HostConfig,
+    GraphDriver: {
+      Name: 'overlay',
+      Data: { UpperDir: `${c.dir}/upper`, WorkDir: `${c.dir}/work`, MergedDir: `${c.dir}/rootfs`, LowerDir: image ? '' : '' },
+    },
+    Mounts: [],
+    Config: c.rec.Config,
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: '',
+      HairpinMode: false,
+      Ports: {},
+      SandboxKey: '',
+      IPAddress: '',
+      IPPrefixLen: 0,
+      Gateway: '',
+      MacAddress: '',
+      Networks: {},
+    },
+  };
+}
+
+function bool(v: string | null): boolean {
+  return v === '1' || v === 'true' || v === 'True';
+}
+
+function listContainers(engine: Engine, ctx: RequestContext) {
+  const all = bool(ctx.query.get('all'));
+  const limit = Number(ctx.query.get('limit') ?? -1);
+  const f = parseFilters(ctx.query.get('filters'));
+  let list = engine.containers.list();
+  if (!all && limit <= 0 && !f.status && !f.exited) list = list.filter((c) => c.state.Running || c.state.Restarting);
+  if (f.status) list = list.filter((c) => f.status.includes(c.state.Status));
+  if (f.exited) list = list.filter((c) => c.state.Status === 'exited' && f.exited.includes(String(c.state.ExitCode)));
+  if (f.name) list = list.filter((c) => f.name.some((n) => new RegExp(n).test(c.rec.Name.slice(1))));
+  if (f.id) list = list.filter((c) => f.id.some((i) => c.rec.Id.startsWith(i)));
+  if (f.label) list = list.filter((c) => f.label.every((l) => matchLabel(c.rec.Config.Labels, l)));
+  if (f.ancestor) {
+    const ids = new Set(f.ancestor.map((a) => engine.images.find(a)?.id).filter(Boolean));
+    list = list.filter((c) => ids.has(c.rec.Image as `sha256:${string}`) || f.ancestor.includes(c.rec.Config.Image));
+  }
+  if (f.before) {
+    const pivot = engine.containers.get(f.before[0]).rec.Created;
+    list = list.filter((c) => c.rec.Created < pivot);
+  }
+  if (f.since) {
+    const pivot = engine.containers.get(f.since[0]).rec.Created;
+    list = list.filter((c) => c.rec.Created > pivot);
+  }
+  if (limit > 0) list = list.slice(0, limit);
+  return list.map((c) => containerSummary(engine, c));
+}
+
+/** Docker's --since/--until: RFC3339, Unix seconds with fraction, or a duration like 10m. */
+export function parseTimeArg(v: string | null): bigint | undefined {
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) {
+    const [s, frac = ''] = v.split('.');
+    return BigInt(s) * 1_000_000_000n + BigInt(frac.padEnd(9, '0').slice(0, 9) || '0');
+  }
+  const d = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$/.exec(v);
+  if (d) {
+    const mult = { ns: 1e-9, us: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 }[d[2] as 'ns'];
+    return BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(Number(d[1]) * mult * 1e9));
+  }
+  const ns = parseTimestamp(v.replace(/Z$/, '+00:00').replace(/\+00:00\+00:00$/, '+00:00'));
+  if (ns === 0n) {
+    const ms = Date.parse(v);
+    if (Number.isNaN(ms)) throw new InvalidArgumentError(`invalid value for time: ${v}`);
+    return BigInt(ms) * 1_000_000n;
+  }
+  return ns;
+}
+
+/** RFC3339Nano in UTC as Docker prints log timestamps. */
+export function formatNano(ns: bigint): string {
+  const ms = Number(ns / 1_000_000n);
+  const base = new Date(ms).toISOString().slice(0, 19);
+  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${base}${frac ? '.' + frac : ''}Z`;
+}
+
+function encodeRecord(rec: LogRecord, tty: boolean, timestamps: boolean): Buffer {
+  const data = timestamps ? Buffer.concat([Buffer.from(formatNano(rec.time) + ' '), rec.data]) : rec.data;
+  return tty ? data : frame(rec.stream === 'stdout' ? STDOUT : STDERR, data);
+}
+
+/** Writes to a stream respecting backpressure; resolves false when the peer is gone. */
+function writeOut(out: Duplex | NodeJS.WritableStream, data: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    const w = out as Duplex;
+    if (w.destroyed || w.writableEnded) return resolve(false);
+    if (w.write(data)) resolve(true);
+    else {
+      const onDrain = () => {
+        w.off('close', onClose);
+        resolve(true);
+      };
+      const onClose = () => {
+        w.off('drain', onDrain);
+        resolve(false);
+      };
+      w.once('drain', onDrain);
+      w.once('close', onClose);
+    }
+  });
+}
+
+/** Pipes client stdin into a conmon attach socket, connecting once the container runs. */
+export function pipeStdin(engine: Engine, client: Duplex, head: Buffer, connect: () => Socket, waitRunning?: Promise<void>): void {
+  let target: Socket | undefined;
+  const pending: Buffer[] = head.length ? [head] : [];
+  let ended = false;
+  const open = () => {
+    try {
+      target = connect();
+    } catch {
+      return;
+    }
+    target.on('error', () => undefined);
+    target.resume(); // conmon echoes output here too; the log is our output path.
+    for (const p of pending) target.write(p);
+    pending.length = 0;
+    if (ended) target.end();
+  };
+  client.on('data', (d: Buffer) => (target ? target.write(d) : pending.push(d)));
+  client.on('end', () => {
+    ended = true;
+    target?.end();
+  });
+  client.on('close', () => {
+    if (!ended) target?.destroy();
+  });
+  if (waitRunning) void waitRunning.then(open);
+  else open();
+}
+
+async function attach(engine: Engine, ctx: RequestContext): Promise<void> {
+  const c = engine.containers.get(ctx.params.id);
+  const tty = !!c.rec.Config.Tty;
+  const q = ctx.query;
+  const wantOut = bool(q.get('stdout'));
+  const wantErr = bool(q.get('stderr'));
+  const wantIn = bool(q.get('stdin'));
+  const logs = bool(q.get('logs'));
+  const stream = q.get('stream') === null ? true : bool(q.get('stream'));
+  const { socket, head } = ctx.hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+  const abort = new AbortController();
+  socket.on('close', () => abort.abort());
+  socket.on('error', () => abort.abort());
+  if (wantIn && c.rec.Config.OpenStdin) {
+    const running = c.state.Running
+      ? undefined
+      : new Promise<void>((resolve) => {
+          const off = engine.events.subscribe((e) => {
+            if (e.Type === 'container' && e.Action === 'start' && e.Actor.ID === c.rec.Id) {
+              off();
+              resolve();
+            }
+          });
+          abort.signal.addEventListener('abort', () => off());
+        });
+    pipeStdin(engine, socket, head, () => engine.containers.attachStdin(c.rec.Id), running);
+  }
+  if (wantOut || wantErr) {
+    const done = engine.containers.readerDone(c);
+    try {
+      const records = engine.containers.attachOutput(c, { logs, stream, signal: abort.signal });
+      for await (const rec of records) {
+        if ((rec.stream === 'stdout' && !wantOut) || (rec.stream === 'stderr' && !wantErr)) continue;
+        if (!(await writeOut(socket, encodeRecord(rec, tty, false)))) break;
+      }
+    } finally {
+      done();
+    }
+  } else if (stream) {
+    await engine.containers.wait(c.rec.Id, 'next-exit');
+  }
+  socket.end();
+}
+
+async function logs(engine: Engine, ctx: RequestContext): Promise<void> {
+  const c = engine.containers.get(ctx.params.id);
+  const q = ctx.query;
+  const wantOut = bool(q.get('stdout'));
+  const wantErr = bool(q.get('stderr'));
+  if (!wantOut && !wantErr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
+  const follow = bool(q.get('follow'));
+  const timestamps = bool(q.get('timestamps'));
+  const tailArg = q.get('tail') ?? 'all';
+  const tail = tailArg === 'all' || tailArg === '' ? -1 : Number(tailArg);
+  if (Number.isNaN(tail)) throw new InvalidArgumentError(`invalid tail value: ${tailArg}`);
+  const since = parseTimeArg(q.get('since'));
+  const until = parseTimeArg(q.get('until'));
+  const tty = !!c.rec.Config.Tty;
+  const res = ctx.stream(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  const keep = (r: LogRecord) => (r.stream === 'stdout' ? wantOut : wantErr);
+  let skip = 0;
+  if (tail >= 0) {
+    let n = 0;
+    for await (const r of engine.containers.logs(c.rec.Id, { since, until })) if (keep(r)) n++;
+    skip = Math.max(0, n - tail);
+  }
+  const done = follow ? engine.containers.readerDone(c) : () => undefined;
+  try {
+    for await (const r of engine.containers.logs(c.rec.Id, { since, until, follow, signal: abort.signal })) {
+      if (!keep(r)) continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      if (!(await writeOut(res, encodeRecord(r, tty, timestamps)))) break;
+    }
+  } finally {
+    done();
+  }
+  res.end();
+}
+
+export function containerRoutes(r: Router, engine: Engine): void {
+  const C = engine.containers;
+  r.add('GET', '/containers/json', (ctx) => ctx.send(200, listContainers(engine, ctx)));
+  r.add('POST', '/containers/create', async (ctx) => {
+    const body = (await ctx.json<ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: unknown }>()) ?? ({ Image: '' } as ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: unknown });
+    const { HostConfig: hc, NetworkingConfig: _nc, ...config } = body;
+    void _nc;
+    const name = ctx.query.get('name') || undefined;
+    ctx.send(201, await C.create(config as ContainerConfig, hc ?? {}, name));
+  });
+  r.add('GET', '/containers/{id}/json', (ctx) => ctx.send(200, containerInspect(engine, C.get(ctx.params.id))));
+  r.add('POST', '/containers/{id}/start', async (ctx) => {
+    await C.start(ctx.params.id);
+    ctx.send(204);
+  });
+  r.add('POST', '/containers/{id}/stop', async (ctx) => {
+    const t = ctx.query.get('t');
+    await C.stop(ctx.params.id, t === null || t === '' ? undefined : Number(t), ctx.query.get('signal') ?? undefined);
+    ctx.send(204);
+  });
+  r.add('POST', '/containers/{id}/restart', async (ctx) => {
+    const t = ctx.query.get('t');
+    await C.restart(ctx.params.id, t === null || t === '' ? undefined : Number(t));
+    ctx.send(204);
+  });
+  r.add('POST', '/containers/{id}/kill', async (ctx) => {
+    await C.kill(ctx.params.id, ctx.query.get('signal') || 'SIGKILL');
+    ctx.send(204);
+  });
+  r.add('POST', '/containers/{id}/pause', async (ctx) => {
+    await C.pause(ctx.params.id);
+    ctx.send(204);
+  });
+  r.add('POST', '/containers/{id}/unpause', async (ctx) => {
+    await C.unpause(ctx.params.id);
+    ctx.send(204);
+  });
+  r.add('POST', '/containers/{id}/rename', async (ctx) => {
+    const name = ctx.query.get('name');
+    if (!name) throw new InvalidArgumentError('Neither old nor new names may be empty');
+    await C.rename(ctx.params.id, name);
+    ctx.send(204);
+  });
+  r.add('POST', '/containers/{id}/resize', async (ctx) => {
+    await C.resize(ctx.params.id, Number(ctx.query.get('h') ?? 0), Number(ctx.query.get('w') ?? 0));
+    ctx.send(200);
+  });
+  r.add('POST', '/containers/{id}/wait', async (ctx) => {
+    const cond = (ctx.query.get('condition') || 'not-running') as WaitCondition;
+    if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw new InvalidArgumentError(`invalid condition: "${cond}"`);
+    const c = C.get(ctx.params.id);
+    const p = C.wait(c.rec.Id, cond);
+    // Headers go out at once so the client knows the wait is registered before it starts the container.
+    const res = ctx.stream('application/json');
+    const result = await p;
+    res.end(JSON.stringify({ StatusCode: result.StatusCode, ...(result.Error ? { Error: result.Error } : {}) }) + '\n');
+  });
+  r.add('POST', '/containers/{id}/attach', (ctx) => attach(engine, ctx));
+  r.add('GET', '/containers/{id}/logs', (ctx) => logs(engine, ctx));
+  r.add('GET', '/containers/{id}/top', async (ctx) => ctx.send(200, await C.top(ctx.params.id, ctx.query.get('ps_args') || '-ef')));
+  r.add('GET', '/containers/{id}/changes', async (ctx) => ctx.send(200, await engine.changes(ctx.params.id)));
+  r.add('DELETE', '/containers/{id}', async (ctx) => {
+    await C.remove(ctx.params.id, { force: bool(ctx.query.get('force')) });
+    ctx.send(204);
+  });
+  r.add('POST', '/containers/prune', async (ctx) => ctx.send(200, await C.prune()));
+  archiveRoutes(r, engine);
+}

@@ -1,0 +1,152 @@
+/**
+ * The CLI's API client: plain node:http over the Unix socket, plus the
+ * `Upgrade: tcp` hijack for attach and exec. Starts berthd when nobody answers.
+ */
+import { request, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { API_VERSION, enginePaths } from '../config';
+
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | string[] | undefined>;
+  body?: unknown;
+  /** Raw request body (import, load, cp). */
+  stream?: NodeJS.ReadableStream;
+  headers?: Record<string, string>;
+}
+
+function buildPath(path: string, query?: RequestOptions['query']): string {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) qs.append(k, x);
+    else qs.append(k, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+  }
+  const s = qs.toString();
+  return `/v${API_VERSION}${path}${s ? `?${s}` : ''}`;
+}
+
+export class Client {
+  constructor(readonly socketPath: string) {}
+
+  /** Sends a request and returns the raw response (caller consumes the body). */
+  raw(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+      let payload: string | undefined;
+      if (opts.body !== undefined) {
+        payload = JSON.stringify(opts.body);
+        headers['Content-Type'] = 'application/json';
+        headers['Content-Length'] = String(Buffer.byteLength(payload));
+      }
+      if (opts.stream) headers['Content-Type'] ??= 'application/x-tar';
+      const req = request({ socketPath: this.socketPath, method, path: buildPath(path, opts.query), headers }, resolve);
+      req.on('error', reject);
+      if (opts.stream) opts.stream.pipe(req);
+      else req.end(payload);
+    });
+  }
+
+  async json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.raw(method, path, opts);
+    const body = await readBody(res);
+    if ((res.statusCode ?? 500) >= 400) throw new ApiError(res.statusCode ?? 500, errorMessage(body));
+    return (body.length ? JSON.parse(body.toString('utf8')) : undefined) as T;
+  }
+
+  /** A request that must succeed; the body is ignored. 304 counts as success. */
+  async call(method: string, path: string, opts: RequestOptions = {}): Promise<number> {
+    const res = await this.raw(method, path, opts);
+    const body = await readBody(res);
+    if ((res.statusCode ?? 500) >= 400) throw new ApiError(res.statusCode ?? 500, errorMessage(body));
+    return res.statusCode ?? 200;
+  }
+
+  /** Opens a hijacked connection (attach, exec start) and returns the raw socket. */
+  hijack(path: string, opts: RequestOptions = {}): Promise<{ socket: Socket; head: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const payload = opts.body !== undefined ? JSON.stringify(opts.body) : '';
+      const req = request({
+        socketPath: this.socketPath,
+        method: 'POST',
+        path: buildPath(path, opts.query),
+        headers: {
+          Connection: 'Upgrade',
+          Upgrade: 'tcp',
+          'Content-Type': opts.body !== undefined ? 'application/json' : 'text/plain',
+          'Content-Length': String(Buffer.byteLength(payload)),
+        },
+      });
+      req.on('upgrade', (_res, socket: Socket, head: Buffer) => resolve({ socket, head }));
+      req.on('response', async (res) => {
+        const body = await readBody(res);
+        reject(new ApiError(res.statusCode ?? 500, errorMessage(body)));
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+}
+
+export function readBody(res: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks)));
+    res.on('error', reject);
+  });
+}
+
+function errorMessage(body: Buffer): string {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as { message?: string };
+    return v.message ?? body.toString('utf8');
+  } catch {
+    return body.toString('utf8').trim();
+  }
+}
+
+async function ping(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, method: 'GET', path: '/_ping', timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
+/** Returns a client, starting berthd in the background first if nobody answers on the socket. */
+export async function connect(): Promise<Client> {
+  const paths = enginePaths();
+  const client = new Client(paths.socket);
+  if (existsSync(paths.socket) && (await ping(paths.socket))) return client;
+  if (process.env.BERTH_NO_AUTOSTART) return client;
+  const daemon = join(__dirname, 'berthd.js');
+  mkdirSync(paths.run, { recursive: true, mode: 0o711 });
+  const logPath = join(paths.run, 'berthd.log');
+  const out = openSync(logPath, 'a', 0o600);
+  const child = spawn(process.execPath, [daemon], { detached: true, stdio: ['ignore', out, out], env: process.env });
+  child.unref();
+  closeSync(out);
+  process.stderr.write(`berth: no daemon was answering on ${paths.socket}; started berthd (log: ${logPath})\n`);
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (existsSync(paths.socket) && (await ping(paths.socket))) return client;
+  }
+  throw new ApiError(500, `berthd did not come up; see ${logPath}`);
+}
+

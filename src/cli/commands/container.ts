@@ -1,0 +1,514 @@
+/** Container verbs: thin flag parsing over the Engine API. */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { connect, type Client } from '../client';
+import { pumpStreams } from '../io';
+import { renderFormat, renderOne } from '../format';
+import { ExitError, filtersJson, out, parseBytes, runFailure, since } from '../util';
+
+export interface RunFlags {
+  detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  rm?: boolean;
+  name?: string;
+  env?: string[];
+  envFile?: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  entrypoint?: string;
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  pidsLimit?: string;
+  readOnly?: boolean;
+  label?: string[];
+  network?: string;
+  init?: boolean;
+  stopSignal?: string;
+  stopTimeout?: string;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  securityOpt?: string[];
+  restart?: string;
+  tmpfs?: string[];
+  shmSize?: string;
+  addHost?: string[];
+  groupAdd?: string[];
+  logOpt?: string[];
+  sysctl?: string[];
+  ulimit?: string[];
+  pid?: string;
+  ipc?: string;
+  uts?: string;
+  expose?: string[];
+}
+
+function readEnvFiles(files: string[] = []): string[] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { readFileSync } = require('node:fs') as typeof import('node:fs');
+  const env: string[] = [];
+  for (const f of files) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      const t = line.trim();
+      if (!t || t.startsWith('#')) continue;
+      env.push(t);
+    }
+  }
+  return env;
+}
+
+function kv(list: string[] = [], what: string): Record<string, string> {
+  const outMap: Record<string, string> = {};
+  for (const l of list) {
+    const i = l.indexOf('=');
+    if (i < 0) outMap[l] = '';
+    else if (i === 0) throw new ExitError(`invalid ${what}: ${l}`, 125);
+    else outMap[l.slice(0, i)] = l.slice(i + 1);
+  }
+  return outMap;
+}
+
+/** Builds Docker's create body from run/create flags. */
+export function createBody(image: string, command: string[], f: RunFlags): Record<string, unknown> {
+  const restart = f.restart ? f.restart.split(':') : ['no'];
+  const tmpfs: Record<string, string> = {};
+  for (const t of f.tmpfs ?? []) {
+    const i = t.indexOf(':');
+    tmpfs[i < 0 ? t : t.slice(0, i)] = i < 0 ? '' : t.slice(i + 1);
+  }
+  const cpus = f.cpus ? Number(f.cpus) : 0;
+  if (f.cpus && !(cpus > 0)) throw new ExitError(`invalid argument "${f.cpus}" for "--cpus" flag`, 125);
+  const exposed: Record<string, Record<string, never>> = {};
+  for (const p of f.expose ?? []) exposed[p.includes('/') ? p : `${p}/tcp`] = {};
+  return {
+    Image: image,
+    Cmd: command.length ? command : null,
+    Entrypoint: f.entrypoint !== undefined ? (f.entrypoint === '' ? [] : [f.entrypoint]) : null,
+    Env: [...readEnvFiles(f.envFile), ...(f.env ?? [])],
+    WorkingDir: f.workdir ?? '',
+    User: f.user ?? '',
+    Hostname: f.hostname ?? '',
+    Tty: !!f.tty,
+    OpenStdin: !!f.interactive,
+    StdinOnce: !!f.interactive && !f.detach,
+    AttachStdin: !!f.interactive && !f.detach,
+    AttachStdout: !f.detach,
+    AttachStderr: !f.detach,
+    Labels: kv(f.label, 'label'),
+    StopSignal: f.stopSignal,
+    StopTimeout: f.stopTimeout !== undefined ? Number(f.stopTimeout) : undefined,
+    ExposedPorts: exposed,
+    HostConfig: {
+      AutoRemove: !!f.rm,
+      Memory: f.memory ? parseBytes(f.memory) : 0,
+      MemorySwap: f.memorySwap ? (f.memorySwap === '-1' ? -1 : parseBytes(f.memorySwap)) : 0,
+      NanoCpus: cpus ? Math.round(cpus * 1e9) : 0,
+      CpuShares: f.cpuShares ? Number(f.cpuShares) : 0,
+      PidsLimit: f.pidsLimit ? Number(f.pidsLimit) : null,
+      ReadonlyRootfs: !!f.readOnly,
+      NetworkMode: f.network ?? 'default',
+      Init: f.init ? true : null,
+      Privileged: !!f.privileged,
+      CapAdd: f.capAdd ?? null,
+      CapDrop: f.capDrop ?? null,
+      SecurityOpt: f.securityOpt ?? null,
+      RestartPolicy: { Name: restart[0], MaximumRetryCount: restart[1] ? Number(restart[1]) : 0 },
+      Tmpfs: tmpfs,
+      ShmSize: f.shmSize ? parseBytes(f.shmSize) : 0,
+      ExtraHosts: f.addHost ?? null,
+      GroupAdd: f.groupAdd ?? null,
+      LogConfig: { Type: 'k8s-file', Config: kv(f.logOpt, 'log-opt') },
+      Sysctls: kv(f.sysctl, 'sysctl'),
+      Ulimits: (f.ulimit ?? []).map((u) => {
+        const [name, limits] = u.split('=');
+        const [soft, hard] = (limits ?? '').split(':');
+        return { Name: name, Soft: Number(soft), Hard: Number(hard ?? soft) };
+      }),
+      PidMode: f.pid ?? '',
+      IpcMode: f.ipc ?? '',
+      UTSMode: f.uts ?? '',
+    },
+  };
+}
+
+async function createContainer(client: Client, image: string, command: string[], f: RunFlags): Promise<string> {
+  try {
+    const r = await client.json<{ Id: string; Warnings: string[] }>('POST', '/containers/create', { query: { name: f.name }, body: createBody(image, command, f) });
+    for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
+    return r.Id;
+  } catch (e) {
+    if ((e as { status?: number }).status === 404 && /No such image/.test((e as Error).message)) {
+      process.stderr.write(`Unable to find image '${image}' locally\n`);
+    }
+    throw runFailure(e);
+  }
+}
+
+export async function create(image: string, command: string[], f: RunFlags): Promise<void> {
+  const client = await connect();
+  out(`${await createContainer(client, image, command, f)}\n`);
+}
+
+/** `run`: create, attach, wait and start in Docker's order, then exit with the container's code. */
+export async function run(image: string, command: string[], f: RunFlags): Promise<number> {
+  const client = await connect();
+  if (f.detach && f.rm && f.restart && f.restart !== 'no') throw new ExitError('Conflicting options: --restart and --rm', 125);
+  const id = await createContainer(client, image, command, f);
+  if (f.detach) {
+    try {
+      await client.call('POST', `/containers/${id}/start`);
+    } catch (e) {
+      throw runFailure(e);
+    }
+    out(`${id}\n`);
+    return 0;
+  }
+  const attach = await client.hijack(`/containers/${id}/attach`, {
+    query: { stream: 1, stdout: 1, stderr: 1, stdin: f.interactive ? 1 : 0 },
+  });
+  const pumped = pumpStreams(client, attach.socket, attach.head, { tty: !!f.tty, stdin: !!f.interactive, resizePath: `/containers/${id}/resize` });
+  const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`, { query: { condition: f.rm ? 'removed' : 'next-exit' } });
+  try {
+    await client.call('POST', `/containers/${id}/start`);
+  } catch (e) {
+    attach.socket.destroy();
+    if (f.rm) await client.call('DELETE', `/containers/${id}`, { query: { force: 1 } }).catch(() => undefined);
+    throw runFailure(e);
+  }
+  const [, status] = await Promise.all([pumped, waitRes]);
+  return status.StatusCode;
+}
+
+export async function start(ids: string[], f: { attach?: boolean; interactive?: boolean }): Promise<number> {
+  const client = await connect();
+  if (f.attach || f.interactive) {
+    const id = ids[0];
+    const info = await client.json<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${id}/json`);
+    const attach = await client.hijack(`/containers/${info.Id}/attach`, { query: { stream: 1, stdout: 1, stderr: 1, stdin: f.interactive ? 1 : 0 } });
+    const pumped = pumpStreams(client, attach.socket, attach.head, { tty: info.Config.Tty, stdin: !!f.interactive, resizePath: `/containers/${info.Id}/resize` });
+    const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, { query: { condition: 'next-exit' } });
+    try {
+      await client.call('POST', `/containers/${info.Id}/start`);
+    } catch (e) {
+      attach.socket.destroy();
+      throw runFailure(e);
+    }
+    const [, status] = await Promise.all([pumped, waitRes]);
+    return status.StatusCode;
+  }
+  return forEach(ids, async (id) => {
+    await client.call('POST', `/containers/${id}/start`);
+    out(`${id}\n`);
+  });
+}
+
+/** Runs an action per container, printing errors like docker and failing at the end. */
+async function forEach(ids: string[], fn: (id: string) => Promise<void>): Promise<number> {
+  let failed = false;
+  for (const id of ids) {
+    try {
+      await fn(id);
+    } catch (e) {
+      failed = true;
+      process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+export async function stop(ids: string[], f: { time?: string; signal?: string }): Promise<number> {
+  const client = await connect();
+  return forEach(ids, async (id) => {
+    await client.call('POST', `/containers/${id}/stop`, { query: { t: f.time, signal: f.signal } });
+    out(`${id}\n`);
+  });
+}
+
+export async function restart(ids: string[], f: { time?: string }): Promise<number> {
+  const client = await connect();
+  return forEach(ids, async (id) => {
+    await client.call('POST', `/containers/${id}/restart`, { query: { t: f.time } });
+    out(`${id}\n`);
+  });
+}
+
+export async function kill(ids: string[], f: { signal?: string }): Promise<number> {
+  const client = await connect();
+  return forEach(ids, async (id) => {
+    await client.call('POST', `/containers/${id}/kill`, { query: { signal: f.signal } });
+    out(`${id}\n`);
+  });
+}
+
+export async function rm(ids: string[], f: { force?: boolean; volumes?: boolean }): Promise<number> {
+  const client = await connect();
+  return forEach(ids, async (id) => {
+    await client.call('DELETE', `/containers/${id}`, { query: { force: f.force ? 1 : undefined, v: f.volumes ? 1 : undefined } });
+    out(`${id}\n`);
+  });
+}
+
+export async function simple(verb: 'pause' | 'unpause', ids: string[]): Promise<number> {
+  const client = await connect();
+  return forEach(ids, async (id) => {
+    await client.call('POST', `/containers/${id}/${verb}`);
+    out(`${id}\n`);
+  });
+}
+
+export async function wait(ids: string[]): Promise<number> {
+  const client = await connect();
+  return forEach(ids, async (id) => {
+    const r = await client.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`);
+    out(`${r.StatusCode}\n`);
+  });
+}
+
+export async function rename(from: string, to: string): Promise<void> {
+  const client = await connect();
+  await client.call('POST', `/containers/${from}/rename`, { query: { name: to } });
+}
+
+interface Summary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  Command: string;
+  Created: number;
+  State: string;
+  Status: string;
+  Labels: Record<string, string>;
+  Ports: unknown[];
+  Mounts: unknown[];
+}
+
+export async function ps(f: { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; filter?: string[]; format?: string; noTrunc?: boolean; size?: boolean }): Promise<void> {
+  const client = await connect();
+  const limit = f.latest ? 1 : f.last ? Number(f.last) : undefined;
+  const list = await client.json<Summary[]>('GET', '/containers/json', { query: { all: f.all ? 1 : undefined, limit, filters: filtersJson(f.filter) } });
+  if (f.quiet) {
+    out(list.map((c) => `${f.noTrunc ? c.Id : c.Id.slice(0, 12)}\n`).join(''));
+    return;
+  }
+  const rows = list.map((c) => {
+    const cmd = f.noTrunc || c.Command.length <= 20 ? c.Command : `${c.Command.slice(0, 19)}…`;
+    return {
+      ID: f.noTrunc ? c.Id : c.Id.slice(0, 12),
+      Image: c.Image,
+      Command: JSON.stringify(cmd),
+      CreatedAt: new Date(c.Created * 1000).toString(),
+      RunningFor: since(c.Created),
+      Ports: '',
+      State: c.State,
+      Status: c.Status,
+      Size: '',
+      Names: c.Names.map((n) => n.slice(1)).join(','),
+      Labels: Object.entries(c.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+      Mounts: '',
+      Networks: '',
+      Label: (k: string) => c.Labels?.[k] ?? '',
+    };
+  });
+  out(
+    renderFormat(f.format ?? '', rows, {
+      defaultFormat: 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}',
+      headers: { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Ports: 'PORTS', State: 'STATE', Status: 'STATUS', Size: 'SIZE', Names: 'NAMES', Labels: 'LABELS', Mounts: 'MOUNTS', Networks: 'NETWORKS' },
+    }),
+  );
+}
+
+export async function logs(id: string, f: { follow?: boolean; tail?: string; timestamps?: boolean; since?: string; until?: string; details?: boolean; n?: string }): Promise<void> {
+  const client = await connect();
+  const info = await client.json<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${id}/json`);
+  const res = await client.raw('GET', `/containers/${info.Id}/logs`, {
+    query: { stdout: 1, stderr: 1, follow: f.follow ? 1 : undefined, tail: f.tail ?? f.n, timestamps: f.timestamps ? 1 : undefined, since: f.since, until: f.until },
+  });
+  if ((res.statusCode ?? 500) >= 400) {
+    const { readBody } = await import('../client');
+    const body = (await readBody(res)).toString('utf8');
+    throw new ExitError(`Error response from daemon: ${(JSON.parse(body) as { message: string }).message}`, 1);
+  }
+  const { Demuxer } = await import('../../api/stdcopy');
+  const demux = new Demuxer((s, d) => (s === 2 ? process.stderr : process.stdout).write(d));
+  await new Promise<void>((resolve) => {
+    res.on('data', (d: Buffer) => (info.Config.Tty ? process.stdout.write(d) : demux.push(d)));
+    res.on('end', resolve);
+    res.on('error', () => resolve());
+  });
+}
+
+export async function exec(container: string, command: string[], f: { interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string; detach?: boolean; privileged?: boolean }): Promise<number> {
+  const client = await connect();
+  if (command.length === 0) throw new ExitError('exec requires at least 2 arguments', 1);
+  let execId: string;
+  try {
+    const r = await client.json<{ Id: string }>('POST', `/containers/${container}/exec`, {
+      body: { AttachStdin: !!f.interactive && !f.detach, AttachStdout: !f.detach, AttachStderr: !f.detach, Tty: !!f.tty, Env: f.env ?? [], WorkingDir: f.workdir ?? '', User: f.user ?? '', Privileged: !!f.privileged, Cmd: command },
+    });
+    execId = r.Id;
+  } catch (e) {
+    throw runFailure(e);
+  }
+  if (f.detach) {
+    await client.call('POST', `/exec/${execId}/start`, { body: { Detach: true, Tty: !!f.tty } });
+    return 0;
+  }
+  let conn;
+  try {
+    conn = await client.hijack(`/exec/${execId}/start`, { body: { Detach: false, Tty: !!f.tty } });
+  } catch (e) {
+    throw runFailure(e);
+  }
+  await pumpStreams(client, conn.socket, conn.head, { tty: !!f.tty, stdin: !!f.interactive, resizePath: `/exec/${execId}/resize` });
+  const info = await client.json<{ ExitCode: number | null }>('GET', `/exec/${execId}/json`);
+  return info.ExitCode ?? 0;
+}
+
+export async function attach(id: string, f: { noStdin?: boolean }): Promise<number> {
+  const client = await connect();
+  const info = await client.json<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${id}/json`);
+  const stdin = info.Config.OpenStdin && !f.noStdin;
+  const conn = await client.hijack(`/containers/${info.Id}/attach`, { query: { stream: 1, stdout: 1, stderr: 1, stdin: stdin ? 1 : 0 } });
+  const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`);
+  await pumpStreams(client, conn.socket, conn.head, { tty: info.Config.Tty, stdin, resizePath: `/containers/${info.Id}/resize` });
+  return (await waitRes).StatusCode;
+}
+
+export async function inspect(ids: string[], f: { format?: string; type?: string; size?: boolean }): Promise<number> {
+  const client = await connect();
+  const results: unknown[] = [];
+  let failed = false;
+  for (const id of ids) {
+    try {
+      if (f.type !== 'image') {
+        try {
+          results.push(await client.json('GET', `/containers/${id}/json`));
+          continue;
+        } catch (e) {
+          if (f.type === 'container' || (e as { status?: number }).status !== 404) throw e;
+        }
+      }
+      results.push(await client.json('GET', `/images/${id}/json`));
+    } catch (e) {
+      failed = true;
+      process.stderr.write(`Error: No such object: ${id}\n`);
+      void e;
+    }
+  }
+  if (f.format) for (const r of results) out(renderOne(f.format, r));
+  else out(`${JSON.stringify(results, null, 4)}\n`);
+  return failed ? 1 : 0;
+}
+
+export async function top(id: string, psArgs: string[]): Promise<void> {
+  const client = await connect();
+  const r = await client.json<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${id}/top`, { query: { ps_args: psArgs.join(' ') || undefined } });
+  const rows = [r.Titles, ...r.Processes];
+  const widths = r.Titles.map((_t, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  out(rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] + 3))).join('').trimEnd() + '\n').join(''));
+}
+
+export async function diff(id: string): Promise<void> {
+  const client = await connect();
+  const changes = await client.json<Array<{ Path: string; Kind: number }>>('GET', `/containers/${id}/changes`);
+  out(changes.map((c) => `${['C', 'A', 'D'][c.Kind]} ${c.Path}\n`).join(''));
+}
+
+export async function exportContainer(id: string, f: { output?: string }): Promise<void> {
+  const client = await connect();
+  if (!f.output && process.stdout.isTTY) throw new ExitError('cowardly refusing to save to a terminal. Use the -o flag or redirect', 1);
+  const res = await client.raw('GET', `/containers/${id}/export`);
+  if ((res.statusCode ?? 500) >= 400) throw new ExitError(`Error response from daemon: No such container: ${id}`, 1);
+  const dest = f.output ? createWriteStream(f.output) : process.stdout;
+  await new Promise<void>((resolve, reject) => {
+    res.pipe(dest);
+    res.on('end', resolve);
+    res.on('error', reject);
+  });
+}
+
+export async function commit(id: string, ref: string | undefined, f: { message?: string; author?: string; change?: string[]; pause?: boolean }): Promise<void> {
+  const client = await connect();
+  let repo: string | undefined;
+  let tag: string | undefined;
+  if (ref) {
+    const i = ref.lastIndexOf(':');
+    if (i > ref.lastIndexOf('/')) {
+      repo = ref.slice(0, i);
+      tag = ref.slice(i + 1);
+    } else repo = ref;
+  }
+  const r = await client.json<{ Id: string }>('POST', '/commit', {
+    query: { container: id, repo, tag, comment: f.message, author: f.author, changes: f.change, pause: f.pause === false ? 0 : 1 },
+    body: {},
+  });
+  out(`${r.Id}\n`);
+}
+
+export async function prune(f: { force?: boolean }): Promise<void> {
+  void f;
+  const client = await connect();
+  const r = await client.json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/containers/prune');
+  const del = r.ContainersDeleted ?? [];
+  if (del.length) out(`Deleted Containers:\n${del.join('\n')}\n\n`);
+  out(`Total reclaimed space: ${r.SpaceReclaimed}B\n`);
+}
+
+/** `cp SRC DEST` where one side is CONTAINER:PATH; '-' streams a tar on stdin/stdout. */
+export async function cp(src: string, dest: string): Promise<void> {
+  const client = await connect();
+  const split = (s: string) => {
+    const i = s.indexOf(':');
+    return i > 0 && !s.startsWith('/') && !s.startsWith('.') ? { container: s.slice(0, i), path: s.slice(i + 1) } : undefined;
+  };
+  const from = split(src);
+  const to = split(dest);
+  if ((from && to) || (!from && !to)) throw new ExitError('copying between containers is not supported; one of source or destination must be a local path', 1);
+  const { spawn } = await import('node:child_process');
+  const { statSync } = await import('node:fs');
+  const { basename, dirname, resolve } = await import('node:path');
+  if (from) {
+    const res = await client.raw('GET', `/containers/${from.container}/archive`, { query: { path: from.path } });
+    if ((res.statusCode ?? 500) >= 400) {
+      const { readBody } = await import('../client');
+      throw new ExitError(`Error response from daemon: ${(JSON.parse((await readBody(res)).toString()) as { message: string }).message}`, 1);
+    }
+    if (dest === '-') {
+      res.pipe(process.stdout);
+      await new Promise((r) => res.on('end', r));
+      return;
+    }
+    // Extract with the host's tar into a temp dir beside the target, then move into place.
+    const target = resolve(dest);
+    let isDir = false;
+    try {
+      isDir = statSync(target).isDirectory();
+    } catch {
+      isDir = false;
+    }
+    const { mkdtempSync, renameSync, rmSync, readdirSync } = await import('node:fs');
+    const tmp = mkdtempSync(`${isDir ? target : dirname(target)}/.berth-cp-`);
+    const tar = spawn('tar', ['-x', '-p', '-C', tmp], { stdio: ['pipe', 'inherit', 'inherit'] });
+    res.pipe(tar.stdin);
+    const code = await new Promise<number>((r) => tar.on('close', (c) => r(c ?? 1)));
+    if (code !== 0) throw new ExitError('tar extraction failed', 1);
+    const [entry] = readdirSync(tmp);
+    const final = isDir ? `${target}/${basename(entry ?? basename(from.path))}` : target;
+    rmSync(final, { recursive: true, force: true });
+    renameSync(`${tmp}/${entry}`, final);
+    rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
+  let body: NodeJS.ReadableStream;
+  if (src === '-') body = process.stdin;
+  else {
+    const abs = resolve(src);
+    const tar = spawn('tar', ['-c', '-C', dirname(abs), basename(abs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    body = tar.stdout;
+  }
+  void createReadStream;
+  await client.call('PUT', `/containers/${to!.container}/archive`, { query: { path: to!.path }, stream: body });
+}

@@ -1,0 +1,216 @@
+/**
+ * `berth`: Docker's verbs, flags and output over the Engine API. `--version`
+ * answers before anything is loaded; every command module loads lazily.
+ */
+import { BERTH_VERSION } from '../config';
+
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+  process.stdout.write(`Berth version ${BERTH_VERSION}\n`);
+  process.exit(0);
+}
+
+/** pflag accepts `--flag=false`; commander wants `--no-flag` or nothing. */
+function normalizeArgv(args: string[]): string[] {
+  const outArgs: string[] = [];
+  let passthrough = false;
+  for (const a of args) {
+    if (passthrough || a === '--') {
+      passthrough = true;
+      outArgs.push(a);
+      continue;
+    }
+    const m = /^--([a-z][\w-]*)=(true|false)$/.exec(a);
+    if (m && ['rm', 'detach', 'interactive', 'tty', 'init', 'privileged', 'read-only', 'all', 'force', 'quiet', 'pause', 'no-trunc'].includes(m[1])) {
+      if (m[2] === 'true') outArgs.push(`--${m[1]}`);
+      continue;
+    }
+    outArgs.push(a);
+  }
+  return outArgs;
+}
+
+async function main(): Promise<number> {
+  const { Command, Option } = await import('commander');
+  const { collect, ExitError, daemonError } = await import('./util');
+  let exitCode = 0;
+  const program = new Command('berth');
+  program
+    .description('Berth: a Docker-compatible container engine')
+    .version(`Berth version ${BERTH_VERSION}`, '-v, --version')
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const C = () => import('./commands/container');
+  const I = () => import('./commands/image');
+  const S = () => import('./commands/system');
+  const set = (p: Promise<number | void>) =>
+    p.then((c) => {
+      exitCode = typeof c === 'number' ? c : 0;
+    });
+
+  const runOptions = (cmd: InstanceType<typeof Command>) =>
+    cmd
+      .option('-d, --detach', 'Run container in background and print container ID')
+      .option('-i, --interactive', 'Keep STDIN open even if not attached')
+      .option('-t, --tty', 'Allocate a pseudo-TTY')
+      .option('--rm', 'Automatically remove the container when it exits')
+      .option('--name <name>', 'Assign a name to the container')
+      .option('-e, --env <list>', 'Set environment variables', collect)
+      .option('--env-file <file>', 'Read in a file of environment variables', collect)
+      .option('-w, --workdir <dir>', 'Working directory inside the container')
+      .option('-u, --user <user>', 'Username or UID (format: <name|uid>[:<group|gid>])')
+      .option('-h, --hostname <name>', 'Container host name')
+      .option('--entrypoint <cmd>', 'Overwrite the default ENTRYPOINT of the image')
+      .option('-m, --memory <bytes>', 'Memory limit')
+      .option('--memory-swap <bytes>', "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+      .option('--cpus <n>', 'Number of CPUs')
+      .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+      .option('--pids-limit <n>', 'Tune container pids limit (set -1 for unlimited)')
+      .option('--read-only', "Mount the container's root filesystem as read only")
+      .option('-l, --label <list>', 'Set meta data on a container', collect)
+      .option('--network <mode>', 'Connect a container to a network (none, host)')
+      .option('--net <mode>', 'Alias of --network')
+      .option('--init', 'Run an init inside the container that forwards signals and reaps processes')
+      .option('--stop-signal <signal>', 'Signal to stop the container')
+      .option('--stop-timeout <seconds>', 'Timeout (in seconds) to stop a container')
+      .option('--privileged', 'Give extended privileges to this container')
+      .option('--cap-add <cap>', 'Add Linux capabilities', collect)
+      .option('--cap-drop <cap>', 'Drop Linux capabilities', collect)
+      .option('--security-opt <opt>', 'Security Options', collect)
+      .option('--restart <policy>', 'Restart policy to apply when a container exits', 'no')
+      .option('--tmpfs <mount>', 'Mount a tmpfs directory', collect)
+      .option('--shm-size <bytes>', 'Size of /dev/shm')
+      .option('--add-host <host:ip>', 'Add a custom host-to-IP mapping', collect)
+      .option('--group-add <group>', 'Add additional groups to join', collect)
+      .option('--log-opt <opt>', 'Log driver options (max-size, max-file)', collect)
+      .option('--sysctl <k=v>', 'Sysctl options', collect)
+      .option('--ulimit <limit>', 'Ulimit options', collect)
+      .option('--pid <mode>', 'PID namespace to use')
+      .option('--ipc <mode>', 'IPC mode to use')
+      .option('--uts <mode>', 'UTS namespace to use')
+      .option('--expose <port>', 'Expose a port', collect)
+      .addOption(new Option('--log-driver <driver>').hideHelp())
+      .argument('<image>')
+      .argument('[command...]')
+      .passThroughOptions();
+  const withNet = (o: Record<string, unknown>) => ({ ...o, network: (o.network ?? o.net) as string | undefined });
+
+  runOptions(program.command('run').description('Create and run a new container from an image')).action((image: string, command: string[], o) =>
+    set(C().then((m) => m.run(image, command, withNet(o)))),
+  );
+  runOptions(program.command('create').description('Create a new container')).action((image: string, command: string[], o) =>
+    set(C().then((m) => m.create(image, command, withNet(o)))),
+  );
+  program.command('start').argument('<containers...>').option('-a, --attach', 'Attach STDOUT/STDERR').option('-i, --interactive', 'Attach STDIN').description('Start one or more stopped containers').action((ids: string[], o) => set(C().then((m) => m.start(ids, o))));
+  program.command('stop').argument('<containers...>').option('-t, --time <seconds>', 'Seconds to wait before killing the container').option('-s, --signal <signal>', 'Signal to send').description('Stop one or more running containers').action((ids: string[], o) => set(C().then((m) => m.stop(ids, o))));
+  program.command('restart').argument('<containers...>').option('-t, --time <seconds>').description('Restart one or more containers').action((ids: string[], o) => set(C().then((m) => m.restart(ids, o))));
+  program.command('kill').argument('<containers...>').option('-s, --signal <signal>', 'Signal to send to the container', 'KILL').description('Kill one or more running containers').action((ids: string[], o) => set(C().then((m) => m.kill(ids, o))));
+  const rmCmd = (cmd: InstanceType<typeof Command>) =>
+    cmd.argument('<containers...>').option('-f, --force', 'Force the removal of a running container').option('-v, --volumes', 'Remove anonymous volumes').description('Remove one or more containers').action((ids: string[], o) => set(C().then((m) => m.rm(ids, o))));
+  rmCmd(program.command('rm'));
+  program.command('pause').argument('<containers...>').description('Pause all processes within one or more containers').action((ids: string[]) => set(C().then((m) => m.simple('pause', ids))));
+  program.command('unpause').argument('<containers...>').description('Unpause all processes within one or more containers').action((ids: string[]) => set(C().then((m) => m.simple('unpause', ids))));
+  program.command('wait').argument('<containers...>').description('Block until containers stop, then print their exit codes').action((ids: string[]) => set(C().then((m) => m.wait(ids))));
+  program.command('rename').argument('<container>').argument('<new-name>').description('Rename a container').action((a: string, b: string) => set(C().then((m) => m.rename(a, b))));
+  const psCmd = (cmd: InstanceType<typeof Command>) =>
+    cmd
+      .option('-a, --all', 'Show all containers (default shows just running)')
+      .option('-q, --quiet', 'Only display container IDs')
+      .option('-n, --last <n>', 'Show n last created containers')
+      .option('-l, --latest', 'Show the latest created container')
+      .option('-f, --filter <filter>', 'Filter output based on conditions provided', collect)
+      .option('--format <format>', 'Format output using a Go template, "table" or "json"')
+      .option('--no-trunc', "Don't truncate output")
+      .option('-s, --size', 'Display total file sizes')
+      .description('List containers')
+      .action((o) => set(C().then((m) => m.ps(o))));
+  psCmd(program.command('ps'));
+  program
+    .command('logs')
+    .argument('<container>')
+    .option('-f, --follow', 'Follow log output')
+    .option('-n, --tail <n>', 'Number of lines to show from the end of the logs', 'all')
+    .option('-t, --timestamps', 'Show timestamps')
+    .option('--since <time>', 'Show logs since timestamp or relative (e.g. 42m)')
+    .option('--until <time>', 'Show logs before a timestamp or relative')
+    .option('--details', 'Show extra details')
+    .description('Fetch the logs of a container')
+    .action((id: string, o) => set(C().then((m) => m.logs(id, o))));
+  program
+    .command('exec')
+    .argument('<container>')
+    .argument('[command...]')
+    .option('-i, --interactive', 'Keep STDIN open even if not attached')
+    .option('-t, --tty', 'Allocate a pseudo-TTY')
+    .option('-d, --detach', 'Detached mode: run command in the background')
+    .option('-e, --env <list>', 'Set environment variables', collect)
+    .option('-w, --workdir <dir>', 'Working directory inside the container')
+    .option('-u, --user <user>', 'Username or UID')
+    .option('--privileged', 'Give extended privileges to the command')
+    .passThroughOptions()
+    .description('Execute a command in a running container')
+    .action((id: string, command: string[], o) => set(C().then((m) => m.exec(id, command, o))));
+  program.command('attach').argument('<container>').option('--no-stdin', 'Do not attach STDIN').option('--sig-proxy', 'Proxy signals (ignored)').description('Attach local standard input, output, and error streams to a running container').action((id: string, o) => set(C().then((m) => m.attach(id, o))));
+  program.command('inspect').argument('<names...>').option('-f, --format <format>', 'Format output using a Go template').option('--type <type>', 'Only inspect objects of the given type').option('-s, --size').description('Return low-level information on Docker objects').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, o))));
+  program.command('top').argument('<container>').argument('[ps-options...]').passThroughOptions().description('Display the running processes of a container').action((id: string, args: string[]) => set(C().then((m) => m.top(id, args))));
+  program.command('diff').argument('<container>').description("Inspect changes to files or directories on a container's filesystem").action((id: string) => set(C().then((m) => m.diff(id))));
+  program.command('export').argument('<container>').option('-o, --output <file>', 'Write to a file, instead of STDOUT').description("Export a container's filesystem as a tar archive").action((id: string, o) => set(C().then((m) => m.exportContainer(id, o))));
+  program.command('commit').argument('<container>').argument('[repository[:tag]]').option('-m, --message <msg>', 'Commit message').option('-a, --author <author>', 'Author').option('-c, --change <instr>', 'Apply Dockerfile instruction to the created image', collect).option('-p, --pause', 'Pause container during commit', true).option('--no-pause').description("Create a new image from a container's changes").action((id: string, ref: string | undefined, o) => set(C().then((m) => m.commit(id, ref, o))));
+  program.command('cp').argument('<src>').argument('<dest>').option('-a, --archive').option('-L, --follow-link').description('Copy files/folders between a container and the local filesystem').action((a: string, b: string) => set(C().then((m) => m.cp(a, b))));
+
+  const container = program.command('container').description('Manage containers');
+  runOptions(container.command('run')).action((image: string, command: string[], o) => set(C().then((m) => m.run(image, command, withNet(o)))));
+  psCmd(container.command('ls').alias('list').alias('ps'));
+  rmCmd(container.command('rm').alias('remove'));
+  container.command('inspect').argument('<names...>').option('-f, --format <format>').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, { ...o, type: 'container' }))));
+  container.command('prune').option('-f, --force', 'Do not prompt for confirmation').description('Remove all stopped containers').action((o) => set(C().then((m) => m.prune(o))));
+
+  program.command('images').argument('[repository]').option('-a, --all').option('-q, --quiet', 'Only show image IDs').option('--digests', 'Show digests').option('-f, --filter <filter>', 'Filter output', collect).option('--format <format>', 'Format output using a Go template').option('--no-trunc', "Don't truncate output").description('List images').action((repo: string | undefined, o) => set(I().then((m) => m.images(repo, o))));
+  program.command('import').argument('<file|->').argument('[repository[:tag]]').option('-c, --change <instr>', 'Apply Dockerfile instruction to the created image', collect).option('-m, --message <msg>', 'Set commit message for imported image').option('--platform <platform>').description('Import the contents from a tarball to create a filesystem image').action((file: string, ref: string | undefined, o) => set(I().then((m) => m.importImage(file, ref, o))));
+  program.command('tag').argument('<source>').argument('<target>').description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE').action((a: string, b: string) => set(I().then((m) => m.tag(a, b))));
+  program.command('rmi').argument('<images...>').option('-f, --force', 'Force removal of the image').option('--no-prune', 'Do not delete untagged parents').description('Remove one or more images').action((names: string[], o) => set(I().then((m) => m.rmi(names, o))));
+  program.command('history').argument('<image>').option('-q, --quiet').option('--no-trunc').option('-H, --human', '', true).option('--format <format>').description('Show the history of an image').action((name: string, o) => set(I().then((m) => m.history(name, o))));
+  program.command('save').argument('<images...>').option('-o, --output <file>', 'Write to a file, instead of STDOUT').description('Save one or more images to a tar archive').action((names: string[], o) => set(I().then((m) => m.save(names, o))));
+  program.command('load').option('-i, --input <file>', 'Read from tar archive file, instead of STDIN').option('-q, --quiet').description('Load an image from a tar archive or STDIN').action((o) => set(I().then((m) => m.load(o))));
+  const image = program.command('image').description('Manage images');
+  image.command('ls').alias('list').argument('[repository]').option('-a, --all').option('-q, --quiet').option('--digests').option('-f, --filter <filter>', '', collect).option('--format <format>').option('--no-trunc').action((repo: string | undefined, o) => set(I().then((m) => m.images(repo, o))));
+  image.command('inspect').argument('<names...>').option('-f, --format <format>').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, { ...o, type: 'image' }))));
+  image.command('prune').option('-a, --all', 'Remove all unused images, not just dangling ones').option('-f, --force').description('Remove unused images').action((o) => set(I().then((m) => m.prune(o))));
+
+  program.command('version').option('-f, --format <format>').description('Show the Berth version information').action((o) => set(S().then((m) => m.version(o))));
+  program.command('info').option('-f, --format <format>').description('Display system-wide information').action((o) => set(S().then((m) => m.info(o))));
+  program.command('events').option('-f, --filter <filter>', '', collect).option('--since <time>').option('--until <time>').option('--format <format>').description('Get real time events from the server').action((o) => set(S().then((m) => m.events(o))));
+  const system = program.command('system').description('Manage Berth');
+  system.command('info').option('-f, --format <format>').action((o) => set(S().then((m) => m.info(o))));
+  system.command('events').option('-f, --filter <filter>', '', collect).option('--since <time>').option('--until <time>').action((o) => set(S().then((m) => m.events(o))));
+
+  try {
+    await program.parseAsync(normalizeArgv(process.argv.slice(0, 2).concat(aliasArgv(argv))), { from: 'node' });
+  } catch (e) {
+    const err = daemonError(e);
+    process.stderr.write(`${err.message}\n`);
+    return err instanceof ExitError ? err.code : 1;
+  }
+  return exitCode;
+}
+
+const CONTAINER_VERBS = ['start', 'stop', 'kill', 'logs', 'exec', 'attach', 'top', 'diff', 'export', 'commit', 'cp', 'wait', 'rename', 'pause', 'unpause', 'restart', 'create'];
+const IMAGE_VERBS: Record<string, string> = { import: 'import', tag: 'tag', rm: 'rmi', remove: 'rmi', history: 'history', save: 'save', load: 'load' };
+
+/** `berth container start x` is `berth start x`; `berth image rm x` is `berth rmi x`. */
+function aliasArgv(args: string[]): string[] {
+  if (args[0] === 'container' && CONTAINER_VERBS.includes(args[1])) return args.slice(1);
+  if (args[0] === 'image' && IMAGE_VERBS[args[1]]) return [IMAGE_VERBS[args[1]], ...args.slice(2)];
+  return args;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

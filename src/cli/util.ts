@@ -1,0 +1,88 @@
+/** Shared CLI helpers: errors and exit codes as the docker CLI has them, human sizes and times. */
+import { ApiError } from './client';
+
+/** A failure with the exit code the CLI should end with. */
+export class ExitError extends Error {
+  constructor(message: string, readonly code: number) {
+    super(message);
+  }
+}
+
+/** Docker CLI's mapping for run/start failures: 127 not found, 126 cannot execute, else 125. */
+export function runFailure(e: unknown): ExitError {
+  const msg = e instanceof Error ? e.message : String(e);
+  const text = e instanceof ApiError ? `Error response from daemon: ${msg}` : msg;
+  if (/executable file not found|no such file or directory/.test(msg)) return new ExitError(text, 127);
+  if (/permission denied|is a directory/.test(msg)) return new ExitError(text, 126);
+  return new ExitError(text, 125);
+}
+
+export function daemonError(e: unknown): ExitError {
+  if (e instanceof ExitError) return e;
+  if (e instanceof ApiError) return new ExitError(`Error response from daemon: ${e.message}`, 1);
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES')
+    return new ExitError(`Cannot connect to the Berth daemon: ${(e as Error).message}. Is berthd running?`, 1);
+  return new ExitError(e instanceof Error ? e.message : String(e), 1);
+}
+
+/** docker/go-units HumanSizeWithPrecision(size, 3): decimal units. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${Number(v.toPrecision(3))}${units[i]}`;
+}
+
+export function humanDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.round(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 14) return `${Math.round(h / 24)} days`;
+  if (h < 24 * 60) return `${Math.round(h / 24 / 7)} weeks`;
+  if (h < 24 * 730) return `${Math.round(h / 24 / 30)} months`;
+  return `${Math.round(h / 24 / 365)} years`;
+}
+
+export function since(unixSeconds: number): string {
+  return `${humanDuration(Date.now() / 1000 - unixSeconds)} ago`;
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `--filter a=b` flags into Docker's filters JSON. */
+export function filtersJson(filters: string[] | undefined): string | undefined {
+  if (!filters?.length) return undefined;
+  const out: Record<string, string[]> = {};
+  for (const f of filters) {
+    const i = f.indexOf('=');
+    if (i <= 0) throw new ExitError(`invalid filter '${f}': bad format of filter (expected name=value)`, 1);
+    (out[f.slice(0, i)] ??= []).push(f.slice(i + 1));
+  }
+  return JSON.stringify(out);
+}
+
+/** Parses Docker's byte-size flags (`512m`, `1g`, `100000`). */
+export function parseBytes(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw new ExitError(`invalid size: '${s}'`, 125);
+  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as 'k'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+export function out(s: string): void {
+  process.stdout.write(s);
+}

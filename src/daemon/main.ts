@@ -1,0 +1,77 @@
+/**
+ * berthd: serves the engine as the Docker Engine API on a Unix socket.
+ * Containers run under conmon, so stopping or killing berthd leaves them
+ * running; the next berthd finds them from the state on disk.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { BERTH_VERSION, enginePaths } from '../config';
+import { Engine } from '../engine/engine';
+import { createApiServer, listenUnix } from '../api/server';
+import { messageOf } from '../errors';
+
+function log(msg: string): void {
+  process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One daemon per run dir: a pid file created with O_EXCL, stale ones replaced. */
+function lockPidFile(path: string): void {
+  for (let i = 0; i < 2; i++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (pid > 0 && pid !== process.pid && alive(pid)) throw new Error(`another berthd (pid ${pid}) is running with this run dir; stop it first`);
+      unlinkSync(path);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--version') || process.argv.includes('-v')) {
+    process.stdout.write(`berthd version ${BERTH_VERSION}\n`);
+    return;
+  }
+  if (process.getuid?.() !== 0) throw new Error('berthd must run as root (it mounts overlays and runs runc)');
+  const paths = enginePaths();
+  mkdirSync(paths.run, { recursive: true, mode: 0o711 });
+  const pidFile = join(paths.run, 'berthd.pid');
+  lockPidFile(pidFile);
+  const engine = new Engine(paths);
+  await engine.init();
+  const server = createApiServer(engine);
+  await listenUnix(server, paths.socket);
+  log(`version ${BERTH_VERSION} listening on ${paths.socket} (root ${paths.root})`);
+  const shutdown = (sig: string) => {
+    log(`${sig}: shutting down; containers keep running under conmon`);
+    engine.close();
+    server.close();
+    try {
+      unlinkSync(pidFile);
+    } catch {
+      // already gone
+    }
+    setTimeout(() => process.exit(0), 200).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (e) => log(`unhandled: ${messageOf(e)}`));
+}
+
+main().catch((e) => {
+  log(`fatal: ${messageOf(e)}`);
+  process.exit(1);
+});

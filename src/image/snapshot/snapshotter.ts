@@ -1,0 +1,119 @@
+/**
+ * Layer snapshots: each distinct layer chain is unpacked once into
+ * `<root>/snapshots/<n>/fs` and shared by every image that uses it. Short
+ * numeric directory names keep overlay's `lowerdir=` option inside one page
+ * (4096 bytes) even for deep images, as containerd does.
+ *
+ * A snapshot is published atomically: extracted under a temp name, its
+ * `chain` file written, then renamed into place. A crash leaves only a temp
+ * dir that init() removes.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ensureDir, fsyncDir, KeyedMutex } from '../../sys/fsutil';
+import { type Digest, chainIds, isValidDigest } from '../digest';
+import { applyLayer } from './apply';
+
+export interface Snapshot {
+  id: number;
+  chainId: Digest;
+  /** The unpacked layer (an overlay lower dir). */
+  dir: string;
+}
+
+export class Snapshotter {
+  private byChain = new Map<Digest, Snapshot>();
+  private nextId = 1;
+  private lock = new KeyedMutex();
+
+  constructor(readonly root: string) {}
+
+  async init(): Promise<void> {
+    await ensureDir(this.root);
+    for (const name of await fsp.readdir(this.root)) {
+      const path = join(this.root, name);
+      if (!/^\d+$/.test(name)) {
+        if (name.startsWith('tmp-')) await removeTree(path);
+        continue;
+      }
+      const id = Number(name);
+      this.nextId = Math.max(this.nextId, id + 1);
+      const chain = (await fsp.readFile(join(path, 'chain'), 'utf8').catch(() => '')).trim();
+      if (!isValidDigest(chain)) {
+        await removeTree(path);
+        continue;
+      }
+      this.byChain.set(chain, { id, chainId: chain, dir: join(path, 'fs') });
+    }
+  }
+
+  get(chainId: Digest): Snapshot | undefined {
+    return this.byChain.get(chainId);
+  }
+
+  /**
+   * Makes sure every layer of an image is unpacked; returns the snapshot dirs
+   * bottom → top. `open(i)` gives layer i's uncompressed tar.
+   */
+  async prepare(diffIds: Digest[], open: (index: number) => Promise<AsyncIterable<Buffer>>): Promise<Snapshot[]> {
+    const chains = chainIds(diffIds);
+    const out: Snapshot[] = [];
+    for (let i = 0; i < chains.length; i++) {
+      const chain = chains[i];
+      out.push(await this.lock.run(chain, async () => this.byChain.get(chain) ?? this.unpack(chain, await open(i))));
+    }
+    return out;
+  }
+
+  private async unpack(chainId: Digest, tar: AsyncIterable<Buffer>): Promise<Snapshot> {
+    const tmp = join(this.root, `tmp-${randomBytes(6).toString('hex')}`);
+    await fsp.mkdir(join(tmp, 'fs'), { recursive: true, mode: 0o700 });
+    await fsp.chmod(join(tmp, 'fs'), 0o755);
+    try {
+      await applyLayer(join(tmp, 'fs'), tar);
+      await fsp.writeFile(join(tmp, 'chain'), chainId + '\n');
+      const id = this.nextId++;
+      const final = join(this.root, String(id));
+      await fsp.rename(tmp, final);
+      await fsyncDir(this.root);
+      const snap = { id, chainId, dir: join(final, 'fs') };
+      this.byChain.set(chainId, snap);
+      return snap;
+    } catch (e) {
+      await removeTree(tmp);
+      throw e;
+    }
+  }
+
+  /** Removes snapshots whose chain is not in `keep`. */
+  async prune(keep: Set<Digest>): Promise<number> {
+    let n = 0;
+    for (const [chain, snap] of this.byChain) {
+      if (keep.has(chain)) continue;
+      await this.lock.run(chain, async () => {
+        this.byChain.delete(chain);
+        const dir = join(this.root, String(snap.id));
+        const doomed = join(this.root, `tmp-${randomBytes(6).toString('hex')}`);
+        await fsp.rename(dir, doomed);
+        await removeTree(doomed);
+      });
+      n++;
+    }
+    return n;
+  }
+
+  all(): Snapshot[] {
+    return [...this.byChain.values()];
+  }
+}
+
+/** rm -rf that also copes with read-only dirs left by image content. */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await fsp.rm(path, { recursive: true, force: true });
+  } catch {
+    await fsp.chmod(path, 0o700).catch(() => undefined);
+    await fsp.rm(path, { recursive: true, force: true });
+  }
+}

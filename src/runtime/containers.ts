@@ -1,0 +1,959 @@
+/**
+ * The container lifecycle: create → start → (pause ⇄ unpause) → exit → remove,
+ * on runc under conmon. State lives on disk (`<root>/containers/<id>/`), so a
+ * restarted berthd finds running containers again and reads the exit codes of
+ * those that ended while it was away (conmon writes them to `<run>/exits/`).
+ */
+import { constants, existsSync, promises as fsp, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { hostname as hostHostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
+import { ConflictError, InvalidArgumentError, NotFoundError, NotModifiedError, messageOf } from '../errors';
+import type { EnginePaths } from '../config';
+import type { EventBus } from '../engine/events';
+import type { ImageStore } from '../image/store';
+import { DEFAULT_PATH, type ImageRecord } from '../image/types';
+import type { Digest } from '../image/digest';
+import { atomicWriteJson, ensureDir, KeyedMutex, readJson } from '../sys/fsutil';
+import { connectSeqpacket, mount, umount2, MNT_DETACH } from '../sys/libc';
+import { mkdirInRoot } from '../sys/inroot';
+import { findBinary } from '../sys/exec';
+import { removeTree } from '../image/snapshot/snapshotter';
+import { startConmon, RuntimeStartError } from './conmon';
+import { readLogs, type LogRecord, type ReadLogsOptions } from './logs';
+import { randomName, NAME_RE } from './names';
+import { Runc } from './runc';
+import { buildRuntimeSpec, serializeRuntimeSpec, type RuntimeSpecInput } from './spec';
+import { resolveUser } from './user';
+import { signalNumber } from './signals';
+import {
+  type ContainerConfig,
+  type ContainerRecord,
+  type ContainerState,
+  type ExecConfig,
+  type ExecRecord,
+  type HostConfig,
+  initialState,
+} from './types';
+
+/** Default log bound: 10 MB per file, 3 files (Docker's json-file is unbounded by default). */
+export const LOG_MAX_SIZE = 10 * 1024 * 1024;
+export const LOG_MAX_FILES = 3;
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface Container {
+  rec: ContainerRecord;
+  state: ContainerState;
+  dir: string;
+}
+
+interface Waiter {
+  condition: WaitCondition;
+  resolve: (r: { StatusCode: number; Error?: { Message: string } }) => void;
+}
+
+/** Exit codes Docker gives when the container's command cannot be started. */
+function startFailureCode(msg: string): number {
+  if (/executable file not found|no such file or directory/i.test(msg)) return 127;
+  if (/permission denied|is a directory|exec format error/i.test(msg)) return 126;
+  return 125;
+}
+
+export class ContainerStartError extends InvalidArgumentError {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+export class ContainerManager {
+  private containers = new Map<string, Container>();
+  private names = new Map<string, string>();
+  private waiters = new Map<string, Waiter[]>();
+  private execs = new Map<string, ExecRecord>();
+  private execWaiters = new Map<string, Array<() => void>>();
+  private lock = new KeyedMutex();
+  private watcher?: FSWatcher;
+  private pollTimer?: NodeJS.Timeout;
+  private restartTimers = new Map<string, NodeJS.Timeout>();
+  private readers = new Map<string, Set<Promise<void>>>();
+  readonly runc: Runc;
+  private readonly dirs: { containers: string; exits: string; sockets: string; runcRoot: string };
+
+  constructor(
+    private readonly paths: EnginePaths,
+    private readonly images: ImageStore,
+    private readonly events: EventBus,
+  ) {
+    this.dirs = {
+      containers: join(paths.root, 'containers'),
+      exits: join(paths.run, 'exits'),
+      sockets: join(paths.run, 's'),
+      runcRoot: join(paths.run, 'runc'),
+    };
+    this.runc = new Runc(this.dirs.runcRoot);
+  }
+
+  async init(): Promise<void> {
+    for (const d of Object.values(this.dirs)) await ensureDir(d);
+    for (const id of await fsp.readdir(this.dirs.containers)) {
+      if (!/^[a-f0-9]{64}$/.test(id)) continue;
+      const dir = join(this.dirs.containers, id);
+      const rec = await readJson<ContainerRecord>(join(dir, 'container.json'));
+      if (!rec) {
+        await removeTree(dir);
+        continue;
+      }
+      const state = (await readJson<ContainerState>(join(dir, 'state.json'))) ?? initialState();
+      this.containers.set(id, { rec, state, dir });
+      this.names.set(rec.Name, id);
+    }
+    this.watcher = watch(this.dirs.exits, (_ev, name) => {
+      if (name) void this.onExitFile(String(name));
+    });
+    // inotify can miss events under load; a slow poll is the safety net.
+    this.pollTimer = setInterval(() => void this.reconcile(), 2000);
+    this.pollTimer.unref();
+    await this.reconcile();
+    for (const c of this.containers.values()) if (!c.state.Running && this.shouldRestartOnBoot(c)) void this.start(c.rec.Id).catch(() => undefined);
+  }
+
+  close(): void {
+    this.watcher?.close();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+  }
+
+  /** Finds containers whose conmon died or whose exit file appeared while nobody watched. */
+  private async reconcile(): Promise<void> {
+    for (const c of this.containers.values()) {
+      if (!c.state.Running) continue;
+      if (existsSync(join(this.dirs.exits, c.rec.Id))) {
+        await this.onExitFile(c.rec.Id);
+        continue;
+      }
+      const conmonPid = Number(readFileSync(join(c.dir, 'conmon.pid'), 'utf8').trim() || 0);
+      if (conmonPid > 0 && !pidAlive(conmonPid)) await this.handleExit(c, 255, 'container monitor (conmon) died');
+    }
+  }
+
+  private shouldRestartOnBoot(c: Container): boolean {
+    const p = c.rec.HostConfig.RestartPolicy?.Name;
+    return (p === 'always' || p === 'unless-stopped') && c.state.Status === 'exited' && !c.state.FinishedAt.startsWith('0001') && !stoppedByUser(c);
+  }
+
+  // ---------------------------------------------------------------- lookup
+
+  list(): Container[] {
+    return [...this.containers.values()].sort((a, b) => b.rec.Created.localeCompare(a.rec.Created));
+  }
+
+  /** Docker's lookup order: exact ID, exact name, unique ID prefix (CVE-2014-5278). */
+  get(idOrName: string): Container {
+    const s = idOrName.startsWith('/') ? idOrName.slice(1) : idOrName;
+    const exact = this.containers.get(s);
+    if (exact) return exact;
+    const byName = this.names.get(`/${s}`);
+    if (byName) return this.containers.get(byName)!;
+    if (/^[a-f0-9]+$/.test(s)) {
+      const hits = [...this.containers.keys()].filter((id) => id.startsWith(s));
+      if (hits.length === 1) return this.containers.get(hits[0])!;
+      if (hits.length > 1) throw new InvalidArgumentError(`multiple IDs found with provided prefix: ${s}`);
+    }
+    throw new NotFoundError(`No such container: ${idOrName}`);
+  }
+
+  usersOfImage(imageId: Digest): { id: string; running: boolean }[] {
+    return this.list()
+      .filter((c) => c.rec.Image === imageId)
+      .map((c) => ({ id: c.rec.Id, running: c.state.Running }));
+  }
+
+  private async save(c: Container): Promise<void> {
+    await atomicWriteJson(join(c.dir, 'state.json'), c.state);
+  }
+
+  private async saveRecord(c: Container): Promise<void> {
+    await atomicWriteJson(join(c.dir, 'container.json'), c.rec);
+  }
+
+  // ---------------------------------------------------------------- create
+
+  async create(config: ContainerConfig, hostConfig: HostConfig = {}, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    if (!config.Image) throw new InvalidArgumentError('no image specified');
+    const image = this.images.resolve(config.Image);
+    const merged = mergeImageConfig(config, image);
+    const args = [...(merged.Entrypoint ?? []), ...(merged.Cmd ?? [])];
+    if (args.length === 0) throw new InvalidArgumentError('no command specified');
+    validateHostConfig(hostConfig);
+    if (hostConfig.Init && !initBinary()) throw new InvalidArgumentError('--init needs a static init binary: install the Debian package tini');
+    return this.lock.run('names', async () => {
+      let full: string;
+      if (name) {
+        if (!NAME_RE.test(name)) throw new InvalidArgumentError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+        full = name.startsWith('/') ? name : `/${name}`;
+        const other = this.names.get(full);
+        if (other)
+          throw new ConflictError(`Conflict. The container name "${full}" is already in use by container "${other}". You have to remove (or rename) that container to be able to reuse that name.`);
+      } else {
+        full = `/${randomName((n) => this.names.has(`/${n}`))}`;
+      }
+      const id = randomBytes(32).toString('hex');
+      const dir = join(this.dirs.containers, id);
+      await fsp.mkdir(dir, { mode: 0o700 });
+      await Promise.all([fsp.mkdir(join(dir, 'upper'), { mode: 0o755 }), fsp.mkdir(join(dir, 'work')), fsp.mkdir(join(dir, 'rootfs'))]);
+      merged.Hostname ||= id.slice(0, 12);
+      const rec: ContainerRecord = {
+        Id: id,
+        Name: full,
+        Created: new Date().toISOString(),
+        Image: image.id,
+        Path: args[0],
+        Args: args.slice(1),
+        Config: merged,
+        HostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, LogConfig: { Type: 'k8s-file', Config: {} }, ...hostConfig },
+        RestartCount: 0,
+        LogPath: join(dir, 'ctr.log'),
+      };
+      const c: Container = { rec, state: initialState(), dir };
+      await this.saveRecord(c);
+      await this.save(c);
+      this.containers.set(id, c);
+      this.names.set(full, id);
+      this.events.emit('container', 'create', id, { name: full.slice(1), image: config.Image });
+      return { Id: id, Warnings: [] };
+    });
+  }
+
+  // ---------------------------------------------------------------- start
+
+  async start(idOrName: string): Promise<void> {
+    const c = this.get(idOrName);
+    await this.lock.run(c.rec.Id, async () => {
+      if (c.state.Running) {
+        if (c.state.Paused) throw new ConflictError(`cannot start a paused container, try unpause instead`);
+        throw new NotModifiedError(`container ${c.rec.Id} is already running`);
+      }
+      if (c.state.Status === 'removing') throw new ConflictError(`container ${c.rec.Id} is marked for removal and cannot be started`);
+      await this.startLocked(c);
+    });
+  }
+
+  private async startLocked(c: Container): Promise<void> {
+    const id = c.rec.Id;
+    await fsp.rm(join(this.dirs.exits, id), { force: true });
+    await fsp.rm(join(c.dir, 'oom'), { force: true });
+    await this.runc.delete(id, true).catch(() => undefined);
+    const rootfs = join(c.dir, 'rootfs');
+    try {
+      await this.mountRootfs(c);
+      await this.writeEtcFiles(c);
+      const spec = await this.runtimeSpec(c, rootfs);
+      await fsp.writeFile(join(c.dir, 'config.json'), serializeRuntimeSpec(spec));
+      await this.rotateLogs(c);
+      const cfg = c.rec.Config;
+      const pid = await startConmon({
+        cid: id,
+        uuid: id.slice(0, 12),
+        name: c.rec.Name.slice(1),
+        bundle: c.dir,
+        runtime: this.runc.bin,
+        runtimeRoot: this.dirs.runcRoot,
+        logPath: c.rec.LogPath,
+        logSizeMax: logMaxSize(c.rec.HostConfig),
+        exitDir: this.dirs.exits,
+        socketDir: this.dirs.sockets,
+        pidFile: join(c.dir, 'pidfile'),
+        conmonPidFile: join(c.dir, 'conmon.pid'),
+        terminal: !!cfg.Tty,
+        stdin: !!cfg.OpenStdin,
+        leaveStdinOpen: !!cfg.OpenStdin && !cfg.StdinOnce,
+      });
+      await this.runc.start(id);
+      c.state = { ...initialState(), Status: 'running', Running: true, Pid: pid, StartedAt: new Date().toISOString() };
+      await this.save(c);
+      this.events.emit('container', 'start', id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
+    } catch (e) {
+      await this.runc.delete(id, true).catch(() => undefined);
+      await this.unmountRootfs(c);
+      const msg = messageOf(e);
+      const code = e instanceof RuntimeStartError ? startFailureCode(msg) : 125;
+      c.state = { ...c.state, Status: c.state.StartedAt.startsWith('0001') ? 'created' : 'exited', Running: false, Pid: 0, ExitCode: code === 125 ? 128 : code, Error: msg };
+      await this.save(c);
+      if (e instanceof RuntimeStartError) throw new ContainerStartError(`failed to create task for container: ${msg}`, code);
+      throw e;
+    }
+  }
+
+  private async mountRootfs(c: Container): Promise<void> {
+    const image = this.images.byId(c.rec.Image as Digest);
+    if (!image) throw new NotFoundError(`image ${c.rec.Image} of container ${c.rec.Name.slice(1)} is gone`);
+    const rootfs = join(c.dir, 'rootfs');
+    await this.unmountRootfs(c);
+    let lowers = (await this.images.layerDirs(image)).reverse();
+    if (lowers.length === 0) {
+      await ensureDir(join(c.dir, 'empty'), 0o755);
+      lowers = [join(c.dir, 'empty')];
+    }
+    const opts = `lowerdir=${lowers.join(':')},upperdir=${join(c.dir, 'upper')},workdir=${join(c.dir, 'work')}`;
+    if (opts.length > 4000) throw new InvalidArgumentError('image has too many layers for one overlay mount');
+    mount('overlay', rootfs, 'overlay', 0, opts);
+  }
+
+  private async unmountRootfs(c: Container): Promise<void> {
+    const rootfs = join(c.dir, 'rootfs');
+    try {
+      while (umount2(rootfs, MNT_DETACH));
+    } catch {
+      // nothing mounted
+    }
+  }
+
+  /** Mounts the rootfs if the container is not running (for cp, export, diff of stopped containers). */
+  async withRootfs<T>(idOrName: string, fn: (rootfs: string, c: Container) => Promise<T>): Promise<T> {
+    const c = this.get(idOrName);
+    if (c.state.Running) return fn(join(c.dir, 'rootfs'), c);
+    return this.lock.run(c.rec.Id, async () => {
+      await this.mountRootfs(c);
+      try {
+        return await fn(join(c.dir, 'rootfs'), c);
+      } finally {
+        await this.unmountRootfs(c);
+      }
+    });
+  }
+
+  private async writeEtcFiles(c: Container): Promise<void> {
+    const cfg = c.rec.Config;
+    const host = c.rec.HostConfig.NetworkMode === 'host';
+    const name = host ? hostHostname() : cfg.Hostname!;
+    await fsp.writeFile(join(c.dir, 'hostname'), `${name}\n`);
+    let hosts = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
+    for (const e of c.rec.HostConfig.ExtraHosts ?? []) {
+      const i = e.indexOf(':');
+      if (i > 0) hosts += `${e.slice(i + 1)}\t${e.slice(0, i)}\n`;
+    }
+    if (host) hosts = await fsp.readFile('/etc/hosts', 'utf8').catch(() => hosts);
+    await fsp.writeFile(join(c.dir, 'hosts'), hosts);
+    const resolv = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    // A loopback resolver on the host is unreachable from a private netns.
+    const usable = host ? resolv : resolv.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join('\n');
+    await fsp.writeFile(join(c.dir, 'resolv.conf'), usable);
+  }
+
+  private async runtimeSpec(c: Container, rootfs: string): Promise<ReturnType<typeof buildRuntimeSpec>> {
+    const cfg = c.rec.Config;
+    const hc = c.rec.HostConfig;
+    const user = await resolveUser(rootfs, cfg.User ?? '', hc.GroupAdd ?? undefined);
+    const cwd = cfg.WorkingDir || '/';
+    if (cwd !== '/') mkdirInRoot(rootfs, cwd);
+    const env = containerEnv(cfg, user.home);
+    const net = hc.NetworkMode === 'host' ? { mode: 'host' as const } : { mode: 'none' as const };
+    const sec = parseSecurityOpts(hc.SecurityOpt ?? []);
+    const input: RuntimeSpecInput = {
+      rootfs,
+      readonlyRootfs: !!hc.ReadonlyRootfs,
+      args: [c.rec.Path, ...c.rec.Args],
+      env,
+      cwd,
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      hostname: hc.NetworkMode === 'host' ? hostHostname() : cfg.Hostname!,
+      domainname: cfg.Domainname || undefined,
+      terminal: !!cfg.Tty,
+      privileged: !!hc.Privileged,
+      capAdd: hc.CapAdd ?? [],
+      capDrop: hc.CapDrop ?? [],
+      noNewPrivileges: sec.noNewPrivileges,
+      seccomp: sec.seccomp,
+      resources: {
+        memory: hc.Memory || undefined,
+        memorySwap: hc.MemorySwap || undefined,
+        memoryReservation: hc.MemoryReservation || undefined,
+        cpuShares: hc.CpuShares || undefined,
+        cpuQuota: hc.NanoCpus ? Math.round((hc.NanoCpus / 1e9) * 100000) : hc.CpuQuota || undefined,
+        cpuPeriod: hc.NanoCpus ? 100000 : hc.CpuPeriod || undefined,
+        cpusetCpus: hc.CpusetCpus || undefined,
+        pidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined,
+        oomKillDisable: hc.OomKillDisable || undefined,
+      },
+      network: net,
+      ipc: hc.IpcMode === 'host' ? 'host' : 'private',
+      pid: hc.PidMode === 'host' ? 'host' : 'private',
+      uts: hc.UTSMode === 'host' || hc.NetworkMode === 'host' ? 'host' : 'private',
+      mounts: tmpfsMounts(hc),
+      hostsFile: join(c.dir, 'hosts'),
+      resolvConf: join(c.dir, 'resolv.conf'),
+      hostnameFile: join(c.dir, 'hostname'),
+      shmSize: hc.ShmSize || undefined,
+      cgroupsPath: `/berth/${c.rec.Id}`,
+      init: hc.Init ? { hostPath: initBinary()! } : undefined,
+      sysctls: hc.Sysctls,
+      ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
+    };
+    return buildRuntimeSpec(input);
+  }
+
+  // ---------------------------------------------------------------- exit
+
+  private async onExitFile(name: string): Promise<void> {
+    const c = this.containers.get(name);
+    if (!c || !c.state.Running) return;
+    let text = '';
+    try {
+      text = readFileSync(join(this.dirs.exits, name), 'utf8').trim();
+    } catch {
+      return;
+    }
+    if (text === '') {
+      // conmon creates the file, then writes: wait for the content.
+      setTimeout(() => void this.onExitFile(name), 20);
+      return;
+    }
+    await this.handleExit(c, Number(text), '');
+  }
+
+  private async handleExit(c: Container, code: number, error: string): Promise<void> {
+    await this.lock.run(c.rec.Id, async () => {
+      if (!c.state.Running) return;
+      const oom = existsSync(join(c.dir, 'oom'));
+      await this.runc.delete(c.rec.Id, true).catch(() => undefined);
+      await this.unmountRootfs(c);
+      c.state = { ...c.state, Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, Error: error, FinishedAt: new Date().toISOString() };
+      await this.save(c);
+    });
+    this.events.emit('container', 'die', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image, exitCode: String(code) });
+    this.notify(c, 'next-exit');
+    this.notify(c, 'not-running');
+    if (c.rec.HostConfig.AutoRemove) {
+      const pending = [...(this.readers.get(c.rec.Id) ?? [])];
+      if (pending.length) await Promise.race([Promise.all(pending), sleep(5000)]);
+      await this.remove(c.rec.Id, { force: true }).catch(() => undefined);
+      return;
+    }
+    this.maybeRestart(c);
+  }
+
+  private maybeRestart(c: Container): void {
+    const p = c.rec.HostConfig.RestartPolicy ?? { Name: 'no' };
+    const code = c.state.ExitCode;
+    if (stoppedByUser(c)) return;
+    const want =
+      p.Name === 'always' ||
+      p.Name === 'unless-stopped' ||
+      (p.Name === 'on-failure' && code !== 0 && (!p.MaximumRetryCount || c.rec.RestartCount < p.MaximumRetryCount));
+    if (!want) return;
+    // Docker's back-off: 100 ms doubling, capped at a minute.
+    const delay = Math.min(100 * 2 ** Math.min(c.rec.RestartCount, 10), 60_000);
+    c.state = { ...c.state, Restarting: true, Status: 'restarting' };
+    const t = setTimeout(() => {
+      this.restartTimers.delete(c.rec.Id);
+      if (!this.containers.has(c.rec.Id) || !c.state.Restarting) return;
+      c.rec.RestartCount++;
+      void this.saveRecord(c)
+        .then(() => this.lock.run(c.rec.Id, () => this.startLocked(c)))
+        .catch(() => {
+          c.state = { ...c.state, Restarting: false, Status: 'exited' };
+          void this.save(c);
+        });
+    }, delay);
+    this.restartTimers.set(c.rec.Id, t);
+  }
+
+  private notify(c: Container, cond: WaitCondition): void {
+    const list = this.waiters.get(c.rec.Id) ?? [];
+    const keep: Waiter[] = [];
+    for (const w of list) {
+      if (w.condition === cond) w.resolve({ StatusCode: c.state.ExitCode, ...(c.state.Error ? { Error: { Message: c.state.Error } } : {}) });
+      else keep.push(w);
+    }
+    this.waiters.set(c.rec.Id, keep);
+  }
+
+  /** Resolves with the exit code once `condition` holds (Docker's POST /containers/{id}/wait). */
+  wait(idOrName: string, condition: WaitCondition = 'not-running'): Promise<{ StatusCode: number; Error?: { Message: string } }> {
+    const c = this.get(idOrName);
+    if (condition === 'not-running' && !c.state.Running && !c.state.Restarting) return Promise.resolve({ StatusCode: c.state.ExitCode });
+    return new Promise((resolve) => {
+      const list = this.waiters.get(c.rec.Id) ?? [];
+      list.push({ condition, resolve });
+      this.waiters.set(c.rec.Id, list);
+    });
+  }
+
+  // ---------------------------------------------------------------- stop / kill
+
+  async kill(idOrName: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.get(idOrName);
+    const sig = signalNumber(signal);
+    if (!c.state.Running) throw new ConflictError(`Cannot kill container: ${idOrName}: Container ${c.rec.Id} is not running`);
+    markStopped(c, sig === 9 || sig === 15);
+    await this.runc.kill(c.rec.Id, sig, false).catch((e) => {
+      if (c.state.Running) throw e;
+    });
+  }
+
+  async stop(idOrName: string, timeoutSec?: number, signal?: string): Promise<void> {
+    const c = this.get(idOrName);
+    if (c.state.Restarting) {
+      const t = this.restartTimers.get(c.rec.Id);
+      if (t) clearTimeout(t);
+      c.state = { ...c.state, Restarting: false, Status: 'exited' };
+      markStopped(c, true);
+      await this.save(c);
+      return;
+    }
+    if (!c.state.Running) throw new NotModifiedError(`container ${c.rec.Id} is not running`);
+    markStopped(c, true);
+    const timeout = timeoutSec ?? c.rec.Config.StopTimeout ?? 10;
+    const sig = signalNumber(signal || c.rec.Config.StopSignal || 'SIGTERM');
+    const exited = this.wait(c.rec.Id, 'not-running');
+    if (c.state.Paused) await this.runc.resume(c.rec.Id).catch(() => undefined);
+    if (timeout !== 0) await this.runc.kill(c.rec.Id, sig).catch(() => undefined);
+    const done = timeout < 0 ? await exited.then(() => true) : await Promise.race([exited.then(() => true), sleep(timeout * 1000).then(() => false)]);
+    if (!done) {
+      await this.runc.kill(c.rec.Id, 9, true).catch(() => undefined);
+      await exited;
+    }
+    this.events.emit('container', 'stop', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
+  }
+
+  async restart(idOrName: string, timeoutSec?: number): Promise<void> {
+    const c = this.get(idOrName);
+    if (c.state.Running) await this.stop(c.rec.Id, timeoutSec);
+    await this.start(c.rec.Id);
+    this.events.emit('container', 'restart', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
+  }
+
+  async pause(idOrName: string): Promise<void> {
+    const c = this.get(idOrName);
+    if (!c.state.Running) throw new ConflictError(`Container ${c.rec.Id} is not running`);
+    if (c.state.Paused) throw new ConflictError(`Container ${c.rec.Id} is already paused`);
+    await this.runc.pause(c.rec.Id);
+    c.state = { ...c.state, Paused: true, Status: 'paused' };
+    await this.save(c);
+    this.events.emit('container', 'pause', c.rec.Id, { name: c.rec.Name.slice(1) });
+  }
+
+  async unpause(idOrName: string): Promise<void> {
+    const c = this.get(idOrName);
+    if (!c.state.Paused) throw new ConflictError(`Container ${c.rec.Id} is not paused`);
+    await this.runc.resume(c.rec.Id);
+    c.state = { ...c.state, Paused: false, Status: 'running' };
+    await this.save(c);
+    this.events.emit('container', 'unpause', c.rec.Id, { name: c.rec.Name.slice(1) });
+  }
+
+  // ---------------------------------------------------------------- remove
+
+  async remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
+    const c = this.get(idOrName);
+    if (c.state.Running && !opts.force) {
+      if (c.state.Paused) throw new ConflictError(`cannot remove container "${c.rec.Name}": container is paused - unpause the container before stopping or removing`);
+      throw new ConflictError(`cannot remove container "${c.rec.Name}": container is running: stop the container before removing or force remove`);
+    }
+    if (c.state.Running) {
+      const exited = this.wait(c.rec.Id, 'not-running');
+      markStopped(c, true);
+      await this.runc.kill(c.rec.Id, 9, true).catch(() => undefined);
+      await Promise.race([exited, sleep(10_000)]);
+    }
+    await this.lock.run(c.rec.Id, async () => {
+      if (!this.containers.has(c.rec.Id)) return;
+      const t = this.restartTimers.get(c.rec.Id);
+      if (t) clearTimeout(t);
+      c.state = { ...c.state, Status: 'removing', Restarting: false };
+      await this.runc.delete(c.rec.Id, true).catch(() => undefined);
+      await this.unmountRootfs(c);
+      this.containers.delete(c.rec.Id);
+      this.names.delete(c.rec.Name);
+      await fsp.rm(join(this.dirs.exits, c.rec.Id), { force: true });
+      await fsp.rm(join(this.dirs.sockets, c.rec.Id.slice(0, 12)), { force: true, recursive: true });
+      await removeTree(c.dir);
+    });
+    this.events.emit('container', 'destroy', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
+    this.notify(c, 'removed');
+    this.notify(c, 'not-running');
+    this.notify(c, 'next-exit');
+  }
+
+  async rename(idOrName: string, newName: string): Promise<void> {
+    const c = this.get(idOrName);
+    if (!NAME_RE.test(newName)) throw new InvalidArgumentError(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const full = newName.startsWith('/') ? newName : `/${newName}`;
+    await this.lock.run('names', async () => {
+      if (this.names.has(full)) throw new ConflictError(`Conflict. The container name "${full}" is already in use by container "${this.names.get(full)}". You have to remove (or rename) that container to be able to reuse that name.`);
+      this.names.delete(c.rec.Name);
+      c.rec.Name = full;
+      this.names.set(full, c.rec.Id);
+      await this.saveRecord(c);
+    });
+    this.events.emit('container', 'rename', c.rec.Id, { name: newName });
+  }
+
+  async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    for (const c of this.list()) {
+      if (c.state.Running || c.state.Restarting) continue;
+      await this.remove(c.rec.Id).catch(() => undefined);
+      deleted.push(c.rec.Id);
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+  }
+
+  // ---------------------------------------------------------------- io
+
+  /**
+   * Registers a reader of a container's output; --rm removal waits (briefly)
+   * until every reader has drained the log, so `run --rm` loses no output.
+   */
+  readerDone(c: Container): () => void {
+    let release!: () => void;
+    const p = new Promise<void>((r) => (release = r));
+    const set = this.readers.get(c.rec.Id) ?? new Set<Promise<void>>();
+    set.add(p);
+    this.readers.set(c.rec.Id, set);
+    return () => {
+      set.delete(p);
+      release();
+    };
+  }
+
+  /** Output for attach: from now (or the whole log with `logs`) until the container's next exit. */
+  attachOutput(c: Container, o: { logs: boolean; stream: boolean; signal: AbortSignal }): AsyncGenerator<LogRecord> {
+    if (!o.stream) return readLogs(c.rec.LogPath, o.logs ? {} : { until: 0n });
+    return readLogs(c.rec.LogPath, { follow: true, fromEnd: !o.logs, signal: o.signal, stopWhen: this.wait(c.rec.Id, 'next-exit').then(() => undefined) });
+  }
+
+  logs(idOrName: string, opts: ReadLogsOptions): AsyncGenerator<LogRecord> {
+    const c = this.get(idOrName);
+    const stopWhen = opts.follow ? this.exitPromise(c) : undefined;
+    return readLogs(c.rec.LogPath, { ...opts, stopWhen });
+  }
+
+  /** Resolves when the container is (or becomes) not running. */
+  exitPromise(c: Container): Promise<void> {
+    if (!c.state.Running) return Promise.resolve();
+    return this.wait(c.rec.Id, 'next-exit').then(() => undefined);
+  }
+
+  /**
+   * A writable stream into the container's stdin, through conmon's attach
+   * socket. Ending it closes the container's stdin when StdinOnce is set.
+   */
+  attachStdin(idOrName: string): Socket {
+    const c = this.get(idOrName);
+    if (!c.state.Running) throw new ConflictError(`container ${c.rec.Id} is not running`);
+    return openAttachSocket(join(this.dirs.sockets, c.rec.Id.slice(0, 12), 'attach'));
+  }
+
+  async resize(idOrName: string, height: number, width: number): Promise<void> {
+    const c = this.get(idOrName);
+    if (!c.state.Running) throw new ConflictError(`container ${c.rec.Id} is not running`);
+    await writeCtl(join(c.dir, 'ctl'), height, width);
+  }
+
+  async top(idOrName: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const c = this.get(idOrName);
+    if (!c.state.Running) throw new ConflictError(`Container ${c.rec.Id} is not running`);
+    const pids = new Set(await this.runc.pids(c.rec.Id));
+    const { execFile } = await import('../sys/exec');
+    const r = await execFile('/bin/ps', psArgs.split(/\s+/).filter(Boolean));
+    if (r.code !== 0) throw new InvalidArgumentError(`ps: ${r.stderr.trim()}`);
+    const lines = r.stdout.trimEnd().split('\n');
+    const titles = lines[0].trim().split(/\s+/);
+    const pidCol = titles.indexOf('PID');
+    if (pidCol < 0) throw new InvalidArgumentError(`Couldn't find PID field in ps output`);
+    const procs: string[][] = [];
+    for (const line of lines.slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (!pids.has(Number(fields[pidCol]))) continue;
+      const row = fields.slice(0, titles.length - 1);
+      row.push(fields.slice(titles.length - 1).join(' '));
+      procs.push(row);
+    }
+    return { Titles: titles, Processes: procs };
+  }
+
+  private async rotateLogs(c: Container): Promise<void> {
+    const st = await fsp.stat(c.rec.LogPath).catch(() => undefined);
+    if (!st || st.size < logMaxSize(c.rec.HostConfig)) return;
+    await rotateLogFiles(c.rec.LogPath, logMaxFiles(c.rec.HostConfig));
+  }
+
+  // ---------------------------------------------------------------- exec
+
+  createExec(idOrName: string, config: ExecConfig): string {
+    const c = this.get(idOrName);
+    if (!c.state.Running) throw new ConflictError(`container ${c.rec.Id} is not running`);
+    if (c.state.Paused) throw new ConflictError(`container ${c.rec.Id} is paused, unpause the container before exec`);
+    if (!config.Cmd?.length) throw new InvalidArgumentError('No exec command specified');
+    const id = randomBytes(32).toString('hex');
+    this.execs.set(id, { ID: id, ContainerID: c.rec.Id, Config: config, Running: false, ExitCode: null, Pid: 0, dir: join(c.dir, 'exec', id.slice(0, 12)) });
+    return id;
+  }
+
+  getExec(id: string): ExecRecord {
+    const e = this.execs.get(id);
+    if (!e) throw new NotFoundError(`No such exec instance: ${id}`);
+    return e;
+  }
+
+  /** Starts an exec session; its output is read with execLogs, its end awaited with execDone. */
+  async startExec(id: string): Promise<ExecRecord> {
+    const e = this.getExec(id);
+    if (e.Running || e.ExitCode !== null) throw new ConflictError(`exec ${id} has already run`);
+    const c = this.get(e.ContainerID);
+    if (!c.state.Running) throw new ConflictError(`container ${c.rec.Id} is not running`);
+    const spec = JSON.parse(await fsp.readFile(join(c.dir, 'config.json'), 'utf8')) as { process: Record<string, unknown> & { env: string[]; user: unknown } };
+    const proc = { ...spec.process };
+    proc.args = e.Config.Cmd;
+    proc.terminal = !!e.Config.Tty;
+    proc.cwd = e.Config.WorkingDir || c.rec.Config.WorkingDir || '/';
+    proc.env = mergeEnv(spec.process.env, [...(e.Config.Tty ? ['TERM=xterm'] : []), ...(e.Config.Env ?? [])]);
+    if (e.Config.User) {
+      const u = await resolveUser(join(c.dir, 'rootfs'), e.Config.User);
+      proc.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
+    }
+    await ensureDir(join(e.dir, 'exits'));
+    await fsp.writeFile(join(e.dir, 'process.json'), JSON.stringify(proc));
+    e.Running = true;
+    try {
+      e.Pid = await startConmon({
+        cid: c.rec.Id,
+        uuid: id.slice(0, 12),
+        name: c.rec.Name.slice(1),
+        bundle: e.dir,
+        runtime: this.runc.bin,
+        runtimeRoot: this.dirs.runcRoot,
+        logPath: join(e.dir, 'exec.log'),
+        logSizeMax: LOG_MAX_SIZE,
+        exitDir: join(e.dir, 'exits'),
+        socketDir: this.dirs.sockets,
+        pidFile: join(e.dir, 'pidfile'),
+        conmonPidFile: join(e.dir, 'conmon.pid'),
+        terminal: !!e.Config.Tty,
+        stdin: !!e.Config.AttachStdin,
+        leaveStdinOpen: false,
+        execProcessSpec: join(e.dir, 'process.json'),
+      });
+    } catch (err) {
+      e.Running = false;
+      const msg = messageOf(err);
+      e.ExitCode = err instanceof RuntimeStartError ? startFailureCode(msg) : 126;
+      this.finishExec(e);
+      throw new ContainerStartError(`OCI runtime exec failed: ${msg}`, e.ExitCode);
+    }
+    void this.watchExecExit(e, c.rec.Id);
+    return e;
+  }
+
+  private async watchExecExit(e: ExecRecord, cid: string): Promise<void> {
+    const file = join(e.dir, 'exits', cid);
+    for (;;) {
+      const text = await fsp.readFile(file, 'utf8').catch(() => '');
+      if (text.trim() !== '') {
+        e.ExitCode = Number(text.trim());
+        break;
+      }
+      const c = this.containers.get(cid);
+      if (!c || !c.state.Running) {
+        e.ExitCode = e.ExitCode ?? 137;
+        break;
+      }
+      await sleep(25);
+    }
+    e.Running = false;
+    this.finishExec(e);
+  }
+
+  private finishExec(e: ExecRecord): void {
+    for (const fn of this.execWaiters.get(e.ID) ?? []) fn();
+    this.execWaiters.delete(e.ID);
+    this.events.emit('container', `exec_die`, e.ContainerID, { execID: e.ID, exitCode: String(e.ExitCode) });
+  }
+
+  execDone(id: string): Promise<void> {
+    const e = this.getExec(id);
+    if (!e.Running && e.ExitCode !== null) return Promise.resolve();
+    return new Promise((r) => this.execWaiters.set(id, [...(this.execWaiters.get(id) ?? []), r]));
+  }
+
+  execLogs(id: string): AsyncGenerator<LogRecord> {
+    const e = this.getExec(id);
+    return readLogs(join(e.dir, 'exec.log'), { follow: true, stopWhen: this.execDone(id) });
+  }
+
+  execStdin(id: string): Socket {
+    const e = this.getExec(id);
+    return openAttachSocket(join(this.dirs.sockets, id.slice(0, 12), 'attach'));
+  }
+
+  async resizeExec(id: string, height: number, width: number): Promise<void> {
+    const e = this.getExec(id);
+    await writeCtl(join(e.dir, 'ctl'), height, width);
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const stoppedMarks = new WeakMap<Container, boolean>();
+/** Docker does not restart containers a user stopped (until the next daemon start for `always`). */
+function markStopped(c: Container, byUser: boolean): void {
+  if (byUser) stoppedMarks.set(c, true);
+}
+function stoppedByUser(c: Container): boolean {
+  return stoppedMarks.get(c) === true;
+}
+
+let initPath: string | null | undefined;
+export function initBinary(): string | undefined {
+  if (initPath === undefined) initPath = findBinary(['/usr/bin/tini-static', '/usr/bin/docker-init', '/usr/libexec/podman/catatonit']) ?? null;
+  return initPath ?? undefined;
+}
+
+function logMaxSize(hc: HostConfig): number {
+  const v = hc.LogConfig?.Config?.['max-size'];
+  return v ? parseSize(v) : LOG_MAX_SIZE;
+}
+
+function logMaxFiles(hc: HostConfig): number {
+  const v = Number(hc.LogConfig?.Config?.['max-file']);
+  return Number.isInteger(v) && v >= 1 ? Math.min(v, 9) : LOG_MAX_FILES;
+}
+
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
+  if (!m) throw new InvalidArgumentError(`invalid size: '${s}'`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+/** Shifts ctr.log → ctr.log.1 → … keeping `files` files in all. */
+export async function rotateLogFiles(path: string, files: number): Promise<void> {
+  await fsp.rm(`${path}.${files - 1}`, { force: true });
+  for (let i = files - 2; i >= 1; i--) await fsp.rename(`${path}.${i}`, `${path}.${i + 1}`).catch(() => undefined);
+  if (files > 1) await fsp.rename(path, `${path}.1`).catch(() => undefined);
+  else await fsp.rm(path, { force: true });
+}
+
+function openAttachSocket(path: string): Socket {
+  const fd = connectSeqpacket(path);
+  // Node cannot create SEQPACKET sockets, but libuv streams any fd: wrap it as a pipe handle.
+  const { Pipe, constants: pc } = (process as unknown as { binding(n: string): { Pipe: new (t: number) => { open(fd: number): number }; constants: { SOCKET: number } } }).binding('pipe_wrap');
+  const handle = new Pipe(pc.SOCKET);
+  const err = handle.open(fd);
+  if (err) throw new Error(`cannot open attach socket ${path}: ${err}`);
+  return new Socket({ handle, readable: true, writable: true } as unknown as ConstructorParameters<typeof Socket>[0]);
+}
+
+async function writeCtl(path: string, height: number, width: number): Promise<void> {
+  // conmon keeps the fifo open for reading; a non-blocking open never hangs if it is gone.
+  const fh = await fsp.open(path, constants.O_WRONLY | constants.O_NONBLOCK).catch(() => undefined);
+  if (!fh) return;
+  try {
+    await fh.write(`1 ${Math.max(0, height | 0)} ${Math.max(0, width | 0)}\n`);
+  } finally {
+    await fh.close();
+  }
+}
+
+function envKey(e: string): string {
+  const i = e.indexOf('=');
+  return i < 0 ? e : e.slice(0, i);
+}
+
+/** Later entries replace earlier ones with the same key (Docker's ReplaceOrAppendEnvValues). */
+export function mergeEnv(base: string[], extra: string[]): string[] {
+  const out = [...base];
+  for (const e of extra) {
+    const k = envKey(e);
+    const i = out.findIndex((x) => envKey(x) === k);
+    if (!e.includes('=')) {
+      const v = process.env[k];
+      if (v === undefined) continue;
+      if (i >= 0) out[i] = `${k}=${v}`;
+      else out.push(`${k}=${v}`);
+    } else if (i >= 0) out[i] = e;
+    else out.push(e);
+  }
+  return out;
+}
+
+function containerEnv(cfg: ContainerConfig, home: string): string[] {
+  let env = mergeEnv([`PATH=${DEFAULT_PATH}`, `HOSTNAME=${cfg.Hostname}`], cfg.Tty ? ['TERM=xterm'] : []);
+  env = mergeEnv(env, cfg.Env ?? []);
+  if (!env.some((e) => envKey(e) === 'HOME')) env.push(`HOME=${home || '/'}`);
+  return env;
+}
+
+/** Fills a container's config from its image, as Docker does at create time. */
+function mergeImageConfig(config: ContainerConfig, image: ImageRecord): ContainerConfig {
+  const ic = image.config.config ?? {};
+  const out: ContainerConfig = { ...config };
+  out.Env = mergeEnv(ic.Env ?? [], config.Env ?? []);
+  if (config.Entrypoint && config.Entrypoint.length > 0) {
+    out.Cmd = config.Cmd && config.Cmd.length ? config.Cmd : null;
+  } else if (config.Entrypoint && config.Entrypoint.length === 0) {
+    out.Entrypoint = null;
+    out.Cmd = config.Cmd && config.Cmd.length ? config.Cmd : ic.Cmd ?? null;
+  } else {
+    out.Entrypoint = ic.Entrypoint ?? null;
+    out.Cmd = config.Cmd && config.Cmd.length ? config.Cmd : ic.Cmd ?? null;
+  }
+  out.WorkingDir = config.WorkingDir || ic.WorkingDir || '';
+  out.User = config.User || ic.User || '';
+  out.Labels = { ...(ic.Labels ?? {}), ...(config.Labels ?? {}) };
+  out.ExposedPorts = { ...(ic.ExposedPorts ?? {}), ...(config.ExposedPorts ?? {}) };
+  out.Volumes = { ...(ic.Volumes ?? {}), ...(config.Volumes ?? {}) };
+  out.StopSignal = config.StopSignal || ic.StopSignal || undefined;
+  out.Healthcheck = config.Healthcheck ?? ic.Healthcheck;
+  if (out.WorkingDir && !out.WorkingDir.startsWith('/')) throw new InvalidArgumentError(`the working directory '${out.WorkingDir}' is invalid, it needs to be an absolute path`);
+  return out;
+}
+
+function validateHostConfig(hc: HostConfig): void {
+  const nm = hc.NetworkMode ?? 'default';
+  if (!['default', 'bridge', 'none', 'host'].includes(nm))
+    throw new InvalidArgumentError(`network ${nm} not found (Berth supports none, host and the default network for now)`);
+  if (hc.Memory && hc.Memory < 6 * 1024 * 1024) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
+  if (hc.NanoCpus && hc.NanoCpus < 0) throw new InvalidArgumentError('invalid --cpus: must be positive');
+  const rp = hc.RestartPolicy?.Name ?? '';
+  if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(rp)) throw new InvalidArgumentError(`invalid restart policy '${rp}'`);
+  if (hc.AutoRemove && rp && rp !== 'no') throw new InvalidArgumentError('can\'t create \'AutoRemove\' container with restart policy');
+}
+
+function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: RuntimeSpecInput['seccomp'] } {
+  let noNewPrivileges = false;
+  let seccomp: RuntimeSpecInput['seccomp'] = 'default';
+  for (const o of opts) {
+    const [k, v = ''] = o.includes('=') ? [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)] : o.split(':', 2);
+    if (k === 'no-new-privileges') noNewPrivileges = v === '' || v === 'true';
+    else if (k === 'seccomp') seccomp = v === 'unconfined' ? 'unconfined' : { profileJson: v };
+    else if (k === 'apparmor' || k === 'label') continue;
+    else throw new InvalidArgumentError(`invalid --security-opt: ${JSON.stringify(o)}`);
+  }
+  return { noNewPrivileges, seccomp };
+}
+
+function tmpfsMounts(hc: HostConfig): RuntimeSpecInput['mounts'] {
+  return Object.entries(hc.Tmpfs ?? {}).map(([dest, opts]) => ({
+    destination: dest,
+    source: 'tmpfs',
+    type: 'tmpfs',
+    options: ['nosuid', 'nodev', 'noexec', ...(opts ? opts.split(',') : [])],
+  }));
+}

@@ -1,0 +1,43 @@
+/**
+ * Path operations inside a container rootfs that the kernel confines to it
+ * (openat2 RESOLVE_IN_ROOT): symlinks and `..` in an image can never lead
+ * Berth's root process onto host paths.
+ */
+import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, SysError } from './libc';
+
+const O_PATH = 0o10000000;
+const O_CLOEXEC = 0o2000000;
+
+/** Opens `path` inside `rootfs` with in-root resolution; caller closes the fd. */
+export function openInRoot(rootfs: string, path: string, flags: number = constants.O_RDONLY): number {
+  const root = openSync(rootfs, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    return openat2(root, path.replace(/^\/+/, '') || '.', flags | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+  } finally {
+    closeSync(root);
+  }
+}
+
+/** mkdir -p of `path` inside `rootfs`, creating each missing component below an in-root-resolved parent. */
+export function mkdirInRoot(rootfs: string, path: string, mode = 0o755): void {
+  const parts = path.split('/').filter((p) => p && p !== '.');
+  let sofar = '';
+  for (const part of parts) {
+    if (part === '..') throw new SysError('mkdir', 22, path);
+    const parent = sofar;
+    sofar = sofar ? `${sofar}/${part}` : part;
+    try {
+      closeSync(openInRoot(rootfs, sofar, O_PATH | constants.O_DIRECTORY));
+      continue;
+    } catch (e) {
+      if (!(e instanceof SysError) || e.code !== 'ENOENT') throw e;
+    }
+    const pfd = openInRoot(rootfs, parent || '.', O_PATH | constants.O_DIRECTORY);
+    try {
+      mkdirSync(`/proc/self/fd/${pfd}/${part}`, { mode });
+    } finally {
+      closeSync(pfd);
+    }
+  }
+}
