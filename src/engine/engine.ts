@@ -15,7 +15,7 @@ import { type ImageConfig, type ImageRecord, MEDIA_OCI_LAYER, platformArch } fro
 import type { Digest } from '../image/digest';
 import { ContainerManager, initBinary } from '../runtime/containers';
 import { packDirectory } from '../image/snapshot/pack';
-import { writeTar } from '../image/tar/writer';
+import { writeTar, type TarWriteItem } from '../image/tar/writer';
 import { EventBus } from './events';
 import { conmonPath } from '../runtime/conmon';
 import { execFile } from '../sys/exec';
@@ -97,7 +97,7 @@ export class Engine {
   /** The container's writable layer as a tar stream (overlay whiteouts become OCI whiteouts). */
   layerOf(container: string): Readable {
     const c = this.containers.get(container);
-    return Readable.from(writeTar(packDirectory(join(c.dir, 'upper'), { mode: 'upper' })));
+    return Readable.from(writeTar(withoutRuntimeFiles(packDirectory(join(c.dir, 'upper'), { mode: 'upper' }))));
   }
 
   /** commit: the container's upper dir becomes a new layer on top of its image. */
@@ -155,6 +155,7 @@ export class Engine {
       const entries = await fsp.readdir(join(upper, rel), { withFileTypes: true }).catch(() => []);
       for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
         const p = `${rel}/${e.name}`;
+        if (RUNTIME_FILES.has(p.slice(1))) continue;
         const st = await fsp.lstat(join(upper, p));
         if (st.isCharacterDevice() && st.rdev === 0) {
           out.push({ Path: p, Kind: 2 });
@@ -165,7 +166,8 @@ export class Engine {
       }
     };
     await walk('');
-    return out;
+    // A directory that shows up only because runc created a mount point in it is no change.
+    return out.filter((ch) => ch.Kind !== 0 || !RUNTIME_PARENTS.has(ch.Path) || out.some((o) => o.Path.startsWith(`${ch.Path}/`)));
   }
 
   async version(): Promise<Record<string, unknown>> {
@@ -227,6 +229,21 @@ export class Engine {
       SecurityOptions: ['name=seccomp,profile=builtin'],
       Warnings: warnings,
     };
+  }
+}
+
+/**
+ * Mount points runc creates in the writable layer for the files Berth
+ * bind-mounts (Docker keeps these in its init layer): never part of diff or commit.
+ */
+const RUNTIME_FILES = new Set(['etc/hosts', 'etc/hostname', 'etc/resolv.conf']);
+const RUNTIME_PARENTS = new Set(['/etc']);
+
+async function* withoutRuntimeFiles(items: AsyncIterable<TarWriteItem>): AsyncGenerator<TarWriteItem> {
+  for await (const item of items) {
+    const name = typeof item.entry.name === 'string' ? item.entry.name : item.entry.name.toString('latin1');
+    if (RUNTIME_FILES.has(name.replace(/^\.?\//, ''))) continue;
+    yield item;
   }
 }
 

@@ -1,0 +1,171 @@
+/**
+ * Real containers on runc + conmon + overlayfs, asserted from inside: PID 1,
+ * hostname, namespaces, cgroup limits, isolation of writes, exit codes,
+ * stdio, exec, logs, commit and diff.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readlinkSync } from 'node:fs';
+import { TestEngine, eventually, isRoot } from '../helpers/engine';
+
+describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays and runs runc' }, () => {
+  const e = new TestEngine();
+  before(async () => {
+    await e.start();
+    await e.busybox();
+  });
+  after(() => e.cleanup());
+
+  test('PID 1 is the command, hostname is the short ID', async () => {
+    const r = await e.berth(['run', '--name', 'c-pid1', 'busybox', 'sh', '-c', 'echo $$; hostname; cat /proc/1/cmdline | tr "\\0" " "']);
+    assert.equal(r.code, 0, r.stderr);
+    const [pid, host, cmdline] = r.stdout.trim().split('\n');
+    assert.equal(pid, '1');
+    const id = (await e.berth(['inspect', '-f', '{{.Id}}', 'c-pid1'])).stdout.trim();
+    assert.equal(host, id.slice(0, 12));
+    assert.match(cmdline, /^sh -c /);
+  });
+
+  test('namespaces differ from the host', async () => {
+    const r = await e.berth(['run', '--rm', 'busybox', 'sh', '-c', 'for n in pid mnt net uts ipc; do readlink /proc/1/ns/$n; done']);
+    assert.equal(r.code, 0, r.stderr);
+    const inside = r.stdout.trim().split('\n');
+    const host = ['pid', 'mnt', 'net', 'uts', 'ipc'].map((n) => readlinkSync(`/proc/self/ns/${n}`));
+    assert.equal(inside.length, 5);
+    inside.forEach((ns, i) => assert.notEqual(ns, host[i], `namespace ${ns} shared with host`));
+  });
+
+  test('--network host shares the host network namespace', async () => {
+    const r = await e.berth(['run', '--rm', '--network', 'host', 'busybox', 'readlink', '/proc/1/ns/net']);
+    assert.equal(r.stdout.trim(), readlinkSync('/proc/self/ns/net'));
+  });
+
+  test('memory and pids limits are set and enforced', async () => {
+    const set = await e.berth(['run', '--rm', '-m', '32m', '--pids-limit', '16', 'busybox', 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.deepEqual(set.stdout.trim().split('\n'), [String(32 * 1024 * 1024), '16']);
+    // Forking past the pids limit fails inside the container.
+    const pids = await e.berth(['run', '--rm', '--pids-limit', '8', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done 2>&1; wait']);
+    assert.match(pids.stdout + pids.stderr, /can't fork|Resource temporarily unavailable|fork/i);
+    // Allocating past the memory limit gets the container OOM-killed (137).
+    const oom = await e.berth(['run', '--name', 'c-oom', '-m', '16m', '--memory-swap', '16m', 'busybox', 'sh', '-c', 'x=a; while true; do x=$x$x; done']);
+    assert.equal(oom.code, 137);
+    const killed = await e.berth(['inspect', '-f', '{{.State.OOMKilled}}', 'c-oom']);
+    assert.equal(killed.stdout.trim(), 'true');
+  });
+
+  test('a file written in one container is absent in the next', async () => {
+    const a = await e.berth(['run', '--rm', 'busybox', 'sh', '-c', 'echo secret > /tmp/f && cat /tmp/f']);
+    assert.equal(a.stdout.trim(), 'secret');
+    const b = await e.berth(['run', '--rm', 'busybox', 'sh', '-c', 'cat /tmp/f 2>&1; echo rc=$?']);
+    assert.match(b.stdout, /No such file/);
+  });
+
+  test('exit codes: 0, 7, 126, 127, 137 after kill', async () => {
+    assert.equal((await e.berth(['run', '--rm', 'busybox', 'true'])).code, 0);
+    assert.equal((await e.berth(['run', '--rm', 'busybox', 'sh', '-c', 'exit 7'])).code, 7);
+    const notExec = await e.berth(['run', '--rm', 'busybox', '/etc/passwd']);
+    assert.equal(notExec.code, 126, notExec.stderr);
+    const missing = await e.berth(['run', '--rm', 'busybox', 'no-such-command']);
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /executable file not found/);
+    await e.berth(['run', '-d', '--name', 'c-kill', 'busybox', 'sleep', '600']);
+    assert.equal((await e.berth(['kill', 'c-kill'])).code, 0);
+    const w = await e.berth(['wait', 'c-kill']);
+    assert.equal(w.stdout.trim(), '137');
+  });
+
+  test('stdout and stderr stay separate; stdin reaches the container and closes on EOF', async () => {
+    const r = await e.berth(['run', '--rm', 'busybox', 'sh', '-c', 'echo to-out; echo to-err >&2']);
+    assert.equal(r.stdout, 'to-out\n');
+    assert.equal(r.stderr, 'to-err\n');
+    const cat = await e.berth(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo done'], { input: 'line1\nline2\n' });
+    assert.equal(cat.stdout, 'line1\nline2\ndone\n');
+  });
+
+  test('env, workdir, user, entrypoint, read-only rootfs', async () => {
+    const r = await e.berth(['run', '--rm', '-e', 'FOO=bar', '-w', '/tmp/wd', '-u', 'nobody', 'busybox', 'sh', '-c', 'echo $FOO; pwd; id -u']);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['bar', '/tmp/wd', '65534']);
+    const ep = await e.berth(['run', '--rm', '--entrypoint', 'echo', 'busybox', 'via', 'entrypoint']);
+    assert.equal(ep.stdout, 'via entrypoint\n');
+    const ro = await e.berth(['run', '--rm', '--read-only', 'busybox', 'sh', '-c', 'touch /x 2>&1; echo rc=$?']);
+    assert.match(ro.stdout, /Read-only file system/);
+  });
+
+  test('exec: output, exit code, stdin, env, user', async () => {
+    await e.berth(['run', '-d', '--name', 'c-exec', 'busybox', 'sleep', '600']);
+    const r = await e.berth(['exec', 'c-exec', 'sh', '-c', 'echo $$ is not 1; exit 5']);
+    assert.equal(r.code, 5);
+    assert.match(r.stdout, /is not 1/);
+    const i = await e.berth(['exec', '-i', 'c-exec', 'cat'], { input: 'piped\n' });
+    assert.equal(i.stdout, 'piped\n');
+    const env = await e.berth(['exec', '-e', 'X=1', '-u', 'nobody', '-w', '/tmp', 'c-exec', 'sh', '-c', 'echo $X $(id -u) $(pwd)']);
+    assert.equal(env.stdout.trim(), '1 65534 /tmp');
+    const missing = await e.berth(['exec', 'c-exec', 'nope']);
+    assert.equal(missing.code, 127);
+  });
+
+  test('logs: all, --tail, -t, -f until exit, stream separation', async () => {
+    await e.berth(['run', '-d', '--name', 'c-logs', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo out$i; echo err$i >&2; done; sleep 1; echo last']);
+    const f = await e.berth(['logs', '-f', 'c-logs']);
+    assert.equal(f.stdout, 'out1\nout2\nout3\nlast\n');
+    assert.equal(f.stderr, 'err1\nerr2\nerr3\n');
+    const tail = await e.berth(['logs', '--tail', '1', 'c-logs']);
+    assert.equal(tail.stdout, 'last\n');
+    const ts = await e.berth(['logs', '-t', '--tail', '1', 'c-logs']);
+    assert.match(ts.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z last\n$/);
+  });
+
+  test('commit and diff capture the writable layer', async () => {
+    await e.berth(['run', '--name', 'c-commit', 'busybox', 'sh', '-c', 'echo v1 > /newfile; rm /bin/vi; echo x >> /etc/group']);
+    const diff = await e.berth(['diff', 'c-commit']);
+    const lines = diff.stdout.trim().split('\n');
+    assert.ok(lines.includes('A /newfile'), diff.stdout);
+    assert.ok(lines.includes('D /bin/vi'), diff.stdout);
+    assert.ok(!lines.some((l) => /hosts|resolv|hostname/.test(l)), diff.stdout);
+    assert.ok(lines.includes('C /etc/group'), diff.stdout);
+    const c = await e.berth(['commit', '-c', 'ENV COMMITTED=yes', 'c-commit', 'committed:1']);
+    assert.equal(c.code, 0, c.stderr);
+    const r = await e.berth(['run', '--rm', 'committed:1', 'sh', '-c', 'cat /newfile; ls /bin/vi 2>&1; echo $COMMITTED']);
+    assert.match(r.stdout, /^v1\n.*No such file.*\nyes\n$/s);
+    const hist = await e.berth(['history', '-q', 'committed:1']);
+    assert.equal(hist.stdout.trim().split('\n').length, 2);
+  });
+
+  test('stop sends SIGTERM then SIGKILL; restart; rm refuses running', async () => {
+    await e.berth(['run', '-d', '--name', 'c-stop', 'busybox', 'sh', '-c', 'trap "echo got-term; exit 3" TERM; while true; do sleep 0.1; done']);
+    await eventually(async () => (await e.berth(['logs', 'c-stop'])).code === 0);
+    await new Promise((r) => setTimeout(r, 300));
+    const s = await e.berth(['stop', 'c-stop']);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal((await e.berth(['inspect', '-f', '{{.State.ExitCode}}', 'c-stop'])).stdout.trim(), '3');
+    assert.match((await e.berth(['logs', 'c-stop'])).stdout, /got-term/);
+    await e.berth(['start', 'c-stop']);
+    assert.equal((await e.berth(['inspect', '-f', '{{.State.Running}}', 'c-stop'])).stdout.trim(), 'true');
+    const rm = await e.berth(['rm', 'c-stop']);
+    assert.notEqual(rm.code, 0);
+    assert.match(rm.stderr, /running/);
+    assert.equal((await e.berth(['rm', '-f', 'c-stop'])).code, 0);
+  });
+
+  test('ps, rename, pause/unpause, top, --rm leaves nothing', async () => {
+    await e.berth(['run', '-d', '--name', 'c-ps', 'busybox', 'sleep', '600']);
+    const ps = await e.berth(['ps', '--format', '{{.Names}} {{.Status}}', '--filter', 'name=c-ps']);
+    assert.match(ps.stdout, /^c-ps Up /);
+    assert.equal((await e.berth(['rename', 'c-ps', 'c-ps2'])).code, 0);
+    assert.equal((await e.berth(['pause', 'c-ps2'])).code, 0);
+    assert.equal((await e.berth(['inspect', '-f', '{{.State.Status}}', 'c-ps2'])).stdout.trim(), 'paused');
+    assert.equal((await e.berth(['unpause', 'c-ps2'])).code, 0);
+    const top = await e.berth(['top', 'c-ps2']);
+    assert.match(top.stdout, /sleep 600/);
+    const before = (await e.berth(['ps', '-aq'])).stdout.trim().split('\n').length;
+    await e.berth(['run', '--rm', 'busybox', 'true']);
+    const afterCount = (await e.berth(['ps', '-aq'])).stdout.trim().split('\n').length;
+    assert.equal(afterCount, before);
+  });
+
+  test('restart policy on-failure restarts until the limit', async () => {
+    await e.berth(['run', '-d', '--name', 'c-restart', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 1']);
+    await eventually(async () => (await e.berth(['inspect', '-f', '{{.RestartCount}} {{.State.Status}}', 'c-restart'])).stdout.trim() === '2 exited', 15_000);
+  });
+});
