@@ -1,0 +1,805 @@
+#!/usr/bin/env node
+// Berth benchmark suite (issue 3, "Done when" → bench bullet).
+//
+//   npm run bench [-- --runs 20 --concurrency 20 --containers 10 --build]
+//
+// One run, on an isolated engine in a temp dir it creates and removes again:
+//   1. `berth --version` wall time beside bare `node -e 0`
+//   2. `berth run --rm --network none busybox true` median beside the runc floor
+//      (fresh overlay mount + `runc run` of a prepared bundle + umount), Docker, Podman
+//   3. N concurrent `run --rm` wall time beside N concurrent floor runs
+//   4. engine memory per idle running container (conmon RSS/PSS + berthd growth)
+//   5. berthd idle RSS after startup and after the runs
+//   6. `berth ps` latency, `import` beside `tar -xf`, and an API-level breakdown of a run
+// Prints a table and writes bench/results/latest.json. Plain Node ESM, no dependencies.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN_BERTH = path.join(REPO, 'bin', 'berth');
+const DIST_CLI = path.join(REPO, 'dist', 'berth.js');
+const DIST_DAEMON = path.join(REPO, 'dist', 'berthd.js');
+const RESULTS_DIR = path.join(REPO, 'bench', 'results');
+
+// Reference figures from issue 3 (measured on this machine kind with Docker 20.10 / Podman 4.3).
+const REF = { dockerConcurrentS: 3.8, runcConcurrentS: 0.58, podmanConmonMiB: 2.0 };
+
+// ------------------------------------------------------------------ options
+
+function parseArgs(argv) {
+  const o = { runs: 20, concurrency: 20, containers: 10, build: false, batches: 3 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 1) fail(`${a} needs a positive integer`);
+      return v;
+    };
+    if (a === '--runs' || a === '-n') o.runs = num();
+    else if (a === '--concurrency' || a === '-c') o.concurrency = num();
+    else if (a === '--containers' || a === '-k') o.containers = num();
+    else if (a === '--batches') o.batches = num();
+    else if (a === '--build') o.build = true;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write('usage: node bench/run.mjs [--runs N] [--concurrency C] [--containers K] [--batches B] [--build]\n');
+      process.exit(0);
+    } else fail(`unknown argument: ${a}`);
+  }
+  return o;
+}
+
+function fail(msg, code = 2) {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(code);
+}
+
+// ------------------------------------------------------------------ small helpers
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+
+function which(name, extra = []) {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), ...extra]) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+class BenchError extends Error {}
+
+/**
+ * Spawns a command and resolves when it has exited and its stdio closed, with
+ * the wall time from just before spawn. Rejects only on spawn errors.
+ */
+function runCmd(cmd, args, { env, timeoutMs = 60_000, input, cwd } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env: env ?? process.env, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const out = [];
+    const err = [];
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => err.push(d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    if (input !== undefined) child.stdin.end(input);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({
+        ms: performance.now() - t0,
+        code: timedOut ? 'timeout' : code ?? signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+  });
+}
+
+function describe(cmd, args, r) {
+  return `\`${[cmd, ...args].join(' ')}\` exited ${r.code} after ${r.ms.toFixed(0)} ms\n--- stderr ---\n${r.stderr.trim() || '(empty)'}\n--- stdout ---\n${r.stdout.trim() || '(empty)'}`;
+}
+
+/** Runs a command that must succeed. */
+async function must(cmd, args, opts) {
+  const r = await runCmd(cmd, args, opts);
+  if (r.code !== 0) throw new BenchError(describe(cmd, args, r));
+  return r;
+}
+
+function readKb(file, key) {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(file, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+const rssMiB = (pid) => readKb(`/proc/${pid}/status`, 'VmRSS') / 1024;
+const pssMiB = (pid) => readKb(`/proc/${pid}/smaps_rollup`, 'Pss') / 1024;
+
+async function sampleMiB(fn, n = 5, gapMs = 150) {
+  const xs = [];
+  for (let i = 0; i < n; i++) {
+    xs.push(fn());
+    if (i < n - 1) await sleep(gapMs);
+  }
+  return median(xs);
+}
+
+function procCmdline(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return undefined;
+  }
+}
+
+function pidAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** PIDs (not ours) whose command line mentions `needle` — every process of the bench engine. */
+function processesMentioning(needle) {
+  const hits = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    const argv = procCmdline(pid);
+    if (argv && argv.some((a) => a.includes(needle))) hits.push({ pid, argv });
+  }
+  return hits;
+}
+
+function mountsUnder(dir) {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const out = [];
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 5) continue;
+    const mp = f[4].replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+    if (mp === dir || mp.startsWith(prefix)) out.push(mp);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ API client over the socket
+
+/** One request on a fresh connection (as a fresh CLI process would); resolves when headers arrive. */
+function apiRequest(socketPath, method, urlPath, body) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers = payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) };
+    const req = http.request({ socketPath, method, path: `/v1.45${urlPath}`, headers, agent: false }, resolve);
+    req.on('error', reject);
+    req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${urlPath}: timed out`)));
+    req.end(payload);
+  });
+}
+
+function readBody(res) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    res.on('data', (c) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
+}
+
+async function api(socketPath, method, urlPath, body) {
+  const t0 = performance.now();
+  const res = await apiRequest(socketPath, method, urlPath, body);
+  const text = await readBody(res);
+  const ms = performance.now() - t0;
+  if (res.statusCode >= 400) throw new BenchError(`${method} ${urlPath} → ${res.statusCode}: ${text.trim()}`);
+  return { status: res.statusCode, ms, json: text ? safeJson(text) : undefined };
+}
+
+function safeJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+// ------------------------------------------------------------------ the bench
+
+const opts = parseArgs(process.argv.slice(2));
+const results = {
+  date: new Date().toISOString(),
+  host: {},
+  config: opts,
+  metrics: [],
+  breakdown: {},
+  other: {},
+  notes: [],
+};
+const state = { tmp: undefined, daemon: undefined, cleaned: false };
+
+async function preflight() {
+  if (process.getuid?.() !== 0) fail('must run as root (Berth mounts overlays and runs runc): sudo npm run bench', 1);
+  const runc = which('runc', ['/usr/sbin', '/sbin']);
+  const conmon = which('conmon', ['/usr/libexec/podman']);
+  const missing = [!runc && 'runc', !conmon && 'conmon'].filter(Boolean);
+  if (missing.length) fail(`${missing.join(' and ')} not found: install the Debian package(s) ${missing.join(' ')} (npm run setup does)`, 1);
+  const busybox = process.env.BUSYBOX || '/bin/busybox';
+  if (!fs.existsSync(busybox)) fail('busybox-static is not installed (apt-get install busybox-static; npm run setup does)', 1);
+  for (const t of ['mount', 'umount', 'tar']) if (!which(t, ['/usr/bin', '/bin', '/sbin', '/usr/sbin'])) fail(`${t} not found`, 1);
+  if (opts.build) {
+    log('building (node scripts/build.mjs)');
+    const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+    if (r.status !== 0) fail('build failed', 1);
+  }
+  for (const f of [DIST_CLI, DIST_DAEMON]) if (!fs.existsSync(f)) fail(`${path.relative(REPO, f)} is missing: run \`npm run build\` first (or pass --build)`, 1);
+  const dockerOk = which('docker') ? spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 10_000 }).status === 0 : false;
+  const podmanPath = which('podman');
+  const podmanOk = podmanPath ? spawnSync(podmanPath, ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0 : false;
+  const ver = (cmd, args) => (spawnSync(cmd, args, { encoding: 'utf8' }).stdout ?? '').split('\n')[0].trim();
+  results.host = {
+    kernel: os.release(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memTotalMiB: Math.round(os.totalmem() / 2 ** 20),
+    node: process.version,
+    runc: ver(runc, ['--version']),
+    conmon: ver(conmon, ['--version']),
+    docker: dockerOk ? ver('docker', ['version', '--format', '{{.Server.Version}}']) : 'not installed',
+    podman: podmanOk ? ver(podmanPath, ['--version']) : 'not installed',
+  };
+  return { runc, conmon, busybox, docker: dockerOk ? 'docker' : undefined, podman: podmanOk ? podmanPath : undefined };
+}
+
+async function main() {
+  const tools = await preflight();
+  const tStart = performance.now();
+  state.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-'));
+  const T = state.tmp;
+  const root = path.join(T, 'root');
+  const run = path.join(T, 'run');
+  const socket = path.join(run, 'berth.sock');
+  const env = { ...process.env, BERTH_ROOT: root, BERTH_RUN: run, BERTH_HOST: `unix://${socket}` };
+  const cliEnv = { ...env };
+  delete cliEnv.NODE_EXTRA_CA_CERTS; // bin/berth's shebang unsets it anyway
+  log(`engine dir ${T}`);
+
+  // busybox rootfs tar
+  const tarPath = path.join(T, 'busybox.tar');
+  await must('bash', [path.join(REPO, 'scripts', 'busybox-rootfs.sh'), tarPath], { env: { ...process.env, BUSYBOX: tools.busybox } });
+
+  // berthd (the daemon keeps NODE_EXTRA_CA_CERTS, as bin/berthd does: it needs the CA bundle for registries)
+  const daemonLog = path.join(T, 'berthd.log');
+  const logFd = fs.openSync(daemonLog, 'a');
+  const td0 = performance.now();
+  const daemon = spawn(process.execPath, [DIST_DAEMON], { env, stdio: ['ignore', logFd, logFd] });
+  fs.closeSync(logFd);
+  state.daemon = daemon;
+  state.daemonLog = daemonLog;
+  daemon.on('exit', (code, sig) => {
+    state.daemonExit = { code, sig };
+  });
+  let up = false;
+  while (performance.now() - td0 < 15_000) {
+    if (state.daemonExit) break;
+    try {
+      await api(socket, 'GET', '/_ping');
+      up = true;
+      break;
+    } catch {
+      await sleep(10);
+    }
+  }
+  if (!up) throw new BenchError(`berthd did not come up:\n${tail(daemonLog)}`);
+  const daemonStartMs = performance.now() - td0;
+  await sleep(1000);
+  const berthdIdleStart = await sampleMiB(() => rssMiB(daemon.pid));
+
+  const berth = (args, o = {}) => runCmd(BIN_BERTH, args, { env: cliEnv, ...o });
+  const mustBerth = async (args, o) => {
+    const r = await berth(args, o);
+    if (r.code !== 0) throw new BenchError(`Berth failed: ${describe('berth', args, r)}\n--- berthd log (tail) ---\n${tail(daemonLog)}`);
+    return r;
+  };
+  const nodeFloor = () => runCmd('/usr/bin/env', ['-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0'], { env: cliEnv });
+
+  // ---- 1. berth --version
+  log('1/6 berth --version');
+  const verB = [];
+  const verF = [];
+  const verD = [];
+  const verP = [];
+  for (let i = 0; i < opts.runs + 2; i++) {
+    const b = await mustBerth(['--version']);
+    const f = await nodeFloor();
+    if (i >= 2) {
+      verB.push(b.ms);
+      verF.push(f.ms);
+    }
+  }
+  for (const [tool, arr] of [[tools.docker, verD], [tools.podman, verP]]) {
+    if (!tool) continue;
+    for (let i = 0; i < opts.runs; i++) arr.push((await must(tool, ['--version'])).ms);
+  }
+
+  // ---- import (needed anyway) beside tar -xf
+  log('import busybox');
+  const imp = await mustBerth(['import', tarPath, 'busybox:latest']);
+  const tarX = [];
+  for (let i = 0; i < 3; i++) {
+    const d = path.join(T, `tarx${i}`);
+    fs.mkdirSync(d);
+    tarX.push((await must('tar', ['-xf', tarPath, '-C', d])).ms);
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+
+  // warm-up: the first run unpacks the layer snapshot
+  const RUN = ['run', '--rm', '--network', 'none', 'busybox', 'true'];
+  for (let i = 0; i < 2; i++) await mustBerth(RUN);
+
+  // ---- runc floor setup: bundles from `runc spec`, lower = the engine's busybox snapshot
+  const floorDir = path.join(T, 'floor');
+  const lower = findSnapshotDir(root) ?? extractOwnLower(T, tarPath);
+  results.other.floorLowerDir = path.relative(T, lower);
+  const runcRoot = path.join(floorDir, 'runc');
+  fs.mkdirSync(runcRoot, { recursive: true });
+  const bundles = [];
+  for (let i = 0; i < opts.concurrency; i++) {
+    const b = path.join(floorDir, `b${i}`);
+    fs.mkdirSync(path.join(b, 'rootfs'), { recursive: true });
+    await must(tools.runc, ['spec'], { cwd: b });
+    const spec = JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8'));
+    spec.process.terminal = false;
+    spec.process.args = ['true'];
+    spec.root = { path: 'rootfs', readonly: false };
+    spec.hostname = `floor${i}`;
+    fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec));
+    bundles.push(b);
+  }
+  let floorSeq = 0;
+  const floorRun = async (bi) => {
+    const n = floorSeq++;
+    const b = bundles[bi];
+    const t0 = performance.now();
+    const upper = path.join(floorDir, `u${n}`);
+    const work = path.join(floorDir, `w${n}`);
+    fs.mkdirSync(upper);
+    fs.mkdirSync(work);
+    const script =
+      'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4/rootfs" || exit 99; ' +
+      'runc --root "$5" run --bundle "$4" "$6" </dev/null; rc=$?; umount "$4/rootfs"; exit $rc';
+    const r = await runCmd('/bin/sh', ['-c', script, 'floor', lower, upper, work, b, runcRoot, `bench-${process.pid}-${n}`], {
+      env: { ...process.env, PATH: `${path.dirname(tools.runc)}:${process.env.PATH}` },
+    });
+    const ms = performance.now() - t0;
+    if (r.code !== 0) throw new BenchError(`runc floor failed: ${describe('sh', ['-c', script], r)}`);
+    // Outside the timed region: the floor's scratch dirs.
+    fs.rmSync(upper, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
+    return ms;
+  };
+  await floorRun(0); // warm-up
+
+  // ---- 2. sequential run --rm, interleaved with floor runs
+  log(`2/6 ${opts.runs} sequential \`berth ${RUN.join(' ')}\` and floor runs`);
+  const seqB = [];
+  const seqF = [];
+  for (let i = 0; i < opts.runs; i++) {
+    seqB.push((await mustBerth(RUN)).ms);
+    seqF.push(await floorRun(0));
+  }
+  const seqD = [];
+  const seqP = [];
+  for (const [tool, arr] of [[tools.docker, seqD], [tools.podman, seqP]]) {
+    if (!tool) continue;
+    await otherEngine(tool, tarPath, async (img) => {
+      const args = ['run', '--rm', '--network', 'none', img, 'true'];
+      for (let i = 0; i < 2; i++) await must(tool, args);
+      for (let i = 0; i < opts.runs; i++) arr.push((await must(tool, args)).ms);
+    });
+  }
+
+  // ---- breakdown: the same run through the API, timed per call (no CLI, no attach)
+  log('API breakdown');
+  const bd = { create: [], start: [], exit: [], delete: [], total: [] };
+  for (let i = 0; i < Math.min(opts.runs, 10); i++) {
+    const t0 = performance.now();
+    const c = await api(socket, 'POST', '/containers/create', {
+      Image: 'busybox',
+      Cmd: ['true'],
+      AttachStdout: true,
+      AttachStderr: true,
+      HostConfig: { NetworkMode: 'none', AutoRemove: false },
+    });
+    const id = c.json.Id;
+    const waitRes = await apiRequest(socket, 'POST', `/containers/${id}/wait?condition=next-exit`);
+    const waited = readBody(waitRes);
+    const s = await api(socket, 'POST', `/containers/${id}/start`);
+    const tS = performance.now();
+    const w = safeJson(await waited);
+    const tExit = performance.now();
+    if (w?.StatusCode !== 0) throw new BenchError(`API run exited ${JSON.stringify(w)}`);
+    const d = await api(socket, 'DELETE', `/containers/${id}`);
+    bd.create.push(c.ms);
+    bd.start.push(s.ms);
+    bd.exit.push(tExit - tS);
+    bd.delete.push(d.ms);
+    bd.total.push(performance.now() - t0);
+  }
+
+  // ---- 3. concurrent runs
+  log(`3/6 ${opts.concurrency} concurrent runs × ${opts.batches} batches`);
+  const concB = [];
+  const concF = [];
+  for (let k = 0; k < opts.batches; k++) {
+    let t0 = performance.now();
+    const rs = await Promise.all(Array.from({ length: opts.concurrency }, () => berth(RUN)));
+    concB.push(performance.now() - t0);
+    const bad = rs.find((r) => r.code !== 0);
+    if (bad) throw new BenchError(`Berth failed in a concurrent batch (${rs.filter((r) => r.code !== 0).length}/${rs.length} failed): ${describe('berth', RUN, bad)}\n--- berthd log (tail) ---\n${tail(daemonLog)}`);
+    t0 = performance.now();
+    await Promise.all(bundles.map((_, i) => floorRun(i)));
+    concF.push(performance.now() - t0);
+  }
+  const concD = [];
+  const concP = [];
+  for (const [tool, arr] of [[tools.docker, concD], [tools.podman, concP]]) {
+    if (!tool) continue;
+    await otherEngine(tool, tarPath, async (img) => {
+      const args = ['run', '--rm', '--network', 'none', img, 'true'];
+      for (let k = 0; k < opts.batches; k++) {
+        const t0 = performance.now();
+        const rs = await Promise.all(Array.from({ length: opts.concurrency }, () => runCmd(tool, args)));
+        arr.push(performance.now() - t0);
+        const bad = rs.find((r) => r.code !== 0);
+        if (bad) throw new BenchError(`${tool} failed: ${describe(tool, args, bad)}`);
+      }
+    });
+  }
+
+  // ---- 5a. berthd idle RSS after the runs
+  await sleep(1500);
+  const berthdIdleAfter = await sampleMiB(() => rssMiB(daemon.pid));
+  const berthdPssAfter = await sampleMiB(() => pssMiB(daemon.pid));
+
+  // ---- 4. idle running containers: conmon and berthd memory
+  log(`4/6 ${opts.containers} idle containers (run -d busybox sleep 3600)`);
+  const ids = [];
+  const runD = [];
+  for (let i = 0; i < opts.containers; i++) {
+    const r = await mustBerth(['run', '-d', 'busybox', 'sleep', '3600']);
+    const id = r.stdout.trim().split('\n').pop();
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new BenchError(`run -d printed no container ID: ${JSON.stringify(r.stdout)}`);
+    ids.push(id);
+    runD.push(r.ms);
+  }
+  await sleep(1500);
+  const conmons = [];
+  for (const id of ids) {
+    const pidFile = path.join(root, 'containers', id, 'conmon.pid');
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    if (comm !== 'conmon') throw new BenchError(`${pidFile} names pid ${pid}, which is ${comm}, not conmon`);
+    conmons.push({ id, pid, rss: rssMiB(pid), pss: pssMiB(pid) });
+  }
+  // Every process of this engine that is neither berthd nor conmon would be per-container overhead too.
+  const extra = processesMentioning(T).filter((p) => p.pid !== daemon.pid && !conmons.some((c) => c.pid === p.pid));
+  results.other.extraEngineProcesses = extra.map((p) => p.argv.join(' ').slice(0, 200));
+  const berthdWithK = await sampleMiB(() => rssMiB(daemon.pid));
+  const berthdPssWithK = await sampleMiB(() => pssMiB(daemon.pid));
+  const conmonRss = median(conmons.map((c) => c.rss));
+  const conmonPss = median(conmons.map((c) => c.pss));
+  const growth = (berthdWithK - berthdIdleAfter) / opts.containers;
+  const growthPss = (berthdPssWithK - berthdPssAfter) / opts.containers;
+
+  // ---- 6. berth ps with K containers; API call alone
+  log('5/6 berth ps');
+  const psB = [];
+  const psF = [];
+  const psApi = [];
+  for (let i = 0; i < Math.min(opts.runs, 10) + 1; i++) {
+    const r = await mustBerth(['ps']);
+    const f = await nodeFloor();
+    const a = await api(socket, 'GET', '/containers/json');
+    if (i === 0) {
+      const rows = r.stdout.trim().split('\n').length - 1;
+      if (rows !== opts.containers) throw new BenchError(`berth ps listed ${rows} containers, expected ${opts.containers}:\n${r.stdout}`);
+      continue;
+    }
+    psB.push(r.ms);
+    psF.push(f.ms);
+    psApi.push(a.ms);
+  }
+  const rmF = await mustBerth(['rm', '-f', ...ids]);
+  ids.length = 0;
+  await sleep(1500);
+  const berthdIdleEnd = await sampleMiB(() => rssMiB(daemon.pid));
+
+  // ------------------------------------------------------------------ results
+  const M = results.metrics;
+  const add = (m) => M.push(m);
+  const mDocker = (xs) => (tools.docker ? median(xs) : 'not installed');
+  const mPodman = (xs) => (tools.podman ? median(xs) : 'not installed');
+  const vB = median(verB);
+  add({ key: 'version', label: '`berth --version` (ms, median)', unit: 'ms', berth: vB, floor: median(verF), floorLabel: 'node -e 0', docker: mDocker(verD), podman: mPodman(verP), target: '< 80 ms', pass: vB < 80, samples: { berth: verB, floor: verF } });
+  const sB = median(seqB);
+  const sF = median(seqF);
+  const sD = tools.docker ? median(seqD) : undefined;
+  add({ key: 'run', label: '`run --rm --network none busybox true` (ms, median)', unit: 'ms', berth: sB, floor: sF, floorLabel: 'overlay mount + runc run + umount', docker: mDocker(seqD), podman: mPodman(seqP), target: `≤ 3× floor${sD ? ' and ≤ ½ Docker' : ''}`, pass: sB <= 3 * sF && (!sD || sB <= sD / 2), samples: { berth: seqB, floor: seqF, docker: seqD, podman: seqP }, p90: { berth: pct(seqB, 90), floor: pct(seqF, 90) } });
+  const cB = median(concB);
+  const cD = tools.docker ? median(concD) : undefined;
+  const cTarget = cD ? cD / 2 : (REF.dockerConcurrentS * 1000) / 2;
+  add({ key: 'concurrent', label: `${opts.concurrency} concurrent \`run --rm\` (ms wall, median of ${opts.batches})`, unit: 'ms', berth: cB, floor: median(concF), floorLabel: `${opts.concurrency} concurrent floor runs`, docker: mDocker(concD), podman: mPodman(concP), target: `≤ ${round(cTarget / 1000, 2)} s (½ Docker${cD ? '' : ` ${REF.dockerConcurrentS} s`})`, pass: cB <= cTarget, samples: { berth: concB, floor: concF, docker: concD, podman: concP } });
+  add({ key: 'conmonRss', label: 'conmon RSS per idle container (MiB, median)', unit: 'MiB', berth: conmonRss, floor: undefined, docker: tools.docker ? 'n/m' : 'not installed', podman: tools.podman ? 'n/m' : 'not installed', target: `info (Podman conmon ${REF.podmanConmonMiB} MiB)`, pass: undefined, samples: { berth: conmons.map((c) => c.rss) } });
+  add({ key: 'conmonPss', label: 'conmon PSS per idle container (MiB, median)', unit: 'MiB', berth: conmonPss, docker: tools.docker ? 'n/m' : 'not installed', podman: tools.podman ? 'n/m' : 'not installed', target: 'info', pass: undefined, samples: { berth: conmons.map((c) => c.pss) } });
+  add({ key: 'berthdGrowth', label: 'berthd RSS growth per running container (MiB)', unit: 'MiB', berth: growth, docker: tools.docker ? 'n/m' : 'not installed', podman: 'n/a (no daemon)', target: 'info', pass: undefined, extra: { berthdBefore: berthdIdleAfter, berthdWithK, pssGrowthPerContainer: growthPss } });
+  const perCtr = conmonPss + Math.max(0, growthPss);
+  add({ key: 'enginePerContainer', label: 'engine memory per idle container: conmon PSS + berthd PSS growth (MiB)', unit: 'MiB', berth: perCtr, docker: tools.docker ? 'n/m' : 'not installed', podman: tools.podman ? 'n/m' : 'not installed', target: `≤ ${REF.podmanConmonMiB} MiB (Podman's conmon RSS)`, pass: perCtr <= REF.podmanConmonMiB, extra: { rssBased: conmonRss + Math.max(0, growth) } });
+  add({ key: 'berthdIdleStart', label: 'berthd idle RSS after startup (MiB)', unit: 'MiB', berth: berthdIdleStart, target: '< 80 MiB', pass: berthdIdleStart < 80 });
+  add({ key: 'berthdIdleAfter', label: `berthd idle RSS after ${opts.runs + 2 + opts.batches * opts.concurrency + Math.min(opts.runs, 10)} runs (MiB)`, unit: 'MiB', berth: berthdIdleAfter, target: '< 80 MiB', pass: berthdIdleAfter < 80 });
+  add({ key: 'berthdIdleEnd', label: `berthd idle RSS at the end, after ${opts.containers} more containers removed (MiB)`, unit: 'MiB', berth: berthdIdleEnd, target: '< 80 MiB', pass: berthdIdleEnd < 80 });
+  const pB = median(psB);
+  add({ key: 'ps', label: `\`berth ps\` with ${opts.containers} running (ms, median)`, unit: 'ms', berth: pB, floor: median(psF), floorLabel: 'node -e 0', docker: tools.docker ? 'n/m' : 'not installed', podman: tools.podman ? 'n/m' : 'not installed', target: 'info', pass: undefined, samples: { berth: psB, floor: psF, api: psApi } });
+  add({ key: 'import', label: '`import` busybox tar, cold (ms) vs `tar -xf`', unit: 'ms', berth: imp.ms, floor: median(tarX), floorLabel: 'tar -xf', target: 'info', pass: undefined });
+
+  results.breakdown = {
+    note: 'POST create → POST wait?condition=next-exit (headers) → POST start → wait body → DELETE, one fresh connection per call, no CLI and no attach',
+    medianMs: Object.fromEntries(Object.entries(bd).map(([k, v]) => [k, round(median(v))])),
+    samples: bd,
+  };
+  results.other = {
+    ...results.other,
+    berthdStartToPingMs: round(daemonStartMs),
+    runDetachedMedianMs: round(median(runD)),
+    rmForceMs: { containers: opts.containers, ms: round(rmF.ms) },
+    getContainersJsonMs: round(median(psApi)),
+    apiRunMedianMs: round(median(bd.total)),
+    cliOverheadMs: round(sB - median(bd.total)),
+    floorSequentialP90: round(pct(seqF, 90)),
+    berthSequentialP90: round(pct(seqB, 90)),
+    conmons: conmons.map((c) => ({ pid: c.pid, rssMiB: round(c.rss, 2), pssMiB: round(c.pss, 2) })),
+  };
+  results.wallSeconds = round((performance.now() - tStart) / 1000);
+}
+
+/** Runs fn with the busybox tar imported into another engine (Docker, Podman), removing it after. */
+async function otherEngine(tool, tarPath, fn) {
+  const img = `berth-bench-busybox:${process.pid}`;
+  await must(tool, ['import', tarPath, img]);
+  try {
+    await fn(img);
+  } finally {
+    await runCmd(tool, ['rmi', '-f', img]).catch(() => undefined);
+  }
+}
+
+function findSnapshotDir(root) {
+  const snaps = path.join(root, 'snapshots');
+  let best;
+  try {
+    for (const name of fs.readdirSync(snaps)) {
+      const fsDir = path.join(snaps, name, 'fs');
+      if (/^\d+$/.test(name) && fs.existsSync(path.join(fsDir, 'bin', 'busybox'))) best = fsDir;
+    }
+  } catch {
+    return undefined;
+  }
+  return best;
+}
+
+function extractOwnLower(T, tarPath) {
+  const d = path.join(T, 'floor-lower');
+  fs.mkdirSync(d, { recursive: true });
+  const r = spawnSync('tar', ['-xpf', tarPath, '-C', d]);
+  if (r.status !== 0) throw new BenchError(`tar -xf ${tarPath}: ${r.stderr}`);
+  results.notes.push("the engine's snapshot dir was not found; the floor's lower dir is the tar extracted by the bench");
+  return d;
+}
+
+function tail(file, n = 30) {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-n).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+// ------------------------------------------------------------------ cleanup
+
+async function cleanup() {
+  if (state.cleaned || !state.tmp) return;
+  state.cleaned = true;
+  const T = state.tmp;
+  const run = path.join(T, 'run');
+  const socket = path.join(run, 'berth.sock');
+  const problems = [];
+  // 1. remove every container through the engine while it is up
+  if (state.daemon && !state.daemonExit) {
+    try {
+      const list = await api(socket, 'GET', '/containers/json?all=1');
+      await Promise.all((list.json ?? []).map((c) => api(socket, 'DELETE', `/containers/${c.Id}?force=1`).catch((e) => problems.push(`rm ${c.Id.slice(0, 12)}: ${e.message}`))));
+    } catch (e) {
+      problems.push(`listing containers: ${e.message}`);
+    }
+  }
+  // 2. stop berthd (ours, and one a CLI may have auto-started with our dirs)
+  const daemons = new Set();
+  if (state.daemon?.pid && !state.daemonExit) daemons.add(state.daemon.pid);
+  try {
+    const pid = Number(fs.readFileSync(path.join(run, 'berthd.pid'), 'utf8').trim());
+    if (pid > 0 && pidAlive(pid) && (procCmdline(pid) ?? []).some((a) => a.includes('berthd'))) daemons.add(pid);
+  } catch {
+    // no pid file
+  }
+  for (const pid of daemons) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone
+    }
+  }
+  for (let i = 0; i < 50 && [...daemons].some(pidAlive); i++) await sleep(100);
+  for (const pid of daemons) if (pidAlive(pid)) {
+    problems.push(`berthd ${pid} ignored SIGTERM; killed`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  // 3. runc containers left behind (engine's and floor's): delete --force kills their processes
+  const runc = which('runc', ['/usr/sbin', '/sbin']);
+  for (const rr of [path.join(run, 'runc'), path.join(T, 'floor', 'runc')]) {
+    if (!runc || !fs.existsSync(rr)) continue;
+    const l = spawnSync(runc, ['--root', rr, 'list', '-q'], { encoding: 'utf8' });
+    for (const id of (l.stdout ?? '').split('\n').filter(Boolean)) {
+      problems.push(`runc container ${id} left behind; deleted`);
+      spawnSync(runc, ['--root', rr, 'delete', '--force', id]);
+    }
+  }
+  // 4. conmon (or anything else) still naming our dirs
+  for (let i = 0; i < 20; i++) {
+    const left = processesMentioning(T);
+    if (!left.length) break;
+    for (const p of left) {
+      if (i === 0) problems.push(`process ${p.pid} (${p.argv[0]}) left behind; killed`);
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await sleep(50);
+  }
+  // 5. mounts, deepest first
+  for (const mp of mountsUnder(T).sort((a, b) => b.length - a.length)) {
+    if (!state.quietMounts) problems.push(`mount ${mp} left behind; unmounted`);
+    spawnSync('umount', ['-l', mp]);
+  }
+  // 6. the temp dir
+  try {
+    fs.rmSync(T, { recursive: true, force: true, maxRetries: 3 });
+  } catch (e) {
+    problems.push(`removing ${T}: ${e.message}`);
+  }
+  const leftMounts = mountsUnder(T);
+  const leftProcs = processesMentioning(T);
+  const ok = !fs.existsSync(T) && !leftMounts.length && !leftProcs.length;
+  results.cleanup = { ok, problems };
+  log(`cleanup: ${ok ? 'ok' : 'INCOMPLETE'} (daemon stopped, containers removed, mounts unmounted, ${T} removed)${problems.length ? `\n  ${problems.join('\n  ')}` : ''}`);
+}
+
+// ------------------------------------------------------------------ report
+
+function fmt(v, unit) {
+  if (v === undefined || v === null) return '—';
+  if (typeof v === 'string') return v;
+  if (!Number.isFinite(v)) return '—';
+  if (unit === 'MiB') return `${v.toFixed(2)} MiB`;
+  return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(1)} ms`;
+}
+
+function report() {
+  const head = ['metric', 'Berth', 'floor', 'ratio', 'Docker', 'Podman', 'target', 'pass/fail'];
+  const rows = results.metrics.map((m) => {
+    const ratio = typeof m.berth === 'number' && typeof m.floor === 'number' && m.floor > 0 ? m.berth / m.floor : undefined;
+    m.ratio = ratio === undefined ? undefined : round(ratio, 2);
+    return [
+      m.label,
+      fmt(m.berth, m.unit),
+      m.floor === undefined ? '—' : `${fmt(m.floor, m.unit)}${m.floorLabel ? ` (${m.floorLabel})` : ''}`,
+      ratio === undefined ? '—' : `${ratio.toFixed(2)}×`,
+      fmt(m.docker ?? '—', m.unit),
+      fmt(m.podman ?? '—', m.unit),
+      m.target ?? '—',
+      m.pass === undefined ? 'info' : m.pass ? 'PASS' : 'FAIL',
+    ];
+  });
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r) => `| ${r.map((c, i) => c.padEnd(w[i])).join(' | ')} |`;
+  const out = [];
+  out.push('');
+  out.push(`Berth bench — ${results.date} — kernel ${results.host.kernel}, ${results.host.cpus} CPUs, node ${results.host.node}, ${results.host.runc?.replace(/\s+/g, ' ')}, ${results.host.conmon}`);
+  out.push(`Docker: ${results.host.docker}; Podman: ${results.host.podman}`);
+  out.push('');
+  out.push(line(head));
+  out.push(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`);
+  for (const r of rows) out.push(line(r));
+  out.push('');
+  const b = results.breakdown.medianMs;
+  const o = results.other;
+  out.push(`API breakdown of one run (median ms, no CLI/attach): create ${b.create} | start ${b.start} | start→exit seen ${b.exit} | delete ${b.delete} | total ${b.total}`);
+  out.push(`  → CLI run median minus API run = ${o.cliOverheadMs} ms (node start + commander + attach + wait round trips)`);
+  out.push(`Other: berthd start→first ping ${o.berthdStartToPingMs} ms; \`run -d\` median ${o.runDetachedMedianMs} ms; GET /containers/json ${o.getContainersJsonMs} ms; \`rm -f\` of ${o.rmForceMs.containers} running ${o.rmForceMs.ms} ms`);
+  if (o.extraEngineProcesses?.length) out.push(`Engine processes other than berthd/conmon: ${o.extraEngineProcesses.join('; ')}`);
+  out.push(`p90: Berth run ${o.berthSequentialP90} ms, floor ${o.floorSequentialP90} ms. Wall time of the bench: ${results.wallSeconds} s`);
+  for (const n of results.notes) out.push(`note: ${n}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function writeJson() {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, 'latest.json');
+  fs.writeFileSync(file, `${JSON.stringify(results, (k, v) => (typeof v === 'number' ? round(v, 3) : v), 2)}\n`);
+  log(`results written to ${path.relative(process.cwd(), file) || file}`);
+}
+
+// ------------------------------------------------------------------ entry
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${sig}: cleaning up`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+  state.quietMounts = false;
+  await cleanup();
+  report();
+  writeJson();
+  const failed = results.metrics.filter((m) => m.pass === false).map((m) => m.key);
+  if (!results.cleanup?.ok) process.exitCode = 1;
+  if (failed.length) log(`targets missed: ${failed.join(', ')}`);
+} catch (e) {
+  process.stderr.write(`\nbench: ABORTED: ${e instanceof BenchError ? e.message : e?.stack ?? e}\n`);
+  await cleanup();
+  process.exitCode = 1;
+}
