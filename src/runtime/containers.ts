@@ -76,6 +76,8 @@ export class ContainerManager {
   private lock = new KeyedMutex();
   private watcher?: FSWatcher;
   private pollTimer?: NodeJS.Timeout;
+  private logTimer?: NodeJS.Timeout;
+  private logWatchers = new Map<string, FSWatcher>();
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private readers = new Map<string, Set<Promise<void>>>();
   readonly runc: Runc;
@@ -115,13 +117,18 @@ export class ContainerManager {
     // inotify can miss events under load; a slow poll is the safety net.
     this.pollTimer = setInterval(() => void this.reconcile(), 2000);
     this.pollTimer.unref();
+    this.logTimer = setInterval(() => void this.rotateRunningLogs(), 250);
+    this.logTimer.unref();
     await this.reconcile();
+    for (const c of this.containers.values()) if (c.state.Running) this.watchLog(c);
     for (const c of this.containers.values()) if (!c.state.Running && this.shouldRestartOnBoot(c)) void this.start(c.rec.Id).catch(() => undefined);
   }
 
   close(): void {
     this.watcher?.close();
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.logTimer) clearInterval(this.logTimer);
+    for (const w of this.logWatchers.values()) w.close();
     for (const t of this.restartTimers.values()) clearTimeout(t);
   }
 
@@ -261,7 +268,9 @@ export class ContainerManager {
         runtime: this.runc.bin,
         runtimeRoot: this.dirs.runcRoot,
         logPath: c.rec.LogPath,
-        logSizeMax: logMaxSize(c.rec.HostConfig),
+        // conmon 2.1.6 truncates (and loses the current file) at its bound and does not reset its
+        // count when asked to reopen, so berthd alone rotates; see rotateRunningLogs.
+        logSizeMax: -1,
         exitDir: this.dirs.exits,
         socketDir: this.dirs.sockets,
         pidFile: join(c.dir, 'pidfile'),
@@ -273,6 +282,7 @@ export class ContainerManager {
       await this.runc.start(id);
       c.state = { ...initialState(), Status: 'running', Running: true, Pid: pid, StartedAt: new Date().toISOString() };
       await this.save(c);
+      this.watchLog(c);
       this.events.emit('container', 'start', id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
     } catch (e) {
       await this.runc.delete(id, true).catch(() => undefined);
@@ -416,6 +426,7 @@ export class ContainerManager {
   private async handleExit(c: Container, code: number, error: string): Promise<void> {
     await this.lock.run(c.rec.Id, async () => {
       if (!c.state.Running) return;
+      this.unwatchLog(c);
       const oom = existsSync(join(c.dir, 'oom'));
       await this.runc.delete(c.rec.Id, true).catch(() => undefined);
       await this.unmountRootfs(c);
@@ -675,6 +686,51 @@ export class ContainerManager {
     return { Titles: titles, Processes: procs };
   }
 
+  /**
+   * Rotates logs past their size bound: rename ctr.log → ctr.log.1 … then ask
+   * conmon to reopen (ctl message 2), so no line is lost. While no berthd
+   * runs the current file grows until the next berthd rotates it.
+   */
+  private async rotateRunningLogs(): Promise<void> {
+    for (const c of this.containers.values()) if (c.state.Running) await this.rotateIfFull(c);
+  }
+
+  private async rotateIfFull(c: Container): Promise<void> {
+    const st = await fsp.stat(c.rec.LogPath).catch(() => undefined);
+    if (!st || st.size < logMaxSize(c.rec.HostConfig)) return;
+    await this.lock.run(`log:${c.rec.Id}`, async () => {
+      const again = await fsp.stat(c.rec.LogPath).catch(() => undefined);
+      if (!again || again.ino !== st.ino) return;
+      await rotateLogFiles(c.rec.LogPath, logMaxFiles(c.rec.HostConfig));
+      await writeCtlMessage(join(c.dir, 'ctl'), `2 0 0\n`);
+    });
+  }
+
+  /** Rotates as soon as a write crosses the bound (inotify on the container dir), not only on the tick. */
+  private watchLog(c: Container): void {
+    this.logWatchers.get(c.rec.Id)?.close();
+    let pending = false;
+    try {
+      const w = watch(c.dir, { persistent: false }, (_ev, name) => {
+        if (pending || String(name) !== 'ctr.log') return;
+        pending = true;
+        setTimeout(() => {
+          pending = false;
+          void this.rotateIfFull(c);
+        }, 10);
+      });
+      w.on('error', () => undefined);
+      this.logWatchers.set(c.rec.Id, w);
+    } catch {
+      // the tick still rotates
+    }
+  }
+
+  private unwatchLog(c: Container): void {
+    this.logWatchers.get(c.rec.Id)?.close();
+    this.logWatchers.delete(c.rec.Id);
+  }
+
   private async rotateLogs(c: Container): Promise<void> {
     const st = await fsp.stat(c.rec.LogPath).catch(() => undefined);
     if (!st || st.size < logMaxSize(c.rec.HostConfig)) return;
@@ -861,11 +917,16 @@ function openAttachSocket(path: string): Socket {
 }
 
 async function writeCtl(path: string, height: number, width: number): Promise<void> {
+  await writeCtlMessage(path, `1 ${Math.max(0, height | 0)} ${Math.max(0, width | 0)}\n`);
+}
+
+/** conmon's control fifo: `1 h w` resizes the tty, `2 0 0` reopens the log file. */
+async function writeCtlMessage(path: string, msg: string): Promise<void> {
   // conmon keeps the fifo open for reading; a non-blocking open never hangs if it is gone.
   const fh = await fsp.open(path, constants.O_WRONLY | constants.O_NONBLOCK).catch(() => undefined);
   if (!fh) return;
   try {
-    await fh.write(`1 ${Math.max(0, height | 0)} ${Math.max(0, width | 0)}\n`);
+    await fh.write(msg);
   } finally {
     await fh.close();
   }

@@ -112,17 +112,26 @@ async function* readWholeFile(path: string): AsyncGenerator<LogRecord> {
   yield* splitLines(stream as AsyncIterable<Buffer>);
 }
 
-/** Tails a file: reads what is there, then waits for appends (inotify) until stopped. */
+/**
+ * Tails a file: reads what is there, then waits for appends (inotify, with a
+ * slow poll as safety net) until stopped. Across a rotation it drains the old
+ * file through its open handle before switching to the new one.
+ */
 async function* followFile(path: string, o: ReadLogsOptions): AsyncGenerator<LogRecord> {
+  let fh: import('node:fs/promises').FileHandle | undefined;
   let offset = 0;
   let inode = -1;
-  if (o.fromEnd) {
-    const st = await fsp.stat(path).catch(() => undefined);
-    if (st) {
-      offset = st.size;
-      inode = st.ino;
-    }
-  }
+  const openCurrent = async (atEnd: boolean): Promise<boolean> => {
+    const h = await fsp.open(path, 'r').catch(() => undefined);
+    if (!h) return false;
+    const st = await h.stat();
+    await fh?.close();
+    fh = h;
+    inode = st.ino;
+    offset = atEnd ? st.size : 0;
+    return true;
+  };
+  await openCurrent(!!o.fromEnd);
   let stopped = false;
   let wake: (() => void) | undefined;
   const kick = () => {
@@ -147,28 +156,19 @@ async function* followFile(path: string, o: ReadLogsOptions): AsyncGenerator<Log
   }
   const timer = setInterval(kick, 250);
   let rest: Buffer = Buffer.alloc(0);
+  const buf = Buffer.alloc(1 << 20);
   try {
     for (;;) {
       if (o.signal?.aborted) return;
       const finalPass = stopped;
-      const st = await fsp.stat(path).catch(() => undefined);
-      if (st) {
-        if (st.ino !== inode) {
-          // Rotated or new file: start from its beginning.
-          if (inode !== -1) rest = Buffer.alloc(0);
-          inode = st.ino;
-          offset = 0;
-        }
-        if (st.size > offset) {
-          const fh = await fsp.open(path, 'r');
-          try {
-            const buf = Buffer.alloc(Math.min(st.size - offset, 4 << 20));
-            const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-            offset += bytesRead;
-            rest = Buffer.concat([rest, buf.subarray(0, bytesRead)]);
-          } finally {
-            await fh.close();
-          }
+      if (!fh) await openCurrent(false);
+      let progressed = false;
+      if (fh) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+        if (bytesRead > 0) {
+          progressed = true;
+          offset += bytesRead;
+          rest = rest.length ? Buffer.concat([rest, buf.subarray(0, bytesRead)]) : Buffer.from(buf.subarray(0, bytesRead));
           let start = 0;
           let nl: number;
           while ((nl = rest.indexOf(0x0a, start)) >= 0) {
@@ -177,14 +177,22 @@ async function* followFile(path: string, o: ReadLogsOptions): AsyncGenerator<Log
             start = nl + 1;
           }
           rest = rest.subarray(start);
-          continue;
+        } else {
+          // Drained: if the path now names another file (rotation), continue there.
+          const st = await fsp.stat(path).catch(() => undefined);
+          if (st && st.ino !== inode) {
+            rest = Buffer.alloc(0);
+            progressed = await openCurrent(false);
+          }
         }
       }
+      if (progressed) continue;
       if (finalPass) return;
       await new Promise<void>((r) => (wake = r));
     }
   } finally {
     clearInterval(timer);
     watcher?.close();
+    await fh?.close();
   }
 }

@@ -116,6 +116,22 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     assert.match(ts.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z last\n$/);
   });
 
+  test('logs are rotated and bounded (max-size, max-file) without losing the retained lines', async () => {
+    const r = await e.berth(['run', '--name', 'c-rotate', '--log-opt', 'max-size=8k', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo "line $i padding-padding-padding"; [ $((i % 20)) -eq 0 ] && usleep 50000; done']);
+    assert.equal(r.code, 0, r.stderr);
+    const id = (await e.berth(['inspect', '-f', '{{.Id}}', 'c-rotate'])).stdout.trim();
+    const { readdirSync, statSync } = await import('node:fs');
+    const dir = `${e.root}/containers/${id}`;
+    const files = readdirSync(dir).filter((f) => f.startsWith('ctr.log'));
+    assert.ok(files.length >= 2 && files.length <= 3, `log files: ${files.join(',')}`);
+    const total = files.reduce((n, f) => n + statSync(`${dir}/${f}`).size, 0);
+    assert.ok(total <= 3 * 8192 + 4096, `logs take ${total} bytes`);
+    const lines = (await e.berth(['logs', 'c-rotate'])).stdout.trim().split('\n');
+    assert.equal(lines[lines.length - 1], 'line 600 padding-padding-padding');
+    const nums = lines.map((l) => Number(l.split(' ')[1]));
+    nums.forEach((n, i) => i > 0 && assert.equal(n, nums[i - 1] + 1, 'a retained line was lost'));
+  });
+
   test('commit and diff capture the writable layer', async () => {
     await e.berth(['run', '--name', 'c-commit', 'busybox', 'sh', '-c', 'echo v1 > /newfile; rm /bin/vi; echo x >> /etc/group']);
     const diff = await e.berth(['diff', 'c-commit']);
