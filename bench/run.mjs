@@ -32,7 +32,7 @@ const REF = { dockerConcurrentS: 3.8, runcConcurrentS: 0.58, podmanConmonMiB: 2.
 // ------------------------------------------------------------------ options
 
 function parseArgs(argv) {
-  const o = { runs: 20, concurrency: 20, containers: 10, build: false, batches: 3 };
+  const o = { runs: 20, concurrency: 20, containers: 10, build: false, batches: 3, strict: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -45,8 +45,9 @@ function parseArgs(argv) {
     else if (a === '--containers' || a === '-k') o.containers = num();
     else if (a === '--batches') o.batches = num();
     else if (a === '--build') o.build = true;
+    else if (a === '--strict') o.strict = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node bench/run.mjs [--runs N] [--concurrency C] [--containers K] [--batches B] [--build]\n');
+      process.stdout.write('usage: node bench/run.mjs [--runs N] [--concurrency C] [--containers K] [--batches B] [--build] [--strict]\n  --strict: exit 1 when a target is missed (default: only when the bench itself fails)\n');
       process.exit(0);
     } else fail(`unknown argument: ${a}`);
   }
@@ -146,6 +147,24 @@ function readKb(file, key) {
 const rssMiB = (pid) => readKb(`/proc/${pid}/status`, 'VmRSS') / 1024;
 const pssMiB = (pid) => readKb(`/proc/${pid}/smaps_rollup`, 'Pss') / 1024;
 
+const TICK_MS = 1000 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100);
+/**
+ * CPU time (ms) of a process: own (utime+stime) and its reaped children
+ * (cutime+cstime). The bench's children are the CLI and floor processes;
+ * berthd's are the runc calls it waits for (conmon's runc create is reaped by conmon).
+ */
+function cpuMs(pid = 'self') {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    // fields after the comm: state(3) ... utime(14) stime(15) cutime(16) cstime(17) → indexes 11..14
+    return { own: (Number(f[11]) + Number(f[12])) * TICK_MS, children: (Number(f[13]) + Number(f[14])) * TICK_MS };
+  } catch {
+    return { own: NaN, children: NaN };
+  }
+}
+const loadavg = () => os.loadavg().map((x) => round(x, 2));
+
 async function sampleMiB(fn, n = 5, gapMs = 150) {
   const xs = [];
   for (let i = 0; i < n; i++) {
@@ -208,6 +227,25 @@ function apiRequest(socketPath, method, urlPath, body) {
     req.on('error', reject);
     req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${urlPath}: timed out`)));
     req.end(payload);
+  });
+}
+
+/** A hijacked attach (`Upgrade: tcp`), as the CLI opens it; `eof` resolves when the daemon closes the stream. */
+function apiUpgrade(socketPath, urlPath) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method: 'POST', path: `/v1.45${urlPath}`, headers: { Connection: 'Upgrade', Upgrade: 'tcp' }, agent: false });
+    req.on('upgrade', (_res, sock) => {
+      const eof = new Promise((r) => {
+        sock.on('end', () => r(performance.now()));
+        sock.on('close', () => r(performance.now()));
+        sock.on('error', () => r(performance.now()));
+      });
+      sock.resume();
+      resolve({ socket: sock, eof });
+    });
+    req.on('response', (res) => reject(new BenchError(`attach was not upgraded: HTTP ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
   });
 }
 
@@ -370,6 +408,12 @@ async function main() {
   const RUN = ['run', '--rm', '--network', 'none', 'busybox', 'true'];
   for (let i = 0; i < 2; i++) await mustBerth(RUN);
 
+  // Berth's own runtime config, for a second floor: `runc run` of exactly what Berth hands runc.
+  const probe = (await mustBerth(['run', '-d', '--network', 'none', 'busybox', 'true'])).stdout.trim().split('\n').pop();
+  const probeDir = path.join(root, 'containers', probe);
+  const berthSpecText = fs.readFileSync(path.join(probeDir, 'config.json'), 'utf8');
+  const probeFiles = fs.readdirSync(probeDir).filter((f) => fs.statSync(path.join(probeDir, f)).isFile() && berthSpecText.includes(`${probeDir}/${f}"`));
+
   // ---- runc floor setup: bundles from `runc spec`, lower = the engine's busybox snapshot
   const floorDir = path.join(T, 'floor');
   const lower = findSnapshotDir(root) ?? extractOwnLower(T, tarPath);
@@ -389,10 +433,20 @@ async function main() {
     fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec));
     bundles.push(b);
   }
+  const berthBundle = path.join(floorDir, 'berth-spec');
+  {
+    fs.mkdirSync(path.join(berthBundle, 'rootfs'), { recursive: true });
+    for (const f of probeFiles) fs.copyFileSync(path.join(probeDir, f), path.join(berthBundle, f));
+    const spec = JSON.parse(berthSpecText.split(`${probeDir}/`).join(`${berthBundle}/`).split(probe).join(`bench-${process.pid}`));
+    spec.process.args = ['true'];
+    spec.process.terminal = false;
+    spec.root = { path: 'rootfs', readonly: false };
+    fs.writeFileSync(path.join(berthBundle, 'config.json'), JSON.stringify(spec));
+  }
+  await mustBerth(['rm', '-f', probe]);
   let floorSeq = 0;
-  const floorRun = async (bi) => {
+  const floorRun = async (b) => {
     const n = floorSeq++;
-    const b = bundles[bi];
     const t0 = performance.now();
     const upper = path.join(floorDir, `u${n}`);
     const work = path.join(floorDir, `w${n}`);
@@ -411,16 +465,36 @@ async function main() {
     fs.rmSync(work, { recursive: true, force: true });
     return ms;
   };
-  await floorRun(0); // warm-up
+  await floorRun(bundles[0]); // warm-up
+  await floorRun(berthBundle);
+
+  /** Times fn and attributes CPU: the bench's reaped children (CLI / floor), berthd itself, berthd's reaped children (runc calls). */
+  const cpu = { cli: 0, floor: 0, berthd: 0, berthdKids: 0, berthSpec: 0 };
+  const metered = async (slot, fn) => {
+    const a = cpuMs();
+    const d = cpuMs(daemon.pid);
+    const r = await fn();
+    const a2 = cpuMs();
+    const d2 = cpuMs(daemon.pid);
+    cpu[slot] += a2.children - a.children;
+    if (slot === 'cli') {
+      cpu.berthd += d2.own - d.own;
+      cpu.berthdKids += d2.children - d.children;
+    }
+    return r;
+  };
 
   // ---- 2. sequential run --rm, interleaved with floor runs
   log(`2/6 ${opts.runs} sequential \`berth ${RUN.join(' ')}\` and floor runs`);
   const seqB = [];
   const seqF = [];
+  const seqBS = [];
   for (let i = 0; i < opts.runs; i++) {
-    seqB.push((await mustBerth(RUN)).ms);
-    seqF.push(await floorRun(0));
+    seqB.push((await metered('cli', () => mustBerth(RUN))).ms);
+    seqF.push(await metered('floor', () => floorRun(bundles[0])));
+    seqBS.push(await metered('berthSpec', () => floorRun(berthBundle)));
   }
+  const cpuPerRun = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v / opts.runs)]));
   const seqD = [];
   const seqP = [];
   for (const [tool, arr] of [[tools.docker, seqD], [tools.podman, seqP]]) {
@@ -432,47 +506,81 @@ async function main() {
     });
   }
 
-  // ---- breakdown: the same run through the API, timed per call (no CLI, no attach)
+  // ---- breakdown: the CLI's own sequence of API calls, timed per call from this process
   log('API breakdown');
-  const bd = { create: [], start: [], exit: [], delete: [], total: [] };
-  for (let i = 0; i < Math.min(opts.runs, 10); i++) {
+  const bdN = Math.min(opts.runs, 10);
+  const bd = { ping: [], create: [], attach: [], waitRegistered: [], start: [], startToAttachEof: [], startToRemoved: [], total: [] };
+  for (let i = 0; i < bdN + 1; i++) {
     const t0 = performance.now();
+    const p = await api(socket, 'GET', '/_ping');
     const c = await api(socket, 'POST', '/containers/create', {
       Image: 'busybox',
       Cmd: ['true'],
       AttachStdout: true,
       AttachStderr: true,
-      HostConfig: { NetworkMode: 'none', AutoRemove: false },
+      HostConfig: { NetworkMode: 'none', AutoRemove: true },
     });
     const id = c.json.Id;
-    const waitRes = await apiRequest(socket, 'POST', `/containers/${id}/wait?condition=next-exit`);
+    const ta = performance.now();
+    const att = await apiUpgrade(socket, `/containers/${id}/attach?stream=1&stdout=1&stderr=1`);
+    const tw = performance.now();
+    const waitRes = await apiRequest(socket, 'POST', `/containers/${id}/wait?condition=removed`);
     const waited = readBody(waitRes);
+    const tStart = performance.now();
     const s = await api(socket, 'POST', `/containers/${id}/start`);
     const tS = performance.now();
     const w = safeJson(await waited);
-    const tExit = performance.now();
+    const tRemoved = performance.now();
+    const tEof = await att.eof;
     if (w?.StatusCode !== 0) throw new BenchError(`API run exited ${JSON.stringify(w)}`);
-    const d = await api(socket, 'DELETE', `/containers/${id}`);
+    if (i === 0) continue; // warm-up
+    bd.ping.push(p.ms);
     bd.create.push(c.ms);
+    bd.attach.push(tw - ta);
+    bd.waitRegistered.push(tStart - tw);
     bd.start.push(s.ms);
-    bd.exit.push(tExit - tS);
-    bd.delete.push(d.ms);
-    bd.total.push(performance.now() - t0);
+    bd.startToAttachEof.push(tEof - tS);
+    bd.startToRemoved.push(tRemoved - tS);
+    bd.total.push(tRemoved - t0);
+  }
+  // and the same without --rm, to split exit detection from removal
+  const bd2 = { startToExitSeen: [], delete: [] };
+  for (let i = 0; i < bdN; i++) {
+    const c = await api(socket, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } });
+    const id = c.json.Id;
+    const waited = readBody(await apiRequest(socket, 'POST', `/containers/${id}/wait?condition=next-exit`));
+    await api(socket, 'POST', `/containers/${id}/start`);
+    const tS = performance.now();
+    await waited;
+    bd2.startToExitSeen.push(performance.now() - tS);
+    bd2.delete.push((await api(socket, 'DELETE', `/containers/${id}`)).ms);
   }
 
   // ---- 3. concurrent runs
   log(`3/6 ${opts.concurrency} concurrent runs × ${opts.batches} batches`);
   const concB = [];
   const concF = [];
+  const concCpu = { berth: [], floor: [] };
+  const sysBusy = () => {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: (total - f[3] - f[4]) * TICK_MS, total: total * TICK_MS };
+  };
   for (let k = 0; k < opts.batches; k++) {
+    let s0 = sysBusy();
     let t0 = performance.now();
     const rs = await Promise.all(Array.from({ length: opts.concurrency }, () => berth(RUN)));
     concB.push(performance.now() - t0);
+    let s1 = sysBusy();
+    concCpu.berth.push((s1.busy - s0.busy) / (s1.total - s0.total));
     const bad = rs.find((r) => r.code !== 0);
     if (bad) throw new BenchError(`Berth failed in a concurrent batch (${rs.filter((r) => r.code !== 0).length}/${rs.length} failed): ${describe('berth', RUN, bad)}\n--- berthd log (tail) ---\n${tail(daemonLog)}`);
+    s0 = sysBusy();
     t0 = performance.now();
-    await Promise.all(bundles.map((_, i) => floorRun(i)));
+    await Promise.all(bundles.map((b) => floorRun(b)));
     concF.push(performance.now() - t0);
+    s1 = sysBusy();
+    concCpu.floor.push((s1.busy - s0.busy) / (s1.total - s0.total));
   }
   const concD = [];
   const concP = [];

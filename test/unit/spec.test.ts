@@ -2,9 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Ajv from 'ajv-draft-04';
-import addFormats from 'ajv-formats';
-import type { ValidateFunction } from 'ajv';
+import { assertValidConfig, schemaDir, schemaValidator } from '../helpers/oci-schema';
 import { InvalidArgumentError } from '../../src/errors';
 import {
   buildRuntimeSpec,
@@ -23,45 +21,9 @@ import type { OciMount, OciSpec } from '../../src/runtime/oci-types';
 
 // ---------------------------------------------------------------- schema validator
 
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${__dirname}`);
-    dir = up;
-  }
-  return dir;
-}
-
-const sharedDir = process.env.BERTH_SHARED_DIR ?? path.resolve(repoRoot(), '../shared');
-const schemaDir = path.join(sharedDir, 'specs', 'oci-runtime-spec');
-
-let validator: ValidateFunction | undefined;
-function schemaValidator(): ValidateFunction {
-  if (validator) return validator;
-  // Fail, never skip: without the schemas these tests would prove nothing.
-  assert.ok(
-    fs.existsSync(path.join(schemaDir, 'config-schema.json')),
-    `OCI runtime-spec schemas not found in ${schemaDir}; set BERTH_SHARED_DIR to the shared/ reference folder`,
-  );
-  const ajv = new Ajv({ strict: false, allErrors: true });
-  addFormats(ajv);
-  const base = 'https://opencontainers.org/schema/runtime/';
-  for (const name of fs.readdirSync(schemaDir)) {
-    if (!name.endsWith('.json')) continue;
-    ajv.addSchema(JSON.parse(fs.readFileSync(path.join(schemaDir, name), 'utf8')), base + name);
-  }
-  const v = ajv.getSchema(base + 'config-schema.json');
-  assert.ok(v, 'config-schema.json did not compile');
-  validator = v;
-  return v;
-}
-
 /** Validates the serialized form, i.e. exactly what runc will read. */
 function assertValid(spec: OciSpec): void {
-  const v = schemaValidator();
-  const doc = JSON.parse(serializeRuntimeSpec(spec));
-  assert.ok(v(doc), `spec does not match config-schema.json: ${JSON.stringify(v.errors, null, 1)}`);
+  assertValidConfig(JSON.parse(serializeRuntimeSpec(spec)));
 }
 
 // ---------------------------------------------------------------- fixtures
