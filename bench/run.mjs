@@ -18,12 +18,15 @@ import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN_BERTH = path.join(REPO, 'bin', 'berth');
 const DIST_CLI = path.join(REPO, 'dist', 'berth.js');
 const DIST_DAEMON = path.join(REPO, 'dist', 'berthd.js');
+// The bench runs a private copy of the build (others may rebuild dist/ meanwhile): set in main().
+let BIN_BERTH;
+let DAEMON_JS;
 const RESULTS_DIR = path.join(REPO, 'bench', 'results');
 
 // Reference figures from issue 3 (measured on this machine kind with Docker 20.10 / Podman 4.3).
@@ -303,6 +306,11 @@ async function preflight() {
     const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'build.mjs')], { stdio: 'inherit' });
     if (r.status !== 0) fail('build failed', 1);
   }
+  // A concurrent `npm run build` empties dist/ for a few seconds: wait for it.
+  for (let i = 0; i < 60 && ![DIST_CLI, DIST_DAEMON].every((f) => fs.existsSync(f)); i++) {
+    if (i === 0) log('dist/ is incomplete (a build running?); waiting up to 30 s');
+    await sleep(500);
+  }
   for (const f of [DIST_CLI, DIST_DAEMON]) if (!fs.existsSync(f)) fail(`${path.relative(REPO, f)} is missing: run \`npm run build\` first (or pass --build)`, 1);
   const dockerOk = which('docker') ? spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 10_000 }).status === 0 : false;
   const podmanPath = which('podman');
@@ -325,6 +333,8 @@ async function preflight() {
 async function main() {
   const tools = await preflight();
   const tStart = performance.now();
+  results.loadavg = { start: loadavg() };
+  if (results.loadavg.start[0] > 1) log(`warning: load average ${results.loadavg.start.join(' ')} on ${os.cpus().length} CPUs: other work is running, figures will be inflated`);
   state.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-'));
   const T = state.tmp;
   const root = path.join(T, 'root');
@@ -335,6 +345,39 @@ async function main() {
   delete cliEnv.NODE_EXTRA_CA_CERTS; // bin/berth's shebang unsets it anyway
   log(`engine dir ${T}`);
 
+  // Private copy of the build: bin/berth (same shebang, which unsets NODE_EXTRA_CA_CERTS) + dist bundles.
+  // berthd resolves its one external module (koffi) through NODE_PATH.
+  fs.mkdirSync(path.join(T, 'bin'));
+  fs.mkdirSync(path.join(T, 'dist'));
+  BIN_BERTH = path.join(T, 'bin', 'berth');
+  DAEMON_JS = path.join(T, 'dist', 'berthd.js');
+  fs.copyFileSync(path.join(REPO, 'bin', 'berth'), BIN_BERTH);
+  fs.chmodSync(BIN_BERTH, 0o755);
+  const build = {};
+  for (const f of ['berth.js', 'berthd.js']) {
+    // A build in progress can leave a half-written bundle: copy until the copy parses.
+    for (let attempt = 0; ; attempt++) {
+      let buf;
+      try {
+        buf = fs.readFileSync(path.join(REPO, 'dist', f));
+        fs.writeFileSync(path.join(T, 'dist', f), buf);
+      } catch (e) {
+        if (attempt >= 20) throw new BenchError(`cannot copy dist/${f}: ${e.message}`);
+        await sleep(500);
+        continue;
+      }
+      if (spawnSync(process.execPath, ['--check', path.join(T, 'dist', f)]).status === 0) {
+        build[f] = { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex').slice(0, 16), mtime: fs.statSync(path.join(REPO, 'dist', f)).mtime.toISOString() };
+        break;
+      }
+      if (attempt >= 20) throw new BenchError(`dist/${f} does not parse (a build in progress?): run \`npm run build\``);
+      await sleep(500);
+    }
+  }
+  results.build = build;
+  results.build.gitHead = (spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout ?? '').trim();
+  results.build.gitDirty = (spawnSync('git', ['-C', REPO, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).stdout ?? '').trim() !== '';
+
   // busybox rootfs tar
   const tarPath = path.join(T, 'busybox.tar');
   await must('bash', [path.join(REPO, 'scripts', 'busybox-rootfs.sh'), tarPath], { env: { ...process.env, BUSYBOX: tools.busybox } });
@@ -343,7 +386,8 @@ async function main() {
   const daemonLog = path.join(T, 'berthd.log');
   const logFd = fs.openSync(daemonLog, 'a');
   const td0 = performance.now();
-  const daemon = spawn(process.execPath, [DIST_DAEMON], { env, stdio: ['ignore', logFd, logFd] });
+  const nodePath = [path.join(REPO, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':');
+  const daemon = spawn(process.execPath, [DAEMON_JS], { env: { ...env, NODE_PATH: nodePath }, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   state.daemon = daemon;
   state.daemonLog = daemonLog;
@@ -667,26 +711,38 @@ async function main() {
   const sF = median(seqF);
   const sD = tools.docker ? median(seqD) : undefined;
   add({ key: 'run', label: '`run --rm --network none busybox true` (ms, median)', unit: 'ms', berth: sB, floor: sF, floorLabel: 'overlay mount + runc run + umount', docker: mDocker(seqD), podman: mPodman(seqP), target: `≤ 3× floor${sD ? ' and ≤ ½ Docker' : ''}`, pass: sB <= 3 * sF && (!sD || sB <= sD / 2), samples: { berth: seqB, floor: seqF, docker: seqD, podman: seqP }, p90: { berth: pct(seqB, 90), floor: pct(seqF, 90) } });
+  const sBS = median(seqBS);
+  add({ key: 'runVsOwnSpec', label: "same, beside `runc run` of Berth's own config.json (ms, median)", unit: 'ms', berth: sB, floor: sBS, floorLabel: "floor with Berth's spec: seccomp, caps, cgroups, masks", target: 'info', pass: undefined, samples: { berthSpecFloor: seqBS } });
   const cB = median(concB);
   const cD = tools.docker ? median(concD) : undefined;
   const cTarget = cD ? cD / 2 : (REF.dockerConcurrentS * 1000) / 2;
-  add({ key: 'concurrent', label: `${opts.concurrency} concurrent \`run --rm\` (ms wall, median of ${opts.batches})`, unit: 'ms', berth: cB, floor: median(concF), floorLabel: `${opts.concurrency} concurrent floor runs`, docker: mDocker(concD), podman: mPodman(concP), target: `≤ ${round(cTarget / 1000, 2)} s (½ Docker${cD ? '' : ` ${REF.dockerConcurrentS} s`})`, pass: cB <= cTarget, samples: { berth: concB, floor: concF, docker: concD, podman: concP } });
-  add({ key: 'conmonRss', label: 'conmon RSS per idle container (MiB, median)', unit: 'MiB', berth: conmonRss, floor: undefined, docker: tools.docker ? 'n/m' : 'not installed', podman: tools.podman ? 'n/m' : 'not installed', target: `info (Podman conmon ${REF.podmanConmonMiB} MiB)`, pass: undefined, samples: { berth: conmons.map((c) => c.rss) } });
-  add({ key: 'conmonPss', label: 'conmon PSS per idle container (MiB, median)', unit: 'MiB', berth: conmonPss, docker: tools.docker ? 'n/m' : 'not installed', podman: tools.podman ? 'n/m' : 'not installed', target: 'info', pass: undefined, samples: { berth: conmons.map((c) => c.pss) } });
-  add({ key: 'berthdGrowth', label: 'berthd RSS growth per running container (MiB)', unit: 'MiB', berth: growth, docker: tools.docker ? 'n/m' : 'not installed', podman: 'n/a (no daemon)', target: 'info', pass: undefined, extra: { berthdBefore: berthdIdleAfter, berthdWithK, pssGrowthPerContainer: growthPss } });
-  const perCtr = conmonPss + Math.max(0, growthPss);
-  add({ key: 'enginePerContainer', label: 'engine memory per idle container: conmon PSS + berthd PSS growth (MiB)', unit: 'MiB', berth: perCtr, docker: tools.docker ? 'n/m' : 'not installed', podman: tools.podman ? 'n/m' : 'not installed', target: `≤ ${REF.podmanConmonMiB} MiB (Podman's conmon RSS)`, pass: perCtr <= REF.podmanConmonMiB, extra: { rssBased: conmonRss + Math.max(0, growth) } });
+  add({ key: 'concurrent', label: `${opts.concurrency} concurrent \`run --rm\` (wall, median of ${opts.batches})`, unit: 'ms', berth: cB, floor: median(concF), floorLabel: `${opts.concurrency} concurrent floor runs`, docker: mDocker(concD), podman: mPodman(concP), target: `≤ ${round(cTarget / 1000, 2)} s (½ Docker${cD ? '' : ` ${REF.dockerConcurrentS} s`})`, pass: cB <= cTarget, samples: { berth: concB, floor: concF, docker: concD, podman: concP }, cpuBusyFraction: { berth: concCpu.berth.map((x) => round(x, 2)), floor: concCpu.floor.map((x) => round(x, 2)) } });
+  const na = (x) => (x ? 'n/m' : 'not installed');
+  add({ key: 'conmonRss', label: 'conmon RSS per idle container (MiB, median)', unit: 'MiB', berth: conmonRss, docker: na(tools.docker), podman: na(tools.podman), target: `info (Podman's conmon: ${REF.podmanConmonMiB} MiB)`, pass: undefined, samples: { berth: conmons.map((c) => c.rss) } });
+  add({ key: 'conmonPss', label: 'conmon PSS per idle container (MiB, median)', unit: 'MiB', berth: conmonPss, docker: na(tools.docker), podman: na(tools.podman), target: 'info', pass: undefined, samples: { berth: conmons.map((c) => c.pss) } });
+  add({ key: 'berthdGrowth', label: 'berthd RSS growth per running container (MiB)', unit: 'MiB', berth: growth, docker: na(tools.docker), podman: 'n/a (no daemon)', target: 'info', pass: undefined, extra: { berthdBeforeMiB: berthdIdleAfter, berthdWithContainersMiB: berthdWithK, pssGrowthPerContainerMiB: growthPss } });
+  const perCtr = conmonRss + Math.max(0, growth);
+  add({ key: 'enginePerContainer', label: 'engine memory per idle container: conmon RSS + berthd growth (MiB)', unit: 'MiB', berth: perCtr, docker: na(tools.docker), podman: na(tools.podman), target: `≤ ${REF.podmanConmonMiB} MiB (Podman's conmon RSS)`, pass: perCtr <= REF.podmanConmonMiB, extra: { pssBasedMiB: conmonPss + Math.max(0, growthPss), otherEngineProcesses: extra.length } });
+  const runsSoFar = 2 + 1 + opts.runs + (bdN + 1) + bdN + opts.batches * opts.concurrency;
   add({ key: 'berthdIdleStart', label: 'berthd idle RSS after startup (MiB)', unit: 'MiB', berth: berthdIdleStart, target: '< 80 MiB', pass: berthdIdleStart < 80 });
-  add({ key: 'berthdIdleAfter', label: `berthd idle RSS after ${opts.runs + 2 + opts.batches * opts.concurrency + Math.min(opts.runs, 10)} runs (MiB)`, unit: 'MiB', berth: berthdIdleAfter, target: '< 80 MiB', pass: berthdIdleAfter < 80 });
-  add({ key: 'berthdIdleEnd', label: `berthd idle RSS at the end, after ${opts.containers} more containers removed (MiB)`, unit: 'MiB', berth: berthdIdleEnd, target: '< 80 MiB', pass: berthdIdleEnd < 80 });
+  add({ key: 'berthdIdleAfter', label: `berthd idle RSS after ${runsSoFar} containers ran (MiB)`, unit: 'MiB', berth: berthdIdleAfter, target: '< 80 MiB', pass: berthdIdleAfter < 80 });
+  add({ key: 'berthdIdleEnd', label: `berthd idle RSS at the end (${opts.containers} more run -d, removed) (MiB)`, unit: 'MiB', berth: berthdIdleEnd, target: '< 80 MiB', pass: berthdIdleEnd < 80 });
   const pB = median(psB);
-  add({ key: 'ps', label: `\`berth ps\` with ${opts.containers} running (ms, median)`, unit: 'ms', berth: pB, floor: median(psF), floorLabel: 'node -e 0', docker: tools.docker ? 'n/m' : 'not installed', podman: tools.podman ? 'n/m' : 'not installed', target: 'info', pass: undefined, samples: { berth: psB, floor: psF, api: psApi } });
-  add({ key: 'import', label: '`import` busybox tar, cold (ms) vs `tar -xf`', unit: 'ms', berth: imp.ms, floor: median(tarX), floorLabel: 'tar -xf', target: 'info', pass: undefined });
+  add({ key: 'ps', label: `\`berth ps\` with ${opts.containers} running (ms, median)`, unit: 'ms', berth: pB, floor: median(psF), floorLabel: 'node -e 0', docker: na(tools.docker), podman: na(tools.podman), target: 'info', pass: undefined, samples: { berth: psB, floor: psF, api: psApi } });
+  add({ key: 'import', label: '`import` busybox tar, cold, 1 sample (ms)', unit: 'ms', berth: imp.ms, floor: median(tarX), floorLabel: 'tar -xf', target: 'info', pass: undefined });
 
   results.breakdown = {
-    note: 'POST create → POST wait?condition=next-exit (headers) → POST start → wait body → DELETE, one fresh connection per call, no CLI and no attach',
-    medianMs: Object.fromEntries(Object.entries(bd).map(([k, v]) => [k, round(median(v))])),
-    samples: bd,
+    note: "the CLI's sequence of API calls for `run --rm` (ping, create, attach hijack, wait?condition=removed, start), timed from the bench process on fresh connections: no node start-up, no commander; then create/wait next-exit/start/DELETE to split exit detection from removal",
+    medianMs: { ...Object.fromEntries(Object.entries(bd).map(([k, v]) => [k, round(median(v))])), ...Object.fromEntries(Object.entries(bd2).map(([k, v]) => [k, round(median(v))])) },
+    cpuMsPerSequentialRun: {
+      cliProcess: cpuPerRun.cli,
+      berthdJs: cpuPerRun.berthd,
+      berthdChildren: cpuPerRun.berthdKids,
+      floorRun: cpuPerRun.floor,
+      floorRunWithBerthSpec: cpuPerRun.berthSpec,
+      note: "CPU of reaped children from /proc/<pid>/stat: cliProcess = the `berth` node process; berthdChildren = runc delete/start (and conmon's first stage) that berthd waits for; runc create runs under conmon and is not counted",
+    },
+    samples: { ...bd, ...bd2 },
   };
   results.other = {
     ...results.other,
@@ -700,6 +756,7 @@ async function main() {
     berthSequentialP90: round(pct(seqB, 90)),
     conmons: conmons.map((c) => ({ pid: c.pid, rssMiB: round(c.rss, 2), pssMiB: round(c.pss, 2) })),
   };
+  results.loadavg.end = loadavg();
   results.wallSeconds = round((performance.now() - tStart) / 1000);
 }
 
@@ -814,7 +871,7 @@ async function cleanup() {
   }
   // 5. mounts, deepest first
   for (const mp of mountsUnder(T).sort((a, b) => b.length - a.length)) {
-    if (!state.quietMounts) problems.push(`mount ${mp} left behind; unmounted`);
+    problems.push(`mount ${mp} left behind; unmounted`);
     spawnSync('umount', ['-l', mp]);
   }
   // 6. the temp dir
@@ -868,12 +925,18 @@ function report() {
   for (const r of rows) out.push(line(r));
   out.push('');
   const b = results.breakdown.medianMs;
+  const c = results.breakdown.cpuMsPerSequentialRun;
   const o = results.other;
-  out.push(`API breakdown of one run (median ms, no CLI/attach): create ${b.create} | start ${b.start} | start→exit seen ${b.exit} | delete ${b.delete} | total ${b.total}`);
-  out.push(`  → CLI run median minus API run = ${o.cliOverheadMs} ms (node start + commander + attach + wait round trips)`);
+  const conc = results.metrics.find((m) => m.key === 'concurrent');
+  out.push('Where the time of one `run --rm` goes (medians, ms):');
+  out.push(`  API calls as the CLI makes them, from this process: ping ${b.ping} + create ${b.create} + attach ${b.attach} + wait ${b.waitRegistered} + start ${b.start} + start→removed ${b.startToRemoved} (attach EOF at ${b.startToAttachEof}) = ${b.total}`);
+  out.push(`  without --rm: start→exit seen ${b.startToExitSeen}, DELETE ${b.delete}`);
+  out.push(`  CLI run median − API run = ${o.cliOverheadMs} ms (node start-up, bundle + commander load, process exit)`);
+  out.push(`  CPU per run: berth CLI process ${c.cliProcess}, berthd JS ${c.berthdJs}, runc/conmon reaped by berthd ${c.berthdChildren} (runc create under conmon not counted); floor run ${c.floorRun}, floor with Berth's spec ${c.floorRunWithBerthSpec}`);
+  if (conc?.cpuBusyFraction) out.push(`  concurrent batches: CPU busy ${conc.cpuBusyFraction.berth.map((x) => `${Math.round(x * 100)}%`).join(' ')} (Berth) vs ${conc.cpuBusyFraction.floor.map((x) => `${Math.round(x * 100)}%`).join(' ')} (floor) of ${results.host.cpus} CPUs`);
   out.push(`Other: berthd start→first ping ${o.berthdStartToPingMs} ms; \`run -d\` median ${o.runDetachedMedianMs} ms; GET /containers/json ${o.getContainersJsonMs} ms; \`rm -f\` of ${o.rmForceMs.containers} running ${o.rmForceMs.ms} ms`);
   if (o.extraEngineProcesses?.length) out.push(`Engine processes other than berthd/conmon: ${o.extraEngineProcesses.join('; ')}`);
-  out.push(`p90: Berth run ${o.berthSequentialP90} ms, floor ${o.floorSequentialP90} ms. Wall time of the bench: ${results.wallSeconds} s`);
+  out.push(`p90: Berth run ${o.berthSequentialP90} ms, floor ${o.floorSequentialP90} ms. Load average at start ${results.loadavg.start.join(' ')}, at end ${results.loadavg.end.join(' ')}. Bench wall time ${results.wallSeconds} s`);
   for (const n of results.notes) out.push(`note: ${n}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -899,13 +962,15 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 try {
   await main();
-  state.quietMounts = false;
   await cleanup();
   report();
   writeJson();
   const failed = results.metrics.filter((m) => m.pass === false).map((m) => m.key);
   if (!results.cleanup?.ok) process.exitCode = 1;
-  if (failed.length) log(`targets missed: ${failed.join(', ')}`);
+  if (failed.length) {
+    log(`targets missed: ${failed.join(', ')}`);
+    if (opts.strict) process.exitCode = 1;
+  }
 } catch (e) {
   process.stderr.write(`\nbench: ABORTED: ${e instanceof BenchError ? e.message : e?.stack ?? e}\n`);
   await cleanup();

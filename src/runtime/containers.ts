@@ -80,6 +80,7 @@ export class ContainerManager {
   private logWatchers = new Map<string, FSWatcher>();
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private readers = new Map<string, Set<Promise<void>>>();
+  private starting = new Set<string>();
   readonly runc: Runc;
   private readonly dirs: { containers: string; exits: string; sockets: string; runcRoot: string };
 
@@ -251,12 +252,16 @@ export class ContainerManager {
     const id = c.rec.Id;
     await fsp.rm(join(this.dirs.exits, id), { force: true });
     await fsp.rm(join(c.dir, 'oom'), { force: true });
-    await this.runc.delete(id, true).catch(() => undefined);
+    if (existsSync(join(this.dirs.runcRoot, id))) await this.runc.delete(id, true).catch(() => undefined);
     const rootfs = join(c.dir, 'rootfs');
+    const t = timer(`start ${id.slice(0, 12)}`);
+    this.starting.add(id);
     try {
       await this.mountRootfs(c);
+      t('mount');
       await this.writeEtcFiles(c);
       const spec = await this.runtimeSpec(c, rootfs);
+      t('spec');
       await fsp.writeFile(join(c.dir, 'config.json'), serializeRuntimeSpec(spec));
       await this.rotateLogs(c);
       const cfg = c.rec.Config;
@@ -279,10 +284,13 @@ export class ContainerManager {
         stdin: !!cfg.OpenStdin,
         leaveStdinOpen: !!cfg.OpenStdin && !cfg.StdinOnce,
       });
+      t('conmon+runc create');
       await this.runc.start(id);
+      t('runc start');
       c.state = { ...initialState(), Status: 'running', Running: true, Pid: pid, StartedAt: new Date().toISOString() };
       await this.save(c);
       this.watchLog(c);
+      t('saved');
       this.events.emit('container', 'start', id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
     } catch (e) {
       await this.runc.delete(id, true).catch(() => undefined);
@@ -293,7 +301,11 @@ export class ContainerManager {
       await this.save(c);
       if (e instanceof RuntimeStartError) throw new ContainerStartError(`failed to create task for container: ${msg}`, code);
       throw e;
+    } finally {
+      this.starting.delete(id);
     }
+    // The command may have exited before we recorded it as running; its exit event was skipped.
+    if (existsSync(join(this.dirs.exits, id))) void this.onExitFile(id);
   }
 
   private async mountRootfs(c: Container): Promise<void> {
@@ -426,12 +438,13 @@ export class ContainerManager {
   private async handleExit(c: Container, code: number, error: string): Promise<void> {
     await this.lock.run(c.rec.Id, async () => {
       if (!c.state.Running) return;
+      const t = timer(`exit ${c.rec.Id.slice(0, 12)}`);
       this.unwatchLog(c);
       const oom = existsSync(join(c.dir, 'oom'));
-      await this.runc.delete(c.rec.Id, true).catch(() => undefined);
-      await this.unmountRootfs(c);
       c.state = { ...c.state, Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, Error: error, FinishedAt: new Date().toISOString() };
-      await this.save(c);
+      // runc's cleanup (cgroups, state dir), the unmount and the state write are independent.
+      await Promise.all([this.runc.delete(c.rec.Id, true).catch(() => undefined), this.unmountRootfs(c), this.save(c)]);
+      t('cleaned up');
     });
     this.events.emit('container', 'die', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image, exitCode: String(code) });
     this.notify(c, 'next-exit');
@@ -574,7 +587,8 @@ export class ContainerManager {
       const t = this.restartTimers.get(c.rec.Id);
       if (t) clearTimeout(t);
       c.state = { ...c.state, Status: 'removing', Restarting: false };
-      await this.runc.delete(c.rec.Id, true).catch(() => undefined);
+      // Exit handling already ran `runc delete`; only leftovers need another one.
+      if (existsSync(join(this.dirs.runcRoot, c.rec.Id))) await this.runc.delete(c.rec.Id, true).catch(() => undefined);
       await this.unmountRootfs(c);
       this.containers.delete(c.rec.Id);
       this.names.delete(c.rec.Name);
@@ -852,6 +866,17 @@ export class ContainerManager {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** Phase timer for BERTH_DEBUG_TIMING=1: where a start spends its time. */
+function timer(label: string): (phase: string) => void {
+  if (!process.env.BERTH_DEBUG_TIMING) return () => undefined;
+  let last = process.hrtime.bigint();
+  return (phase) => {
+    const now = process.hrtime.bigint();
+    process.stderr.write(`${label} ${phase}: ${Number(now - last) / 1e6} ms\n`);
+    last = now;
+  };
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
