@@ -37,8 +37,17 @@ function buildPath(path: string, query?: RequestOptions['query']): string {
 export class Client {
   constructor(readonly socketPath: string) {}
 
-  /** Sends a request and returns the raw response (caller consumes the body). */
-  raw(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
+  /** Sends a request; when no daemon answers, starts berthd once and retries (bodyless requests only). */
+  async raw(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
+    try {
+      return await this.rawOnce(method, path, opts);
+    } catch (e) {
+      if (opts.stream || !isNoDaemon(e) || !(await startDaemon(this.socketPath))) throw e;
+      return this.rawOnce(method, path, opts);
+    }
+  }
+
+  private rawOnce(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       // No agent (createConnection) and an explicit Host header spare node:http an IP check
       // whose regex compilation costs ~10 ms per CLI run.
@@ -132,23 +141,42 @@ async function ping(socketPath: string): Promise<boolean> {
   });
 }
 
-/** Returns a client, starting berthd in the background first if nobody answers on the socket. */
+function isNoDaemon(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ECONNREFUSED';
+}
+
+/**
+ * Returns a client. When no socket exists yet, berthd is started first;
+ * a stale socket is found by the first request, which then starts berthd.
+ */
 export async function connect(): Promise<Client> {
   const paths = enginePaths();
   const client = new Client(paths.socket);
-  if (existsSync(paths.socket) && (await ping(paths.socket))) return client;
-  if (process.env.BERTH_NO_AUTOSTART) return client;
+  if (!existsSync(paths.socket)) await startDaemon(paths.socket);
+  return client;
+}
+
+let started = false;
+/** Starts berthd in the background (once per CLI run); resolves true when it answers. */
+async function startDaemon(socket: string): Promise<boolean> {
+  if (started || process.env.BERTH_NO_AUTOSTART) return false;
+  started = true;
+  if (await ping(socket)) return true;
+  const paths = enginePaths();
   const daemon = join(__dirname, 'berthd.js');
   mkdirSync(paths.run, { recursive: true, mode: 0o711 });
   const logPath = join(paths.run, 'berthd.log');
   const out = openSync(logPath, 'a', 0o600);
   const child = spawn(process.execPath, [daemon], { detached: true, stdio: ['ignore', out, out], env: process.env });
+  let exited = false;
+  child.on('exit', () => (exited = true));
   child.unref();
   closeSync(out);
-  process.stderr.write(`berth: no daemon was answering on ${paths.socket}; started berthd (log: ${logPath})\n`);
-  for (let i = 0; i < 100; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    if (existsSync(paths.socket) && (await ping(paths.socket))) return client;
+  process.stderr.write(`berth: no daemon was answering on ${socket}; started berthd (log: ${logPath})\n`);
+  for (let i = 0; i < 200 && !exited; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    if (existsSync(socket) && (await ping(socket))) return true;
   }
   throw new ApiError(500, `berthd did not come up; see ${logPath}`);
 }

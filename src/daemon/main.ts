@@ -14,10 +14,12 @@ function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`);
 }
 
+/** A live (not zombie) berthd with this pid; pids are reused and zombies linger without a reaping init. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (/^\d+ \(.*\) [ZX]/s.test(stat)) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('berthd');
   } catch {
     return false;
   }
