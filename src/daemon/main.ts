@@ -9,20 +9,10 @@ import { BERTH_VERSION, enginePaths } from '../config';
 import { Engine } from '../engine/engine';
 import { createApiServer, listenUnix } from '../api/server';
 import { messageOf } from '../errors';
+import { processAlive } from '../sys/proc';
 
 function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`);
-}
-
-/** A live (not zombie) berthd with this pid; pids are reused and zombies linger without a reaping init. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (/^\d+ \(.*\) [ZX]/s.test(stat)) return false;
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('berthd');
-  } catch {
-    return false;
-  }
 }
 
 /** One daemon per run dir: a pid file created with O_EXCL, stale ones replaced. */
@@ -36,7 +26,7 @@ function lockPidFile(path: string): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(path, 'utf8').trim());
-      if (pid > 0 && pid !== process.pid && alive(pid)) throw new Error(`another berthd (pid ${pid}) is running with this run dir; stop it first`);
+      if (pid > 0 && pid !== process.pid && processAlive(pid, 'berthd')) throw new Error(`another berthd (pid ${pid}) is running with this run dir; stop it first`);
       unlinkSync(path);
     }
   }

@@ -19,6 +19,7 @@ import { atomicWriteJson, ensureDir, KeyedMutex, readJson } from '../sys/fsutil'
 import { connectSeqpacket, mount, umount2, MNT_DETACH } from '../sys/libc';
 import { mkdirInRoot } from '../sys/inroot';
 import { findBinary } from '../sys/exec';
+import { processAlive } from '../sys/proc';
 import { removeTree } from '../image/snapshot/snapshotter';
 import { startConmon, RuntimeStartError } from './conmon';
 import { readLogs, type LogRecord, type ReadLogsOptions } from './logs';
@@ -142,7 +143,7 @@ export class ContainerManager {
         continue;
       }
       const conmonPid = Number(readFileSync(join(c.dir, 'conmon.pid'), 'utf8').trim() || 0);
-      if (conmonPid > 0 && !pidAlive(conmonPid)) await this.handleExit(c, 255, 'container monitor (conmon) died');
+      if (conmonPid > 0 && !processAlive(conmonPid, 'conmon')) await this.handleExit(c, 255, 'container monitor (conmon) died');
     }
   }
 
@@ -880,15 +881,6 @@ function timer(label: string): (phase: string) => void {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const stoppedMarks = new WeakMap<Container, boolean>();
