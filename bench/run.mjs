@@ -411,9 +411,14 @@ async function main() {
   const berthdIdleStart = await sampleMiB(() => rssMiB(daemon.pid));
 
   const berth = (args, o = {}) => runCmd(BIN_BERTH, args, { env: cliEnv, ...o });
+  const daemonGone = () =>
+    state.daemonExit
+      ? `\n!!! berthd (pid ${daemon.pid}) exited during the bench: ${state.daemonExit.sig ? `killed by ${state.daemonExit.sig}` : `exit code ${state.daemonExit.code}`}${state.daemonExit.sig === 'SIGKILL' || state.daemonExit.sig === 'SIGTERM' ? ' (sent by something else on this machine? the bench never signals it before cleanup)' : ''}`
+      : '';
+  const berthFailure = (what, args, r) => new BenchError(`${what}: ${describe('berth', args, r)}\n--- berthd log (tail) ---\n${tail(daemonLog)}${daemonGone()}`);
   const mustBerth = async (args, o) => {
     const r = await berth(args, o);
-    if (r.code !== 0) throw new BenchError(`Berth failed: ${describe('berth', args, r)}\n--- berthd log (tail) ---\n${tail(daemonLog)}`);
+    if (r.code !== 0) throw berthFailure('Berth failed', args, r);
     return r;
   };
   const nodeFloor = () => runCmd('/usr/bin/env', ['-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0'], { env: cliEnv });
@@ -618,7 +623,7 @@ async function main() {
     let s1 = sysBusy();
     concCpu.berth.push((s1.busy - s0.busy) / (s1.total - s0.total));
     const bad = rs.find((r) => r.code !== 0);
-    if (bad) throw new BenchError(`Berth failed in a concurrent batch (${rs.filter((r) => r.code !== 0).length}/${rs.length} failed): ${describe('berth', RUN, bad)}\n--- berthd log (tail) ---\n${tail(daemonLog)}`);
+    if (bad) throw berthFailure(`Berth failed in a concurrent batch (${rs.filter((r) => r.code !== 0).length}/${rs.length} failed)`, RUN, bad);
     s0 = sysBusy();
     t0 = performance.now();
     await Promise.all(bundles.map((b) => floorRun(b)));

@@ -4,6 +4,7 @@
  * Image ID = digest of the image config, as Docker. The index is rewritten
  * atomically under a lock, so concurrent tag/rmi calls never tear it.
  */
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
 import { atomicWriteJson, KeyedMutex, readJson } from '../sys/fsutil';
@@ -22,6 +23,8 @@ import {
   MEDIA_OCI_INDEX,
   MEDIA_OCI_MANIFEST,
 } from './types';
+
+const GC_GRACE_MS = 60_000;
 
 export interface RemoveResult {
   untagged: string[];
@@ -261,8 +264,16 @@ export class ImageStore {
         for (const l of rec.manifest.layers) keepBlobs.add(l.digest);
         for (const c of chainIds(rec.config.rootfs.diff_ids)) keepChains.add(c);
       }
-      for (const d of await this.content.list()) if (!keepBlobs.has(d)) await this.content.delete(d);
-      await this.snapshots.prune(keepChains);
+      // Blobs and snapshots written in the last minute may belong to an import, load or commit
+      // that has not indexed its image yet: a lease by age, so GC never races a writer.
+      const cutoff = Date.now() - GC_GRACE_MS;
+      for (const d of await this.content.list()) {
+        if (keepBlobs.has(d)) continue;
+        const st = await fsp.stat(this.content.path(d)).catch(() => undefined);
+        if (st && st.mtimeMs > cutoff) continue;
+        await this.content.delete(d);
+      }
+      await this.snapshots.prune(keepChains, cutoff);
     });
   }
 }

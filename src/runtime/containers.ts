@@ -142,8 +142,13 @@ export class ContainerManager {
         await this.onExitFile(c.rec.Id);
         continue;
       }
-      const conmonPid = Number(readFileSync(join(c.dir, 'conmon.pid'), 'utf8').trim() || 0);
-      if (conmonPid > 0 && !processAlive(conmonPid, 'conmon')) await this.handleExit(c, 255, 'container monitor (conmon) died');
+      let conmonPid = 0;
+      try {
+        conmonPid = Number(readFileSync(join(c.dir, 'conmon.pid'), 'utf8').trim());
+      } catch {
+        continue;
+      }
+      if (conmonPid > 0 && !processAlive(conmonPid, 'conmon') && !existsSync(join(this.dirs.exits, c.rec.Id))) await this.handleExit(c, 255, 'container monitor (conmon) died');
     }
   }
 

@@ -86,11 +86,13 @@ export class Snapshotter {
     }
   }
 
-  /** Removes snapshots whose chain is not in `keep`. */
-  async prune(keep: Set<Digest>): Promise<number> {
+  /** Removes snapshots whose chain is not in `keep` and that were made before `olderThanMs`. */
+  async prune(keep: Set<Digest>, olderThanMs = Infinity): Promise<number> {
     let n = 0;
     for (const [chain, snap] of this.byChain) {
       if (keep.has(chain)) continue;
+      const st = await fsp.stat(join(this.root, String(snap.id), 'chain')).catch(() => undefined);
+      if (st && st.mtimeMs > olderThanMs) continue;
       await this.lock.run(chain, async () => {
         this.byChain.delete(chain);
         const dir = join(this.root, String(snap.id));
