@@ -1,6 +1,6 @@
 // Bundles the CLI, the daemon and every test file with esbuild (tsc only type-checks).
 import { build } from 'esbuild';
-import { readdirSync, statSync, rmSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -24,8 +24,8 @@ function walk(dir, out = []) {
   return out;
 }
 
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-rmSync(join(root, 'dist-test'), { recursive: true, force: true });
+
+
 await Promise.all([
   build({ ...common, entryPoints: { berth: join(root, 'src/cli/main.ts') }, outdir: join(root, 'dist'), minify: true }),
   build({ ...common, entryPoints: { berthd: join(root, 'src/daemon/main.ts') }, outdir: join(root, 'dist') }),

@@ -1,5 +1,5 @@
 /** Container verbs: thin flag parsing over the Engine API. */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
 import { renderFormat, renderOne } from '../format';
@@ -502,13 +502,30 @@ export async function cp(src: string, dest: string): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
     return;
   }
-  let body: NodeJS.ReadableStream;
-  if (src === '-') body = process.stdin;
-  else {
-    const abs = resolve(src);
-    const tar = spawn('tar', ['-c', '-C', dirname(abs), basename(abs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    body = tar.stdout;
+  const target = to!;
+  if (src === '-') {
+    await client.call('PUT', `/containers/${target.container}/archive`, { query: { path: target.path }, stream: process.stdin });
+    return;
   }
-  void createReadStream;
-  await client.call('PUT', `/containers/${to!.container}/archive`, { query: { path: to!.path }, stream: body });
+  // Docker's rules: into an existing directory keep the name; otherwise the copy takes the destination's name.
+  const abs = resolve(src);
+  statSync(abs);
+  let destIsDir = false;
+  const head = await client.raw('HEAD', `/containers/${target.container}/archive`, { query: { path: target.path } });
+  head.resume();
+  if (head.statusCode === 200) {
+    const stat = JSON.parse(Buffer.from(String(head.headers['x-docker-container-path-stat'] ?? ''), 'base64').toString('utf8') || '{}') as { mode?: number };
+    destIsDir = ((stat.mode ?? 0) & 2 ** 31) !== 0;
+  } else if (head.statusCode === 404) {
+    if (target.path.endsWith('/')) throw new ExitError(`Error response from daemon: Could not find the file ${target.path} in container ${target.container}`, 1);
+  } else throw new ExitError(`Error response from daemon: cannot stat ${target.path} in ${target.container} (HTTP ${head.statusCode})`, 1);
+  const name = basename(abs);
+  const targetDir = destIsDir ? target.path : dirname(target.path.replace(/\/+$/, '')) || '/';
+  const newName = destIsDir ? name : basename(target.path.replace(/\/+$/, ''));
+  const esc = (x: string) => x.replace(/[\\|.*[\]^$]/g, '\\$&');
+  const args = ['-c', '-C', dirname(abs)];
+  if (newName !== name) args.push(`--transform=s|^${esc(name)}|${newName.replace(/[\\|&]/g, '\\$&')}|`);
+  args.push(name);
+  const tar = spawn('tar', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await client.call('PUT', `/containers/${target.container}/archive`, { query: { path: targetDir }, stream: tar.stdout });
 }
