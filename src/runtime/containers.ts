@@ -442,8 +442,9 @@ export class ContainerManager {
   }
 
   private async handleExit(c: Container, code: number, error: string): Promise<void> {
-    await this.lock.run(c.rec.Id, async () => {
-      if (!c.state.Running) return;
+    // Exit can be reported twice (inotify, the poll, the post-start check): only the first counts.
+    const first = await this.lock.run(c.rec.Id, async () => {
+      if (!c.state.Running) return false;
       const t = timer(`exit ${c.rec.Id.slice(0, 12)}`);
       this.unwatchLog(c);
       const oom = existsSync(join(c.dir, 'oom'));
@@ -451,7 +452,9 @@ export class ContainerManager {
       // runc's cleanup (cgroups, state dir), the unmount and the state write are independent.
       await Promise.all([this.runc.delete(c.rec.Id, true).catch(() => undefined), this.unmountRootfs(c), this.save(c)]);
       t('cleaned up');
+      return true;
     });
+    if (!first) return;
     this.events.emit('container', 'die', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image, exitCode: String(code) });
     this.notify(c, 'next-exit');
     this.notify(c, 'not-running');
@@ -578,6 +581,7 @@ export class ContainerManager {
 
   async remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
     const c = this.get(idOrName);
+    let removed = false;
     if (c.state.Running && !opts.force) {
       if (c.state.Paused) throw new ConflictError(`cannot remove container "${c.rec.Name}": container is paused - unpause the container before stopping or removing`);
       throw new ConflictError(`cannot remove container "${c.rec.Name}": container is running: stop the container before removing or force remove`);
@@ -601,7 +605,9 @@ export class ContainerManager {
       await fsp.rm(join(this.dirs.exits, c.rec.Id), { force: true });
       await fsp.rm(join(this.dirs.sockets, c.rec.Id.slice(0, 12)), { force: true, recursive: true });
       await removeTree(c.dir);
+      removed = true;
     });
+    if (!removed) return;
     this.events.emit('container', 'destroy', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
     this.notify(c, 'removed');
     this.notify(c, 'not-running');
