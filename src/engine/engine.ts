@@ -175,7 +175,21 @@ export class Engine {
     return {
       Platform: { Name: 'Berth' },
       Components: [
-        { Name: 'Engine', Version: BERTH_VERSION, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: 'linux', Arch: platformArch() } },
+        {
+          Name: 'Engine',
+          Version: BERTH_VERSION,
+          Details: {
+            ApiVersion: API_VERSION,
+            MinAPIVersion: MIN_API_VERSION,
+            Os: 'linux',
+            Arch: platformArch(),
+            GoVersion: `node ${process.version}`,
+            GitCommit: 'berth',
+            BuildTime: this.startedAt.toISOString(),
+            KernelVersion: release(),
+            Experimental: 'false',
+          },
+        },
         { Name: 'runc', Version: runcVersion.replace(/^runc version /, ''), Details: {} },
       ],
       Version: BERTH_VERSION,
