@@ -22,8 +22,9 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST_CLI = path.join(REPO, 'dist', 'berth.js');
-const DIST_DAEMON = path.join(REPO, 'dist', 'berthd.js');
+let DIST = path.join(REPO, 'dist');
+let DIST_CLI = path.join(DIST, 'berth.js');
+let DIST_DAEMON = path.join(DIST, 'berthd.js');
 // The bench runs a private copy of the build (others may rebuild dist/ meanwhile): set in main().
 let BIN_BERTH;
 let DAEMON_JS;
@@ -49,8 +50,15 @@ function parseArgs(argv) {
     else if (a === '--batches') o.batches = num();
     else if (a === '--build') o.build = true;
     else if (a === '--strict') o.strict = true;
+    else if (a === '--dist') {
+      const d = path.resolve(argv[++i] ?? fail('--dist needs a directory'));
+      DIST = d;
+      DIST_CLI = path.join(d, 'berth.js');
+      DIST_DAEMON = path.join(d, 'berthd.js');
+      o.dist = d;
+    }
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node bench/run.mjs [--runs N] [--concurrency C] [--containers K] [--batches B] [--build] [--strict]\n  --strict: exit 1 when a target is missed (default: only when the bench itself fails)\n');
+      process.stdout.write('usage: node bench/run.mjs [--runs N] [--concurrency C] [--containers K] [--batches B] [--build] [--strict] [--dist DIR]\n  --dist DIR: benchmark the berth.js/berthd.js bundles in DIR instead of dist/ (e.g. to compare two builds)\n  --strict: exit 1 when a target is missed (default: only when the bench itself fails)\n');
       process.exit(0);
     } else fail(`unknown argument: ${a}`);
   }
@@ -308,10 +316,10 @@ async function preflight() {
   }
   // A concurrent `npm run build` empties dist/ for a few seconds: wait for it.
   for (let i = 0; i < 60 && ![DIST_CLI, DIST_DAEMON].every((f) => fs.existsSync(f)); i++) {
-    if (i === 0) log('dist/ is incomplete (a build running?); waiting up to 30 s');
+    if (i === 0) log(`${DIST} is incomplete (a build running?); waiting up to 30 s`);
     await sleep(500);
   }
-  for (const f of [DIST_CLI, DIST_DAEMON]) if (!fs.existsSync(f)) fail(`${path.relative(REPO, f)} is missing: run \`npm run build\` first (or pass --build)`, 1);
+  for (const f of [DIST_CLI, DIST_DAEMON]) if (!fs.existsSync(f)) fail(`${f} is missing: run \`npm run build\` first (or pass --build)`, 1);
   const dockerOk = which('docker') ? spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 10_000 }).status === 0 : false;
   const podmanPath = which('podman');
   const podmanOk = podmanPath ? spawnSync(podmanPath, ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0 : false;
@@ -359,18 +367,18 @@ async function main() {
     for (let attempt = 0; ; attempt++) {
       let buf;
       try {
-        buf = fs.readFileSync(path.join(REPO, 'dist', f));
+        buf = fs.readFileSync(path.join(DIST, f));
         fs.writeFileSync(path.join(T, 'dist', f), buf);
       } catch (e) {
-        if (attempt >= 20) throw new BenchError(`cannot copy dist/${f}: ${e.message}`);
+        if (attempt >= 20) throw new BenchError(`cannot copy ${path.join(DIST, f)}: ${e.message}`);
         await sleep(500);
         continue;
       }
       if (spawnSync(process.execPath, ['--check', path.join(T, 'dist', f)]).status === 0) {
-        build[f] = { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex').slice(0, 16), mtime: fs.statSync(path.join(REPO, 'dist', f)).mtime.toISOString() };
+        build[f] = { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex').slice(0, 16), mtime: fs.statSync(path.join(DIST, f)).mtime.toISOString(), from: DIST };
         break;
       }
-      if (attempt >= 20) throw new BenchError(`dist/${f} does not parse (a build in progress?): run \`npm run build\``);
+      if (attempt >= 20) throw new BenchError(`${path.join(DIST, f)} does not parse (a build in progress?): run \`npm run build\``);
       await sleep(500);
     }
   }
@@ -575,6 +583,7 @@ async function main() {
     const tw = performance.now();
     const waitRes = await apiRequest(socket, 'POST', `/containers/${id}/wait?condition=removed`);
     const waited = readBody(waitRes);
+    waited.catch(() => undefined);
     const tStart = performance.now();
     const s = await api(socket, 'POST', `/containers/${id}/start`);
     const tS = performance.now();
@@ -598,6 +607,7 @@ async function main() {
     const c = await api(socket, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } });
     const id = c.json.Id;
     const waited = readBody(await apiRequest(socket, 'POST', `/containers/${id}/wait?condition=next-exit`));
+    waited.catch(() => undefined);
     await api(socket, 'POST', `/containers/${id}/start`);
     const tS = performance.now();
     await waited;
@@ -955,6 +965,11 @@ function writeJson() {
 
 // ------------------------------------------------------------------ entry
 
+// A request left pending when a phase fails must not crash the bench before cleanup.
+process.on('unhandledRejection', (e) => {
+  if (!state.cleaned) void abort(e);
+});
+
 let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
@@ -977,7 +992,22 @@ try {
     if (opts.strict) process.exitCode = 1;
   }
 } catch (e) {
+  await abort(e);
+}
+
+async function abort(e) {
+  if (state.aborting) return;
+  state.aborting = true;
   process.stderr.write(`\nbench: ABORTED: ${e instanceof BenchError ? e.message : e?.stack ?? e}\n`);
+  if (state.daemonExit && !(e instanceof BenchError && e.message.includes('berthd log'))) {
+    process.stderr.write(`--- berthd exited (${state.daemonExit.sig ?? `code ${state.daemonExit.code}`}); its log (tail) ---\n${tail(state.daemonLog)}\n`);
+  }
+  // Keep the daemon log: the temp dir goes away.
+  if (state.daemonLog && fs.existsSync(state.daemonLog)) {
+    fs.mkdirSync(RESULTS_DIR, { recursive: true });
+    fs.copyFileSync(state.daemonLog, path.join(RESULTS_DIR, 'berthd-aborted.log'));
+    log(`berthd log kept in ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'berthd-aborted.log'))}`);
+  }
   await cleanup();
-  process.exitCode = 1;
+  process.exit(1);
 }

@@ -15,6 +15,7 @@ import { systemRoutes } from './routes/system';
 import { imageRoutes } from './routes/images';
 import { containerRoutes } from './routes/containers';
 import { execRoutes } from './routes/exec';
+import { volumeRoutes } from './routes/volumes';
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
 
@@ -24,6 +25,7 @@ export function buildRouter(engine: Engine): Router {
   imageRoutes(r, engine);
   containerRoutes(r, engine);
   execRoutes(r, engine);
+  volumeRoutes(r, engine);
   return r;
 }
 

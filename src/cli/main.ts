@@ -90,6 +90,9 @@ async function main(): Promise<number> {
       .option('--ipc <mode>', 'IPC mode to use')
       .option('--uts <mode>', 'UTS namespace to use')
       .option('--expose <port>', 'Expose a port', collect)
+      .option('-v, --volume <spec>', 'Bind mount a volume ([src:]dst[:opts])', collect)
+      .option('--mount <spec>', 'Attach a filesystem mount to the container (type=bind|volume|tmpfs,...)', collect)
+      .option('--volumes-from <container>', 'Mount volumes from the specified container(s)', collect)
       .addOption(new Option('--log-driver <driver>').hideHelp())
       .argument('<image>')
       .argument('[command...]')
@@ -177,6 +180,14 @@ async function main(): Promise<number> {
   image.command('ls').alias('list').argument('[repository]').option('-a, --all').option('-q, --quiet').option('--digests').option('-f, --filter <filter>', '', collect).option('--format <format>').option('--no-trunc').action((repo: string | undefined, o) => set(I().then((m) => m.images(repo, o))));
   image.command('inspect').argument('<names...>').option('-f, --format <format>').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, { ...o, type: 'image' }))));
   image.command('prune').option('-a, --all', 'Remove all unused images, not just dangling ones').option('-f, --force').description('Remove unused images').action((o) => set(I().then((m) => m.prune(o))));
+
+  const V = () => import('./commands/volume');
+  const volume = program.command('volume').description('Manage volumes');
+  volume.command('create').argument('[name]').option('-d, --driver <driver>', 'Volume driver name', 'local').option('-o, --opt <opt>', 'Set driver specific options', collect).option('--label <label>', 'Set metadata for a volume', collect).description('Create a volume').action((name: string | undefined, o) => set(V().then((m) => m.create(name, o))));
+  volume.command('ls').alias('list').option('-q, --quiet').option('-f, --filter <filter>', '', collect).option('--format <format>').description('List volumes').action((o) => set(V().then((m) => m.ls(o))));
+  volume.command('inspect').argument('<names...>').option('-f, --format <format>').description('Display detailed information on one or more volumes').action((names: string[], o) => set(V().then((m) => m.inspect(names, o))));
+  volume.command('rm').alias('remove').argument('<names...>').option('-f, --force').description('Remove one or more volumes').action((names: string[], o) => set(V().then((m) => m.rm(names, o))));
+  volume.command('prune').option('-a, --all', 'Remove all unused volumes, not just anonymous ones').option('-f, --force').description('Remove unused local volumes').action((o) => set(V().then((m) => m.prune(o))));
 
   program.command('version').option('-f, --format <format>').description('Show the Berth version information').action((o) => set(S().then((m) => m.version(o))));
   program.command('info').option('-f, --format <format>').description('Display system-wide information').action((o) => set(S().then((m) => m.info(o))));

@@ -17,6 +17,7 @@ import { ContainerManager, initBinary } from '../runtime/containers';
 import { packDirectory } from '../image/snapshot/pack';
 import { writeTar, type TarWriteItem } from '../image/tar/writer';
 import { EventBus } from './events';
+import { VolumeStore } from '../volume/store';
 import { conmonPath } from '../runtime/conmon';
 import { execFile } from '../sys/exec';
 
@@ -37,18 +38,21 @@ export interface FileChange {
 export class Engine {
   readonly images: ImageStore;
   readonly containers: ContainerManager;
+  readonly volumes: VolumeStore;
   readonly events = new EventBus();
   readonly startedAt = new Date();
 
   constructor(readonly paths: EnginePaths) {
     this.images = new ImageStore(paths.root);
-    this.containers = new ContainerManager(paths, this.images, this.events);
+    this.volumes = new VolumeStore(paths.root);
+    this.containers = new ContainerManager(paths, this.images, this.events, this.volumes);
   }
 
   async init(): Promise<void> {
     await ensureDir(this.paths.root, 0o711);
     await ensureDir(this.paths.run, 0o711);
     await this.images.init();
+    await this.volumes.init();
     await this.containers.init();
   }
 
@@ -168,6 +172,21 @@ export class Engine {
     await walk('');
     // A directory that shows up only because runc created a mount point in it is no change.
     return out.filter((ch) => ch.Kind !== 0 || !RUNTIME_PARENTS.has(ch.Path) || out.some((o) => o.Path.startsWith(`${ch.Path}/`)));
+  }
+
+  async createVolume(o: { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> }) {
+    const v = await this.volumes.create({ name: o.Name, driver: o.Driver, options: o.DriverOpts ?? {}, labels: o.Labels ?? {} });
+    this.events.emit('volume', 'create', v.Name, { driver: 'local' });
+    return v;
+  }
+
+  async removeVolume(name: string, force: boolean): Promise<void> {
+    await this.volumes.remove(name, (n) => this.containers.usersOfVolume(n), force);
+    this.events.emit('volume', 'destroy', name, { driver: 'local' });
+  }
+
+  pruneVolumes(all: boolean) {
+    return this.volumes.prune((n) => this.containers.usersOfVolume(n), all);
   }
 
   async version(): Promise<Record<string, unknown>> {

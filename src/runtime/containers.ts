@@ -4,7 +4,7 @@
  * restarted berthd finds running containers again and reads the exit codes of
  * those that ended while it was away (conmon writes them to `<run>/exits/`).
  */
-import { constants, existsSync, promises as fsp, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, existsSync, promises as fsp, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { hostname as hostHostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +24,12 @@ import { removeTree } from '../image/snapshot/snapshotter';
 import { startConmon, RuntimeStartError } from './conmon';
 import { readLogs, type LogRecord, type ReadLogsOptions } from './logs';
 import { randomName, NAME_RE } from './names';
+import { ociMounts, resolveMounts, type MountPoint } from './mounts';
+import type { VolumeStore } from '../volume/store';
+import { applyLayer } from '../image/snapshot/apply';
+import { packDirectory } from '../image/snapshot/pack';
+import { writeTar } from '../image/tar/writer';
+import { openInRoot } from '../sys/inroot';
 import { Runc } from './runc';
 import { buildRuntimeSpec, serializeRuntimeSpec, type RuntimeSpecInput } from './spec';
 import { resolveUser } from './user';
@@ -89,6 +95,7 @@ export class ContainerManager {
     private readonly paths: EnginePaths,
     private readonly images: ImageStore,
     private readonly events: EventBus,
+    readonly volumes: VolumeStore,
   ) {
     this.dirs = {
       containers: join(paths.root, 'containers'),
@@ -213,6 +220,11 @@ export class ContainerManager {
       } else {
         full = `/${randomName((n) => this.names.has(`/${n}`))}`;
       }
+      const mountPoints = await resolveMounts(hostConfig, {
+        volumes: this.volumes,
+        mountsOf: (n) => this.get(n).rec.MountPoints ?? [],
+        imageVolumes: Object.keys(merged.Volumes ?? {}),
+      });
       const id = randomBytes(32).toString('hex');
       const dir = join(this.dirs.containers, id);
       await fsp.mkdir(dir, { mode: 0o700 });
@@ -229,6 +241,7 @@ export class ContainerManager {
         HostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, LogConfig: { Type: 'k8s-file', Config: {} }, ...hostConfig },
         RestartCount: 0,
         LogPath: join(dir, 'ctr.log'),
+        MountPoints: mountPoints,
       };
       const c: Container = { rec, state: initialState(), dir };
       await this.saveRecord(c);
@@ -264,6 +277,7 @@ export class ContainerManager {
     this.starting.add(id);
     try {
       await this.mountRootfs(c);
+      await this.populateVolumes(c, rootfs);
       t('mount');
       await this.writeEtcFiles(c);
       const spec = await this.runtimeSpec(c, rootfs);
@@ -312,6 +326,47 @@ export class ContainerManager {
     }
     // The command may have exited before we recorded it as running; its exit event was skipped.
     if (existsSync(join(this.dirs.exits, id))) void this.onExitFile(id);
+  }
+
+  /**
+   * A new, empty volume mounted over a non-empty image directory gets that
+   * content (with ownership) once, as Docker does. The image side is resolved
+   * inside the rootfs by the kernel, so image symlinks cannot point the copy at
+   * host files (CVE-2022-23648 class).
+   */
+  private async populateVolumes(c: Container, rootfs: string): Promise<void> {
+    for (const m of c.rec.MountPoints ?? []) {
+      if (m.Type !== 'volume' || m.NoCopy || !m.Name) continue;
+      const vol = this.volumes.find(m.Name);
+      if (!vol || vol.Populated) continue;
+      if ((await fsp.readdir(vol.Mountpoint)).length === 0) {
+        let fd: number | undefined;
+        try {
+          fd = openInRoot(rootfs, m.Destination, O_PATH | constants.O_DIRECTORY);
+        } catch {
+          fd = undefined;
+        }
+        if (fd !== undefined) {
+          try {
+            const src = `/proc/self/fd/${fd}`;
+            await applyLayer(vol.Mountpoint, writeTar(packDirectory(src, { mode: 'plain' })));
+            const st = await fsp.stat(src);
+            await fsp.chown(vol.Mountpoint, st.uid, st.gid);
+            await fsp.chmod(vol.Mountpoint, st.mode & 0o7777);
+          } finally {
+            closeSync(fd);
+          }
+        }
+      }
+      await this.volumes.markPopulated(vol);
+    }
+  }
+
+  /** IDs of containers whose mounts use a volume. */
+  usersOfVolume(name: string): string[] {
+    return this.list()
+      .filter((c) => (c.rec.MountPoints ?? []).some((m) => m.Type === 'volume' && m.Name === name))
+      .map((c) => c.rec.Id);
   }
 
   private async mountRootfs(c: Container): Promise<void> {
@@ -409,7 +464,7 @@ export class ContainerManager {
       ipc: hc.IpcMode === 'host' ? 'host' : 'private',
       pid: hc.PidMode === 'host' ? 'host' : 'private',
       uts: hc.UTSMode === 'host' || hc.NetworkMode === 'host' ? 'host' : 'private',
-      mounts: tmpfsMounts(hc),
+      mounts: ociMounts(c.rec.MountPoints ?? []),
       hostsFile: join(c.dir, 'hosts'),
       resolvConf: join(c.dir, 'resolv.conf'),
       hostnameFile: join(c.dir, 'hostname'),
@@ -461,7 +516,7 @@ export class ContainerManager {
     if (c.rec.HostConfig.AutoRemove) {
       const pending = [...(this.readers.get(c.rec.Id) ?? [])];
       if (pending.length) await Promise.race([Promise.all(pending), sleep(5000)]);
-      await this.remove(c.rec.Id, { force: true }).catch(() => undefined);
+      await this.remove(c.rec.Id, { force: true, volumes: true }).catch(() => undefined);
       return;
     }
     this.maybeRestart(c);
@@ -579,7 +634,7 @@ export class ContainerManager {
 
   // ---------------------------------------------------------------- remove
 
-  async remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
+  async remove(idOrName: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const c = this.get(idOrName);
     let removed = false;
     if (c.state.Running && !opts.force) {
@@ -608,6 +663,13 @@ export class ContainerManager {
       removed = true;
     });
     if (!removed) return;
+    if (opts.volumes) {
+      // Anonymous volumes go with their container (`rm -v`, `run --rm`); named ones stay.
+      for (const m of c.rec.MountPoints ?? []) {
+        if (m.Type !== 'volume' || !m.Name || !this.volumes.find(m.Name)?.Anonymous) continue;
+        await this.volumes.remove(m.Name, (n) => this.usersOfVolume(n)).catch(() => undefined);
+      }
+    }
     this.events.emit('container', 'destroy', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
     this.notify(c, 'removed');
     this.notify(c, 'not-running');
@@ -879,6 +941,8 @@ export class ContainerManager {
 
 // ------------------------------------------------------------------ helpers
 
+const O_PATH = 0o10000000;
+
 /** Phase timer for BERTH_DEBUG_TIMING=1: where a start spends its time. */
 function timer(label: string): (phase: string) => void {
   if (!process.env.BERTH_DEBUG_TIMING) return () => undefined;
@@ -1038,11 +1102,3 @@ function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp:
   return { noNewPrivileges, seccomp };
 }
 
-function tmpfsMounts(hc: HostConfig): RuntimeSpecInput['mounts'] {
-  return Object.entries(hc.Tmpfs ?? {}).map(([dest, opts]) => ({
-    destination: dest,
-    source: 'tmpfs',
-    type: 'tmpfs',
-    options: ['nosuid', 'nodev', 'noexec', ...(opts ? opts.split(',') : [])],
-  }));
-}

@@ -30,9 +30,22 @@ export interface RestartPolicy {
   MaximumRetryCount?: number;
 }
 
+/** `--mount` long syntax, as the Engine API's HostConfig.Mounts. */
+export interface MountSpec {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  BindOptions?: { Propagation?: string };
+  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string> };
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
 /** Docker's HostConfig (the host-specific part), as far as Berth honours it. */
 export interface HostConfig {
   Binds?: string[] | null;
+  Mounts?: MountSpec[] | null;
+  VolumesFrom?: string[] | null;
   NetworkMode?: string;
   RestartPolicy?: RestartPolicy;
   AutoRemove?: boolean;
@@ -91,8 +104,9 @@ export interface ContainerRecord {
   Config: ContainerConfig;
   HostConfig: HostConfig;
   RestartCount: number;
-  /** Resolved at start: the runtime args actually run. */
   LogPath: string;
+  /** Mounts resolved at create time (volumes created, binds checked). */
+  MountPoints?: import('./mounts').MountPoint[];
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

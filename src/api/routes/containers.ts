@@ -59,8 +59,22 @@ export function containerSummary(engine: Engine, c: Container) {
     Status: statusText(c),
     HostConfig: { NetworkMode: c.rec.HostConfig.NetworkMode ?? 'default' },
     NetworkSettings: { Networks: {} },
-    Mounts: [],
+    Mounts: mountsJson(c),
   };
+}
+
+/** The Mounts array of ps and inspect, in the Engine API's MountPoint shape. */
+function mountsJson(c: Container) {
+  return (c.rec.MountPoints ?? []).map((m) => ({
+    Type: m.Type,
+    ...(m.Name ? { Name: m.Name } : {}),
+    Source: m.Type === 'tmpfs' ? '' : m.Source,
+    Destination: m.Destination,
+    ...(m.Driver ? { Driver: m.Driver } : {}),
+    Mode: m.Mode,
+    RW: m.RW,
+    Propagation: m.Propagation,
+  }));
 }
 
 export function containerInspect(engine: Engine, c: Container) {
@@ -89,7 +103,7 @@ export function containerInspect(engine: Engine, c: Container) {
       Name: 'overlay',
       Data: { UpperDir: `${c.dir}/upper`, WorkDir: `${c.dir}/work`, MergedDir: `${c.dir}/rootfs`, LowerDir: image ? '' : '' },
     },
-    Mounts: [],
+    Mounts: mountsJson(c),
     Config: c.rec.Config,
     NetworkSettings: {
       Bridge: '',
@@ -367,7 +381,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.add('GET', '/containers/{id}/top', async (ctx) => ctx.send(200, await C.top(ctx.params.id, ctx.query.get('ps_args') || '-ef')));
   r.add('GET', '/containers/{id}/changes', async (ctx) => ctx.send(200, await engine.changes(ctx.params.id)));
   r.add('DELETE', '/containers/{id}', async (ctx) => {
-    await C.remove(ctx.params.id, { force: bool(ctx.query.get('force')) });
+    await C.remove(ctx.params.id, { force: bool(ctx.query.get('force')), volumes: bool(ctx.query.get('v')) });
     ctx.send(204);
   });
   r.add('POST', '/containers/prune', async (ctx) => ctx.send(200, await C.prune()));

@@ -44,6 +44,58 @@ export interface RunFlags {
   ipc?: string;
   uts?: string;
   expose?: string[];
+  volume?: string[];
+  mount?: string[];
+  volumesFrom?: string[];
+}
+
+/** `--mount type=bind,source=/a,target=/b,readonly` into the API's Mounts entry. */
+export function parseMountFlag(spec: string): Record<string, unknown> {
+  const m: Record<string, unknown> = { Type: 'volume' };
+  const vol: Record<string, unknown> = {};
+  const tmpfs: Record<string, unknown> = {};
+  const bind: Record<string, unknown> = {};
+  for (const field of spec.split(',')) {
+    const i = field.indexOf('=');
+    const key = (i < 0 ? field : field.slice(0, i)).trim().toLowerCase();
+    const val = i < 0 ? '' : field.slice(i + 1);
+    switch (key) {
+      case 'type':
+        m.Type = val;
+        break;
+      case 'source':
+      case 'src':
+        m.Source = val;
+        break;
+      case 'target':
+      case 'destination':
+      case 'dst':
+        m.Target = val;
+        break;
+      case 'readonly':
+      case 'ro':
+        m.ReadOnly = val === '' || val === 'true' || val === '1';
+        break;
+      case 'volume-nocopy':
+        vol.NoCopy = val === '' || val === 'true' || val === '1';
+        break;
+      case 'tmpfs-size':
+        tmpfs.SizeBytes = parseBytes(val);
+        break;
+      case 'tmpfs-mode':
+        tmpfs.Mode = parseInt(val, 8);
+        break;
+      case 'bind-propagation':
+        bind.Propagation = val;
+        break;
+      default:
+        throw new ExitError(`invalid field '${key}' must be a key=value pair`, 125);
+    }
+  }
+  if (Object.keys(vol).length) m.VolumeOptions = vol;
+  if (Object.keys(tmpfs).length) m.TmpfsOptions = tmpfs;
+  if (Object.keys(bind).length) m.BindOptions = bind;
+  return m;
 }
 
 function readEnvFiles(files: string[] = []): string[] {
@@ -102,6 +154,9 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
     StopTimeout: f.stopTimeout !== undefined ? Number(f.stopTimeout) : undefined,
     ExposedPorts: exposed,
     HostConfig: {
+      Binds: f.volume ?? null,
+      Mounts: (f.mount ?? []).map(parseMountFlag),
+      VolumesFrom: f.volumesFrom ?? null,
       AutoRemove: !!f.rm,
       Memory: f.memory ? parseBytes(f.memory) : 0,
       MemorySwap: f.memorySwap ? (f.memorySwap === '-1' ? -1 : parseBytes(f.memorySwap)) : 0,

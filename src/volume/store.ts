@@ -1,0 +1,123 @@
+/**
+ * Named volumes with the `local` driver: a directory `<root>/volumes/<name>/_data`
+ * (plus `volume.json`), shared by every container that mounts it and kept
+ * when containers go. Anonymous volumes get a random 64-hex name.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
+import { atomicWriteJson, ensureDir, KeyedMutex, readJson } from '../sys/fsutil';
+import { removeTree } from '../image/snapshot/snapshotter';
+
+export interface VolumeRecord {
+  Name: string;
+  Driver: 'local';
+  Mountpoint: string;
+  CreatedAt: string;
+  Labels: Record<string, string>;
+  Options: Record<string, string>;
+  Scope: 'local';
+  /** Created for an image VOLUME or an unnamed -v; removed with `rm -v` / `run --rm`. */
+  Anonymous: boolean;
+  /** Set once the volume was filled from an image directory, so it is never filled twice. */
+  Populated: boolean;
+}
+
+export const VOLUME_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+export class VolumeStore {
+  private volumes = new Map<string, VolumeRecord>();
+  private lock = new KeyedMutex();
+  readonly dir: string;
+
+  constructor(root: string) {
+    this.dir = join(root, 'volumes');
+  }
+
+  async init(): Promise<void> {
+    await ensureDir(this.dir, 0o700);
+    for (const name of await fsp.readdir(this.dir)) {
+      const rec = await readJson<VolumeRecord>(join(this.dir, name, 'volume.json'));
+      if (rec && rec.Name === name) this.volumes.set(name, rec);
+      else if (name.startsWith('.tmp-')) await removeTree(join(this.dir, name));
+    }
+  }
+
+  list(): VolumeRecord[] {
+    return [...this.volumes.values()].sort((a, b) => a.Name.localeCompare(b.Name));
+  }
+
+  get(name: string): VolumeRecord {
+    const v = this.volumes.get(name);
+    if (!v) throw new NotFoundError(`get ${name}: no such volume`);
+    return v;
+  }
+
+  find(name: string): VolumeRecord | undefined {
+    return this.volumes.get(name);
+  }
+
+  /** Creates a volume, or returns the existing one of that name (as Docker does). */
+  async create(o: { name?: string; labels?: Record<string, string>; options?: Record<string, string>; driver?: string; anonymous?: boolean } = {}): Promise<VolumeRecord> {
+    if (o.driver && o.driver !== 'local') throw new NotFoundError(`plugin "${o.driver}" not found`);
+    const name = o.name || randomBytes(32).toString('hex');
+    if (!VOLUME_NAME_RE.test(name))
+      throw new InvalidArgumentError(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+    for (const k of Object.keys(o.options ?? {})) if (!['type', 'device', 'o', 'size'].includes(k)) throw new InvalidArgumentError(`invalid option: "${k}"`);
+    return this.lock.run(name, async () => {
+      const existing = this.volumes.get(name);
+      if (existing) return existing;
+      const dir = join(this.dir, name);
+      const rec: VolumeRecord = {
+        Name: name,
+        Driver: 'local',
+        Mountpoint: join(dir, '_data'),
+        CreatedAt: new Date().toISOString(),
+        Labels: o.labels ?? {},
+        Options: o.options ?? {},
+        Scope: 'local',
+        Anonymous: !!o.anonymous,
+        Populated: false,
+      };
+      await fsp.mkdir(dir, { mode: 0o700 });
+      await fsp.mkdir(rec.Mountpoint, { mode: 0o755 });
+      await atomicWriteJson(join(dir, 'volume.json'), rec);
+      this.volumes.set(name, rec);
+      return rec;
+    });
+  }
+
+  async markPopulated(rec: VolumeRecord): Promise<void> {
+    rec.Populated = true;
+    await atomicWriteJson(join(this.dir, rec.Name, 'volume.json'), rec);
+  }
+
+  /** Removes a volume unless a container uses it (`usedBy` returns container IDs). */
+  async remove(name: string, usedBy: (name: string) => string[], force = false): Promise<void> {
+    const v = this.volumes.get(name);
+    if (!v) {
+      if (force) return;
+      throw new NotFoundError(`get ${name}: no such volume`);
+    }
+    const users = usedBy(name);
+    if (users.length) throw new ConflictError(`remove ${name}: volume is in use - [${users.join(', ')}]`);
+    await this.lock.run(name, async () => {
+      this.volumes.delete(name);
+      const doomed = join(this.dir, `.tmp-${randomBytes(6).toString('hex')}`);
+      await fsp.rename(join(this.dir, name), doomed);
+      await removeTree(doomed);
+    });
+  }
+
+  async prune(usedBy: (name: string) => string[], all: boolean): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    for (const v of this.list()) {
+      if (!all && !v.Anonymous) continue;
+      if (usedBy(v.Name).length) continue;
+      await this.remove(v.Name, usedBy).catch(() => undefined);
+      deleted.push(v.Name);
+    }
+    return { VolumesDeleted: deleted, SpaceReclaimed: 0 };
+  }
+}

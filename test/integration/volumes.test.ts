@@ -1,0 +1,92 @@
+/** Volumes with real containers: persistence, pre-population, ro, tmpfs, --volumes-from, anonymous cleanup. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestEngine, isRoot } from '../helpers/engine';
+
+describe('volumes', { skip: isRoot() ? false : 'needs root' }, () => {
+  const e = new TestEngine();
+  before(async () => {
+    await e.start();
+    await e.busybox();
+    // An image with content at /data owned by nobody and a VOLUME, to test pre-population.
+    await e.berth(['run', '--name', 'mk-vol-img', 'busybox', 'sh', '-c', 'mkdir -p /data/sub && echo seeded > /data/sub/f && chown -R 65534:65534 /data']);
+    await e.berth(['commit', '-c', 'VOLUME /data', 'mk-vol-img', 'volimg:1']);
+  });
+  after(() => e.cleanup());
+
+  test('a named volume keeps data across containers and is refused removal while used', async () => {
+    assert.equal((await e.berth(['volume', 'create', '--label', 'k=v', 'keep'])).stdout, 'keep\n');
+    await e.berth(['run', '--rm', '-v', 'keep:/v', 'busybox', 'sh', '-c', 'echo persisted > /v/file']);
+    const r = await e.berth(['run', '--rm', '-v', 'keep:/v:ro', 'busybox', 'cat', '/v/file']);
+    assert.equal(r.stdout, 'persisted\n');
+    await e.berth(['create', '--name', 'holder', '-v', 'keep:/v', 'busybox', 'true']);
+    const rm = await e.berth(['volume', 'rm', 'keep']);
+    assert.notEqual(rm.code, 0);
+    assert.match(rm.stderr, /volume is in use/);
+    await e.berth(['rm', 'holder']);
+    const ls = await e.berth(['volume', 'ls', '--format', '{{.Name}} {{.Driver}}']);
+    assert.match(ls.stdout, /^keep local$/m);
+    const insp = await e.berth(['volume', 'inspect', '-f', '{{.Labels.k}} {{.Mountpoint}}', 'keep']);
+    assert.match(insp.stdout, /^v \/.*\/volumes\/keep\/_data\n$/);
+    assert.equal((await e.berth(['volume', 'rm', 'keep'])).code, 0);
+  });
+
+  test('an empty volume over image content is pre-populated once, with ownership', async () => {
+    const r = await e.berth(['run', '--rm', '-v', 'seed:/data', 'volimg:1', 'sh', '-c', 'cat /data/sub/f; stat -c "%u" /data /data/sub/f; echo changed > /data/sub/f; rm -f /data/extra']);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['seeded', '65534', '65534']);
+    const again = await e.berth(['run', '--rm', '-v', 'seed:/data', 'volimg:1', 'cat', '/data/sub/f']);
+    assert.equal(again.stdout, 'changed\n', 'the volume was filled twice');
+    const nocopy = await e.berth(['run', '--rm', '--mount', 'type=volume,source=nocp,target=/data,volume-nocopy', 'volimg:1', 'ls', '-A', '/data']);
+    assert.equal(nocopy.stdout, '');
+  });
+
+  test('image VOLUME gets an anonymous volume, removed by rm -v and by run --rm', async () => {
+    const before = (await e.berth(['volume', 'ls', '-q'])).stdout.trim().split('\n').filter(Boolean).length;
+    await e.berth(['run', '--name', 'anon', 'volimg:1', 'cat', '/data/sub/f']);
+    const mounts = JSON.parse((await e.berth(['inspect', '-f', '{{json .Mounts}}', 'anon'])).stdout) as Array<{ Type: string; Name: string; Destination: string }>;
+    assert.equal(mounts.length, 1);
+    assert.equal(mounts[0].Type, 'volume');
+    assert.equal(mounts[0].Destination, '/data');
+    assert.match(mounts[0].Name, /^[a-f0-9]{64}$/);
+    assert.equal((await e.berth(['rm', '-v', 'anon'])).code, 0);
+    await e.berth(['run', '--rm', 'volimg:1', 'true']);
+    const afterCount = (await e.berth(['volume', 'ls', '-q'])).stdout.trim().split('\n').filter(Boolean).length;
+    assert.equal(afterCount, before);
+  });
+
+  test('bind mounts: rw, :ro write fails, -v creates a missing host dir, --mount refuses it', async () => {
+    const host = mkdtempSync(join(e.dir, 'bind-'));
+    writeFileSync(join(host, 'in.txt'), 'from-host\n');
+    const r = await e.berth(['run', '--rm', '-v', `${host}:/h`, 'busybox', 'sh', '-c', 'cat /h/in.txt; echo from-ctr > /h/out.txt']);
+    assert.equal(r.stdout, 'from-host\n');
+    assert.equal(readFileSync(join(host, 'out.txt'), 'utf8'), 'from-ctr\n');
+    const ro = await e.berth(['run', '--rm', '-v', `${host}:/h:ro`, 'busybox', 'sh', '-c', '(echo x > /h/out.txt) 2>&1; echo rc=$?']);
+    assert.match(ro.stdout, /Read-only file system/);
+    const missing = join(e.dir, 'made-by-v');
+    assert.equal((await e.berth(['run', '--rm', '-v', `${missing}:/m`, 'busybox', 'true'])).code, 0);
+    assert.ok(existsSync(missing));
+    const refused = await e.berth(['run', '--rm', '--mount', `type=bind,source=${join(e.dir, 'nope')},target=/m`, 'busybox', 'true']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /bind source path does not exist/);
+  });
+
+  test('tmpfs is a tmpfs; --volumes-from shares mounts', async () => {
+    const t = await e.berth(['run', '--rm', '--tmpfs', '/scratch:size=1m', '--mount', 'type=tmpfs,target=/t2,tmpfs-size=2m', 'busybox', 'sh', '-c', 'grep -E " /(scratch|t2) " /proc/mounts']);
+    assert.match(t.stdout, /tmpfs \/scratch tmpfs .*size=1024k/);
+    assert.match(t.stdout, /tmpfs \/t2 tmpfs .*size=2048k/);
+    await e.berth(['run', '--name', 'vsrc', '-v', 'shared:/shared', 'busybox', 'sh', '-c', 'echo hello > /shared/x']);
+    const from = await e.berth(['run', '--rm', '--volumes-from', 'vsrc:ro', 'busybox', 'sh', '-c', 'cat /shared/x; touch /shared/y 2>&1 | grep -c Read-only']);
+    assert.equal(from.stdout, 'hello\n1\n');
+  });
+
+  test('bad specs get clear errors', async () => {
+    const r1 = await e.berth(['run', '--rm', '-v', 'bad name!:/x', 'busybox', 'true']);
+    assert.match(r1.stderr, /invalid characters for a local volume name/);
+    const r2 = await e.berth(['run', '--rm', '-v', 'vol:relative', 'busybox', 'true']);
+    assert.match(r2.stderr, /must be absolute|invalid/);
+    const r3 = await e.berth(['run', '--rm', '-v', 'vol:/x:bogus', 'busybox', 'true']);
+    assert.match(r3.stderr, /invalid mode: bogus/);
+  });
+});
