@@ -505,7 +505,7 @@ export class ContainerManager {
       const oom = existsSync(join(c.dir, 'oom'));
       c.state = { ...c.state, Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, Error: error, FinishedAt: new Date().toISOString() };
       // runc's cleanup (cgroups, state dir), the unmount and the state write are independent.
-      await Promise.all([this.runc.delete(c.rec.Id, true).catch(() => undefined), this.unmountRootfs(c), this.save(c)]);
+      await Promise.all([this.runc.reap(c.rec.Id).catch(() => undefined), this.unmountRootfs(c), this.save(c)]);
       t('cleaned up');
       return true;
     });

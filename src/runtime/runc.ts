@@ -1,5 +1,7 @@
 /** The OCI runtime: Debian's runc, driven through its CLI with Berth's own state root. */
 import { ConflictError, InternalError, NotFoundError, UnavailableError } from '../errors';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
 import { execFile, findBinary } from '../sys/exec';
 
 export interface RuncState {
@@ -42,6 +44,33 @@ export class Runc {
       await this.run(['delete', ...(force ? ['--force'] : []), id]);
     } catch (e) {
       if (!(e instanceof NotFoundError)) throw e;
+    }
+  }
+
+  /**
+   * Cleans up after a container whose init has exited, without spawning runc:
+   * what `runc delete` does for a stopped container (remove its cgroups and
+   * state dir). Falls back to `runc delete --force` when anything is left,
+   * e.g. a cgroup still holding a process.
+   */
+  async reap(id: string): Promise<void> {
+    const dir = join(this.root, id);
+    let state: { cgroup_paths?: Record<string, string> } | undefined;
+    try {
+      state = JSON.parse(await fsp.readFile(join(dir, 'state.json'), 'utf8')) as { cgroup_paths?: Record<string, string> };
+    } catch {
+      return;
+    }
+    try {
+      for (const path of Object.values(state.cgroup_paths ?? {})) {
+        if (!path.startsWith('/sys/fs/cgroup/')) throw new Error('unexpected cgroup path');
+        await fsp.rmdir(path).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e;
+        });
+      }
+      await fsp.rm(dir, { recursive: true, force: true });
+    } catch {
+      await this.delete(id, true);
     }
   }
 

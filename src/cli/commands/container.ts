@@ -209,9 +209,14 @@ export async function create(image: string, command: string[], f: RunFlags): Pro
 
 /** `run`: create, attach, wait and start in Docker's order, then exit with the container's code. */
 export async function run(image: string, command: string[], f: RunFlags): Promise<number> {
+  const t0 = Date.now();
+  const mark = (what: string) => process.env.BERTH_DEBUG_TIMING && process.stderr.write(`[${Date.now() - t0} ms] ${what}\n`);
+  mark(`uptime at run() ${Math.round(process.uptime() * 1000)} ms`);
   const client = await connect();
+  mark('connected');
   if (f.detach && f.rm && f.restart && f.restart !== 'no') throw new ExitError('Conflicting options: --restart and --rm', 125);
   const id = await createContainer(client, image, command, f);
+  mark('created');
   if (f.detach) {
     try {
       await client.call('POST', `/containers/${id}/start`);
@@ -226,14 +231,19 @@ export async function run(image: string, command: string[], f: RunFlags): Promis
   });
   const pumped = pumpStreams(client, attach.socket, attach.head, { tty: !!f.tty, stdin: !!f.interactive, resizePath: `/containers/${id}/resize` });
   const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`, { query: { condition: f.rm ? 'removed' : 'next-exit' } });
+  mark('attached');
   try {
     await client.call('POST', `/containers/${id}/start`);
+    mark('started');
   } catch (e) {
     attach.socket.destroy();
     if (f.rm) await client.call('DELETE', `/containers/${id}`, { query: { force: 1 } }).catch(() => undefined);
     throw runFailure(e);
   }
+  void pumped.then(() => mark('stream ended'));
+  void waitRes.then(() => mark('wait returned'));
   const [, status] = await Promise.all([pumped, waitRes]);
+  process.on('exit', () => mark(`exit, uptime ${Math.round(process.uptime() * 1000)} ms`));
   return status.StatusCode;
 }
 
