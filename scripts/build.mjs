@@ -1,6 +1,6 @@
 // Bundles the CLI, the daemon and every test file with esbuild (tsc only type-checks).
 import { build } from 'esbuild';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -26,6 +26,8 @@ function walk(dir, out = []) {
 
 
 
+// The CLI's V8 code cache (see bin/berth) belongs to the old bundle.
+rmSync(join(root, 'dist', 'berth.js.cache'), { force: true });
 await Promise.all([
   build({ ...common, entryPoints: { berth: join(root, 'src/cli/main.ts') }, outdir: join(root, 'dist'), minify: true }),
   build({ ...common, entryPoints: { berthd: join(root, 'src/daemon/main.ts') }, outdir: join(root, 'dist') }),

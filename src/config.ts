@@ -27,7 +27,9 @@ export function socketFromHost(host: string | undefined): string | undefined {
   return undefined;
 }
 
-export const BERTH_VERSION = '0.1.0';
+import pkg from '../package.json';
+
+export const BERTH_VERSION: string = pkg.version;
 /** Docker Engine API version Berth speaks; clients negotiate down to it. */
 export const API_VERSION = '1.45';
 export const MIN_API_VERSION = '1.24';
