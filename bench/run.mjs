@@ -349,18 +349,23 @@ async function main() {
   const run = path.join(T, 'run');
   const socket = path.join(run, 'berth.sock');
   const env = { ...process.env, BERTH_ROOT: root, BERTH_RUN: run, BERTH_HOST: `unix://${socket}` };
-  const cliEnv = { ...env };
+  const nodePath = [path.join(REPO, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':');
+  const cliEnv = { ...env, NODE_PATH: nodePath };
   delete cliEnv.NODE_EXTRA_CA_CERTS; // bin/berth's shebang unsets it anyway
   log(`engine dir ${T}`);
 
-  // Private copy of the build: bin/berth (same shebang, which unsets NODE_EXTRA_CA_CERTS) + dist bundles.
-  // berthd resolves its one external module (koffi) through NODE_PATH.
-  fs.mkdirSync(path.join(T, 'bin'));
-  fs.mkdirSync(path.join(T, 'dist'));
-  BIN_BERTH = path.join(T, 'bin', 'berth');
-  DAEMON_JS = path.join(T, 'dist', 'berthd.js');
-  fs.copyFileSync(path.join(REPO, 'bin', 'berth'), BIN_BERTH);
-  fs.chmodSync(BIN_BERTH, 0o755);
+  // Private copy of the build (bin/berth with its shebang, which unsets NODE_EXTRA_CA_CERTS, package.json,
+  // the dist bundles): others may rebuild dist/ while the bench runs. Externals resolve through NODE_PATH.
+  const pkg = path.join(T, 'pkg');
+  fs.mkdirSync(path.join(pkg, 'bin'), { recursive: true });
+  fs.mkdirSync(path.join(pkg, 'dist'));
+  for (const f of fs.readdirSync(path.join(REPO, 'bin'))) {
+    fs.copyFileSync(path.join(REPO, 'bin', f), path.join(pkg, 'bin', f));
+    fs.chmodSync(path.join(pkg, 'bin', f), 0o755);
+  }
+  fs.copyFileSync(path.join(REPO, 'package.json'), path.join(pkg, 'package.json'));
+  BIN_BERTH = path.join(pkg, 'bin', 'berth');
+  DAEMON_JS = path.join(pkg, 'dist', 'berthd.js');
   const build = {};
   for (const f of ['berth.js', 'berthd.js']) {
     // A build in progress can leave a half-written bundle: copy until the copy parses.
@@ -368,13 +373,13 @@ async function main() {
       let buf;
       try {
         buf = fs.readFileSync(path.join(DIST, f));
-        fs.writeFileSync(path.join(T, 'dist', f), buf);
+        fs.writeFileSync(path.join(pkg, 'dist', f), buf);
       } catch (e) {
         if (attempt >= 20) throw new BenchError(`cannot copy ${path.join(DIST, f)}: ${e.message}`);
         await sleep(500);
         continue;
       }
-      if (spawnSync(process.execPath, ['--check', path.join(T, 'dist', f)]).status === 0) {
+      if (spawnSync(process.execPath, ['--check', path.join(pkg, 'dist', f)]).status === 0) {
         build[f] = { bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex').slice(0, 16), mtime: fs.statSync(path.join(DIST, f)).mtime.toISOString(), from: DIST };
         break;
       }
@@ -394,7 +399,6 @@ async function main() {
   const daemonLog = path.join(T, 'berthd.log');
   const logFd = fs.openSync(daemonLog, 'a');
   const td0 = performance.now();
-  const nodePath = [path.join(REPO, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':');
   const daemon = spawn(process.execPath, [DAEMON_JS], { env: { ...env, NODE_PATH: nodePath }, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   state.daemon = daemon;
@@ -418,7 +422,12 @@ async function main() {
   await sleep(1000);
   const berthdIdleStart = await sampleMiB(() => rssMiB(daemon.pid));
 
-  const berth = (args, o = {}) => runCmd(BIN_BERTH, args, { env: cliEnv, ...o });
+  const berth = async (args, o = {}) => {
+    const r = await runCmd(BIN_BERTH, args, { env: cliEnv, ...o });
+    // A CLI that finds no daemon starts one: never measure that one by accident.
+    if (state.daemonExit) throw new BenchError(`\`berth ${args.join(' ')}\` exited ${r.code}; stderr: ${r.stderr.trim() || '(empty)'}\n--- berthd log (tail) ---\n${tail(daemonLog)}${daemonGone()}`);
+    return r;
+  };
   const daemonGone = () =>
     state.daemonExit
       ? `\n!!! berthd (pid ${daemon.pid}) exited during the bench: ${state.daemonExit.sig ? `killed by ${state.daemonExit.sig}` : `exit code ${state.daemonExit.code}`}${state.daemonExit.sig === 'SIGKILL' || state.daemonExit.sig === 'SIGTERM' ? ' (sent by something else on this machine? the bench never signals it before cleanup)' : ''}`

@@ -161,7 +161,8 @@ export class ContainerManager {
 
   private shouldRestartOnBoot(c: Container): boolean {
     const p = c.rec.HostConfig.RestartPolicy?.Name;
-    return (p === 'always' || p === 'unless-stopped') && c.state.Status === 'exited' && !c.state.FinishedAt.startsWith('0001') && !stoppedByUser(c);
+    // `always` comes back with the daemon even after a manual stop; `unless-stopped` does not.
+    return (p === 'always' || (p === 'unless-stopped' && !stoppedByUser(c))) && c.state.Status === 'exited' && !c.state.FinishedAt.startsWith('0001');
   }
 
   // ---------------------------------------------------------------- lookup
@@ -274,6 +275,10 @@ export class ContainerManager {
     if (existsSync(join(this.dirs.runcRoot, id))) await this.runc.delete(id, true).catch(() => undefined);
     const rootfs = join(c.dir, 'rootfs');
     const t = timer(`start ${id.slice(0, 12)}`);
+    if (c.rec.StoppedByUser) {
+      delete c.rec.StoppedByUser;
+      await this.saveRecord(c);
+    }
     this.starting.add(id);
     try {
       await this.mountRootfs(c);
@@ -505,7 +510,7 @@ export class ContainerManager {
       const oom = existsSync(join(c.dir, 'oom'));
       c.state = { ...c.state, Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, Error: error, FinishedAt: new Date().toISOString() };
       // runc's cleanup (cgroups, state dir), the unmount and the state write are independent.
-      await Promise.all([this.runc.reap(c.rec.Id).catch(() => undefined), this.unmountRootfs(c), this.save(c)]);
+      await Promise.all([this.runc.reap(c.rec.Id).catch(() => undefined), this.unmountRootfs(c), this.save(c), c.rec.StoppedByUser ? this.saveRecord(c) : undefined]);
       t('cleaned up');
       return true;
     });
@@ -958,13 +963,15 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
 
-const stoppedMarks = new WeakMap<Container, boolean>();
-/** Docker does not restart containers a user stopped (until the next daemon start for `always`). */
+/**
+ * Docker does not restart a container its user stopped; for `unless-stopped`
+ * that holds across daemon restarts, so the mark lives in the record.
+ */
 function markStopped(c: Container, byUser: boolean): void {
-  if (byUser) stoppedMarks.set(c, true);
+  if (byUser) c.rec.StoppedByUser = true;
 }
 function stoppedByUser(c: Container): boolean {
-  return stoppedMarks.get(c) === true;
+  return c.rec.StoppedByUser === true;
 }
 
 let initPath: string | null | undefined;

@@ -105,6 +105,8 @@ export interface ContainerRecord {
   HostConfig: HostConfig;
   RestartCount: number;
   LogPath: string;
+  /** Set by stop/kill/rm -f: restart policies leave the container alone (see containers.ts). */
+  StoppedByUser?: boolean;
   /** Mounts resolved at create time (volumes created, binds checked). */
   MountPoints?: import('./mounts').MountPoint[];
 }

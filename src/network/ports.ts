@@ -1,0 +1,94 @@
+/**
+ * Published-port bookkeeping: validation, conflicts with other containers'
+ * mappings and with host sockets, and picking free host ports for hostPort 0
+ * (from the kernel's ephemeral range, as Docker does).
+ */
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import { ConflictError, InvalidArgumentError } from '../errors';
+import type { PortMapping } from './types';
+
+export type ResolvedPort = PortMapping & { hostPort: number };
+
+export function normalizePort(p: PortMapping): PortMapping {
+  const protocol = (p.protocol ?? 'tcp').toLowerCase();
+  if (protocol !== 'tcp' && protocol !== 'udp') throw new InvalidArgumentError(`invalid protocol: ${p.protocol} (only tcp and udp are supported)`);
+  if (!Number.isInteger(p.containerPort) || p.containerPort < 1 || p.containerPort > 65535) throw new InvalidArgumentError(`invalid container port: ${p.containerPort}`);
+  if (!Number.isInteger(p.hostPort) || p.hostPort < 0 || p.hostPort > 65535) throw new InvalidArgumentError(`invalid host port: ${p.hostPort}`);
+  let hostIp = p.hostIp ?? '';
+  if (hostIp === '0.0.0.0') hostIp = '';
+  if (hostIp && !net.isIPv4(hostIp)) throw new InvalidArgumentError(`invalid host IP for port publishing: ${hostIp} (only IPv4 is supported)`);
+  return { hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol };
+}
+
+function clash(a: PortMapping, b: PortMapping): boolean {
+  return a.protocol === b.protocol && a.hostPort === b.hostPort && (!a.hostIp || !b.hostIp || a.hostIp === b.hostIp);
+}
+
+/** Binds and releases a host socket: EADDRINUSE means some host process owns the port. Returns the bound port. */
+function probe(ip: string, port: number, protocol: 'tcp' | 'udp'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (protocol === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.once('error', (e) => {
+        s.close();
+        reject(e);
+      });
+      s.bind(port, ip || '0.0.0.0', () => {
+        const p = s.address().port;
+        s.close(() => resolve(p));
+      });
+    } else {
+      const s = net.createServer();
+      s.once('error', reject);
+      s.listen({ port, host: ip || '0.0.0.0', exclusive: true }, () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    }
+  });
+}
+
+/**
+ * Resolves requested mappings against those already allocated (`inUse`):
+ * fixed host ports must be free of both; hostPort 0 gets a free ephemeral
+ * port. Errors use Docker's wording.
+ */
+export async function allocatePorts(requested: PortMapping[], inUse: ResolvedPort[]): Promise<ResolvedPort[]> {
+  const taken = [...inUse];
+  const out: ResolvedPort[] = [];
+  for (const raw of requested) {
+    const p = normalizePort(raw);
+    const where = `${p.hostIp || '0.0.0.0'}:${p.hostPort}`;
+    if (p.hostPort) {
+      if (taken.some((t) => clash(t, p))) throw new ConflictError(`Bind for ${where} failed: port is already allocated`);
+      try {
+        await probe(p.hostIp ?? '', p.hostPort, p.protocol);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE') throw new ConflictError(`failed to bind host port for ${where}: address already in use`);
+        if (code === 'EADDRNOTAVAIL') throw new InvalidArgumentError(`failed to bind host port for ${where}: cannot assign requested address`);
+        throw e;
+      }
+      const r = { ...p, hostPort: p.hostPort };
+      taken.push(r);
+      out.push(r);
+      continue;
+    }
+    let got: ResolvedPort | undefined;
+    for (let i = 0; i < 64 && !got; i++) {
+      const port = await probe(p.hostIp ?? '', 0, p.protocol);
+      const cand = { ...p, hostPort: port };
+      if (!taken.some((t) => clash(t, cand))) got = cand;
+    }
+    if (!got) throw new ConflictError(`no free host port for ${p.containerPort}/${p.protocol}`);
+    taken.push(got);
+    out.push(got);
+  }
+  return out;
+}
+
+/** The portmap plugin's runtimeConfig.portMappings entries. */
+export function toPortmapEntries(ports: ResolvedPort[]): Array<{ hostPort: number; containerPort: number; protocol: string; hostIP?: string }> {
+  return ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, ...(p.hostIp ? { hostIP: p.hostIp } : {}) }));
+}
