@@ -16,6 +16,7 @@ import { imageRoutes } from './routes/images';
 import { containerRoutes } from './routes/containers';
 import { execRoutes } from './routes/exec';
 import { volumeRoutes } from './routes/volumes';
+import { networkRoutes } from './routes/networks';
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
 
@@ -26,6 +27,7 @@ export function buildRouter(engine: Engine): Router {
   containerRoutes(r, engine);
   execRoutes(r, engine);
   volumeRoutes(r, engine);
+  networkRoutes(r, engine);
   return r;
 }
 

@@ -93,6 +93,13 @@ async function main(): Promise<number> {
       .option('-v, --volume <spec>', 'Bind mount a volume ([src:]dst[:opts])', collect)
       .option('--mount <spec>', 'Attach a filesystem mount to the container (type=bind|volume|tmpfs,...)', collect)
       .option('--volumes-from <container>', 'Mount volumes from the specified container(s)', collect)
+      .option('-p, --publish <spec>', "Publish a container's port(s) to the host", collect)
+      .option('-P, --publish-all', 'Publish all exposed ports to random ports')
+      .option('--network-alias <alias>', 'Add network-scoped alias for the container', collect)
+      .option('--ip <address>', 'IPv4 address (e.g., 172.30.100.104)')
+      .option('--dns <ip>', 'Set custom DNS servers', collect)
+      .option('--dns-search <domain>', 'Set custom DNS search domains', collect)
+      .option('--dns-option <opt>', 'Set DNS options', collect)
       .addOption(new Option('--log-driver <driver>').hideHelp())
       .argument('<image>')
       .argument('[command...]')
@@ -181,6 +188,16 @@ async function main(): Promise<number> {
   image.command('inspect').argument('<names...>').option('-f, --format <format>').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, { ...o, type: 'image' }))));
   image.command('prune').option('-a, --all', 'Remove all unused images, not just dangling ones').option('-f, --force').description('Remove unused images').action((o) => set(I().then((m) => m.prune(o))));
 
+  program.command('port').argument('<container>').argument('[private-port]').description('List port mappings or a specific mapping for the container').action((id: string, p: string | undefined) => set(C().then((m) => m.port(id, p))));
+  const N = () => import('./commands/network');
+  const network = program.command('network').description('Manage networks');
+  network.command('create').argument('<name>').option('-d, --driver <driver>', 'Driver to manage the Network', 'bridge').option('--subnet <cidr>', 'Subnet in CIDR format').option('--gateway <ip>', 'IPv4 Gateway for the master subnet').option('--internal', 'Restrict external access to the network').option('--label <label>', 'Set metadata on a network', collect).option('-o, --opt <opt>', 'Set driver specific options', collect).description('Create a network').action((name: string, o) => set(N().then((m) => m.create(name, o))));
+  network.command('ls').alias('list').option('-q, --quiet').option('-f, --filter <filter>', '', collect).option('--format <format>').option('--no-trunc').description('List networks').action((o) => set(N().then((m) => m.ls(o))));
+  network.command('inspect').argument('<names...>').option('-f, --format <format>').description('Display detailed information on one or more networks').action((names: string[], o) => set(N().then((m) => m.inspect(names, o))));
+  network.command('rm').alias('remove').argument('<names...>').option('-f, --force').description('Remove one or more networks').action((names: string[]) => set(N().then((m) => m.rm(names))));
+  network.command('prune').option('-f, --force').description('Remove all unused networks').action(() => set(N().then((m) => m.prune())));
+  network.command('connect').argument('<network>').argument('<container>').option('--alias <alias>', 'Add network-scoped alias for the container', collect).option('--ip <address>').description('Connect a container to a network').action((n: string, c: string, o) => set(N().then((m) => m.connect(n, c, o))));
+  network.command('disconnect').argument('<network>').argument('<container>').option('-f, --force').description('Disconnect a container from a network').action((n: string, c: string) => set(N().then((m) => m.disconnect(n, c))));
   const V = () => import('./commands/volume');
   const volume = program.command('volume').description('Manage volumes');
   volume.command('create').argument('[name]').option('-d, --driver <driver>', 'Volume driver name', 'local').option('-o, --opt <opt>', 'Set driver specific options', collect).option('--label <label>', 'Set metadata for a volume', collect).description('Create a volume').action((name: string | undefined, o) => set(V().then((m) => m.create(name, o))));

@@ -10,6 +10,7 @@ import { Engine } from '../engine/engine';
 import { createApiServer, listenUnix } from '../api/server';
 import { messageOf } from '../errors';
 import { processAlive } from '../sys/proc';
+import { DNS_RESOLVER_ARG, runDnsResolver } from '../network';
 
 function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`);
@@ -63,7 +64,12 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (e) => log(`unhandled: ${messageOf(e)}`));
 }
 
-main().catch((e) => {
-  log(`fatal: ${messageOf(e)}`);
-  process.exit(1);
-});
+if (process.argv[2] === DNS_RESOLVER_ARG) {
+  // berthd re-executes itself as a user network's DNS resolver (a detached process that outlives it).
+  void runDnsResolver(process.argv[3]!);
+} else {
+  main().catch((e) => {
+    log(`fatal: ${messageOf(e)}`);
+    process.exit(1);
+  });
+}

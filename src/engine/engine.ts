@@ -18,6 +18,7 @@ import { packDirectory } from '../image/snapshot/pack';
 import { writeTar, type TarWriteItem } from '../image/tar/writer';
 import { EventBus } from './events';
 import { VolumeStore } from '../volume/store';
+import { NetworkManager } from '../network';
 import { conmonPath } from '../runtime/conmon';
 import { execFile } from '../sys/exec';
 
@@ -39,13 +40,15 @@ export class Engine {
   readonly images: ImageStore;
   readonly containers: ContainerManager;
   readonly volumes: VolumeStore;
+  readonly networks: NetworkManager;
   readonly events = new EventBus();
   readonly startedAt = new Date();
 
   constructor(readonly paths: EnginePaths) {
     this.images = new ImageStore(paths.root);
     this.volumes = new VolumeStore(paths.root);
-    this.containers = new ContainerManager(paths, this.images, this.events, this.volumes);
+    this.networks = new NetworkManager({ root: paths.root, run: paths.run });
+    this.containers = new ContainerManager(paths, this.images, this.events, this.volumes, this.networks);
   }
 
   async init(): Promise<void> {
@@ -53,7 +56,10 @@ export class Engine {
     await ensureDir(this.paths.run, 0o711);
     await this.images.init();
     await this.volumes.init();
+    await this.networks.init();
     await this.containers.init();
+    // Endpoints of containers that died while no berthd ran: leases, rules and namespaces go.
+    await this.networks.reap(new Set(this.containers.list().filter((c) => c.state.Running).map((c) => c.rec.Id)));
   }
 
   close(): void {

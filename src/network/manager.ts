@@ -23,7 +23,7 @@ import { run as execFile } from './exec';
 import { addNetworkList, CniError, CNI_VERSION, delNetworkList, type CniResult, type NetConfList, type PluginConf } from './cni';
 import { contains, formatCidr, ipToInt, isReserved, nthHost, overlaps, parseCidr, type Cidr } from './ipnet';
 import { createNetns, removeNetns } from './netns';
-import { chainPolicy, deleteEmptyChains, deleteRulesWhere, ensureRule, hasComment, listRules, deleteRule } from './iptables';
+import { chainPolicy, deleteEmptyChains, deleteRulesWhere, ensureRule, hasComment, iptables, listRules, deleteRule } from './iptables';
 import { allocatePorts, toPortmapEntries, type ResolvedPort } from './ports';
 import { hostRoutes } from './routes';
 import { DnsControl } from './dns/control';
@@ -65,6 +65,8 @@ export const PREDEFINED = ['bridge', 'host', 'none'] as const;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const DEFAULT_BRIDGE_SUBNETS = ['10.88.0.0/16', '10.87.0.0/16', '10.86.0.0/16', '172.17.0.0/16', '172.30.0.0/16', '192.168.200.0/24'];
 const IFNAME_RE = /^[a-zA-Z0-9_.-]{1,15}$/;
+const ISOLATION_1 = 'BERTH-ISOLATION-1';
+const ISOLATION_2 = 'BERTH-ISOLATION-2';
 
 function newId(): string {
   return randomBytes(32).toString('hex');
@@ -291,6 +293,18 @@ export class NetworkManager {
     });
   }
 
+  /**
+   * Detaches every container and removes the host side of every network,
+   * the default bridge included (bridges, rules, resolvers, leases); the
+   * configs stay. For uninstalling a data root, and for tests.
+   */
+  async destroy(): Promise<void> {
+    for (const cid of [...this.states.keys()]) await this.detach(cid);
+    await this.mutex.run('networks', async () => {
+      for (const n of this.networks.values()) if (n.Driver === 'bridge') await this.teardownNetwork(n);
+    });
+  }
+
   /** Removes user networks without endpoints (those `keep` does not veto); returns their names. */
   async prune(keep?: (n: NetworkConfig) => boolean): Promise<string[]> {
     const gone: string[] = [];
@@ -364,28 +378,40 @@ export class NetworkManager {
       else return;
     }
     const tag = ['-m', 'comment', '--comment', tagOf(net)];
-    if (!net.Internal) {
-      await ensureRule('nat', 'POSTROUTING', ['-s', net.Subnet, '!', '-o', net.BridgeName, ...tag, '-j', 'MASQUERADE']);
+    const br = net.BridgeName;
+    if (!net.Internal) await ensureRule('nat', 'POSTROUTING', ['-s', net.Subnet, '!', '-o', br, ...tag, '-j', 'MASQUERADE']);
+    // Isolation, as Docker's DOCKER-ISOLATION-STAGE-1/2: nothing is forwarded between two Berth
+    // networks, and an internal network forwards nothing off its bridge (or onto it) at all.
+    await this.ensureIsolationChains();
+    if (net.Internal) {
+      await ensureRule('filter', ISOLATION_1, ['-i', br, '!', '-o', br, ...tag, '-j', 'DROP'], true);
+      await ensureRule('filter', ISOLATION_1, ['-o', br, '!', '-i', br, ...tag, '-j', 'DROP'], true);
     } else {
-      await this.ensureInternalFirst(net);
+      await ensureRule('filter', ISOLATION_1, ['-i', br, '!', '-o', br, ...tag, '-j', ISOLATION_2]);
+      await ensureRule('filter', ISOLATION_2, ['-o', br, ...tag, '-j', 'DROP']);
+      // Published ports from other hosts when FORWARD's policy is DROP (the firewall plugin only
+      // accepts replies towards a container): accept what portmap DNATed onto this bridge.
+      await ensureRule('filter', 'FORWARD', ['-o', br, '-m', 'conntrack', '--ctstate', 'DNAT', ...tag, '-j', 'ACCEPT']);
     }
     if (net.Dns) await this.ensureDns(net);
     this.ready.add(net.Id);
   }
 
-  /** --internal: drop anything forwarded off the bridge or onto it from elsewhere, ahead of the CNI firewall's ACCEPTs. */
-  private async ensureInternalFirst(net: NetworkConfig): Promise<void> {
-    const tag = ['-m', 'comment', '--comment', tagOf(net)];
-    const specs = [
-      ['-i', net.BridgeName, '!', '-o', net.BridgeName, ...tag, '-j', 'DROP'],
-      ['-o', net.BridgeName, '!', '-i', net.BridgeName, ...tag, '-j', 'DROP'],
-    ];
-    const rules = (await listRules('filter')).filter((l) => l.startsWith('-A FORWARD '));
-    const firstOther = rules.findIndex((l) => !hasComment(l, tagOf(net)));
-    const lastOurs = rules.map((l) => hasComment(l, tagOf(net))).lastIndexOf(true);
-    if (lastOurs >= 0 && (firstOther < 0 || lastOurs < firstOther) && rules.filter((l) => hasComment(l, tagOf(net))).length === specs.length) return;
-    for (const s of specs) await deleteRule('filter', 'FORWARD', s);
-    for (const s of specs.reverse()) await ensureRule('filter', 'FORWARD', s, true);
+  /** The isolation chains exist and FORWARD jumps to them first (ahead of the CNI firewall plugin's ACCEPTs). */
+  private async ensureIsolationChains(): Promise<void> {
+    for (const c of [ISOLATION_1, ISOLATION_2]) {
+      const r = await iptables(['-t', 'filter', '-N', c]);
+      if (r.code !== 0 && !/exists/i.test(r.stderr)) throw new InternalError(`iptables -N ${c}: ${r.stderr.trim()}`);
+    }
+    await this.ensureIsolationFirst();
+  }
+
+  private async ensureIsolationFirst(): Promise<void> {
+    const jump = ['-m', 'comment', '--comment', 'berth-isolation', '-j', ISOLATION_1];
+    const forward = (await listRules('filter')).filter((l) => l.startsWith('-A FORWARD '));
+    if (forward.length && forward[0]!.endsWith(`-j ${ISOLATION_1}`)) return;
+    await deleteRule('filter', 'FORWARD', jump);
+    await ensureRule('filter', 'FORWARD', jump, true);
   }
 
   private upstream(): string[] {
@@ -562,7 +588,7 @@ export class NetworkManager {
     att.result = await addNetworkList(att.list, { containerId: state.containerId, netns: state.nsPath, ifName: att.ifName, capabilityArgs }, { cniPath: this.opts.cniPath });
     await this.writeState(state);
     await this.ensureNetworkReady(net);
-    if (net.Internal && att.list.plugins.some((p) => p.type === 'firewall')) await this.ensureInternalFirst(net);
+    if (att.list.plugins.some((p) => p.type === 'firewall')) await this.ensureIsolationFirst();
     await this.writeHosts(net);
   }
 
@@ -643,17 +669,24 @@ export class NetworkManager {
    * conflists), then unpins the namespace. Idempotent, works from the
    * on-disk record after a crash, and never throws for plugin failures
    * (they are logged and the leftovers swept).
+   *
+   * `containerGone: true` (the container's processes have all exited) runs
+   * DEL without CNI_NETNS, as the CNI spec allows for a namespace that is
+   * going away: the bridge plugin then only releases the lease, and the
+   * kernel destroys the veth pair together with the namespace when it is
+   * unpinned, instead of berthd waiting ~30-50 ms per veth deletion. Rules
+   * and leases are still removed synchronously.
    */
-  async detach(containerId: string): Promise<void> {
-    await this.mutex.run(`c:${containerId}`, () => this.detachLocked(containerId));
+  async detach(containerId: string, opts: { containerGone?: boolean } = {}): Promise<void> {
+    await this.mutex.run(`c:${containerId}`, () => this.detachLocked(containerId, !!opts.containerGone));
   }
 
-  private async detachLocked(containerId: string): Promise<void> {
+  private async detachLocked(containerId: string, containerGone = false): Promise<void> {
     const state = this.states.get(containerId) ?? (await this.readJson<ContainerNetState>(this.statePath(containerId)));
     const touched = new Set<string>();
     if (state) {
       for (const att of [...state.attachments].reverse()) {
-        await this.delAttachment(state, att);
+        await this.delAttachment(state, att, containerGone);
         touched.add(att.networkId);
       }
     }
@@ -667,8 +700,8 @@ export class NetworkManager {
     }
   }
 
-  private async delAttachment(state: ContainerNetState, att: AttachmentState): Promise<void> {
-    const rt = { containerId: state.containerId, netns: state.nsPath, ifName: att.ifName, capabilityArgs: att.capabilityArgs };
+  private async delAttachment(state: ContainerNetState, att: AttachmentState, containerGone = false): Promise<void> {
+    const rt = { containerId: state.containerId, netns: containerGone ? '' : state.nsPath, ifName: att.ifName, capabilityArgs: att.capabilityArgs };
     // Without a recorded result (crash during ADD), rebuild the part DEL needs (the IP, for the firewall plugin) from the lease.
     const prev = att.result ?? (await this.resultFromLease(att.list.name, state.containerId, att.ifName));
     let failed = !att.result;

@@ -26,6 +26,7 @@ import { readLogs, type LogRecord, type ReadLogsOptions } from './logs';
 import { randomName, NAME_RE } from './names';
 import { ociMounts, resolveMounts, type MountPoint } from './mounts';
 import type { VolumeStore } from '../volume/store';
+import { type AttachResult, type NetworkManager, type PortMapping, renderHosts, renderResolvConf } from '../network';
 import { applyLayer } from '../image/snapshot/apply';
 import { packDirectory } from '../image/snapshot/pack';
 import { writeTar } from '../image/tar/writer';
@@ -41,6 +42,7 @@ import {
   type ExecConfig,
   type ExecRecord,
   type HostConfig,
+  type NetworkingConfig,
   initialState,
 } from './types';
 
@@ -54,6 +56,8 @@ export interface Container {
   rec: ContainerRecord;
   state: ContainerState;
   dir: string;
+  /** Network attachment while running (IPs, published ports). */
+  net?: AttachResult;
 }
 
 interface Waiter {
@@ -96,6 +100,7 @@ export class ContainerManager {
     private readonly images: ImageStore,
     private readonly events: EventBus,
     readonly volumes: VolumeStore,
+    readonly networks: NetworkManager,
   ) {
     this.dirs = {
       containers: join(paths.root, 'containers'),
@@ -117,7 +122,8 @@ export class ContainerManager {
         continue;
       }
       const state = (await readJson<ContainerState>(join(dir, 'state.json'))) ?? initialState();
-      this.containers.set(id, { rec, state, dir });
+      const net = state.Running ? await readJson<AttachResult>(join(dir, 'network.json')) : undefined;
+      this.containers.set(id, { rec, state, dir, net });
       this.names.set(rec.Name, id);
     }
     this.watcher = watch(this.dirs.exits, (_ev, name) => {
@@ -202,13 +208,17 @@ export class ContainerManager {
 
   // ---------------------------------------------------------------- create
 
-  async create(config: ContainerConfig, hostConfig: HostConfig = {}, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+  async create(config: ContainerConfig, hostConfig: HostConfig = {}, name?: string, networking?: NetworkingConfig): Promise<{ Id: string; Warnings: string[] }> {
     if (!config.Image) throw new InvalidArgumentError('no image specified');
     const image = this.images.resolve(config.Image);
     const merged = mergeImageConfig(config, image);
     const args = [...(merged.Entrypoint ?? []), ...(merged.Cmd ?? [])];
     if (args.length === 0) throw new InvalidArgumentError('no command specified');
     validateHostConfig(hostConfig);
+    const netMode = networkName(hostConfig.NetworkMode);
+    if (!netMode.startsWith('container:')) this.networks.get(netMode);
+    const endpoints = networking?.EndpointsConfig ?? {};
+    for (const n of Object.keys(endpoints)) this.networks.get(n);
     if (hostConfig.Init && !initBinary()) throw new InvalidArgumentError('--init needs a static init binary: install the Debian package tini');
     return this.lock.run('names', async () => {
       let full: string;
@@ -243,6 +253,7 @@ export class ContainerManager {
         RestartCount: 0,
         LogPath: join(dir, 'ctr.log'),
         MountPoints: mountPoints,
+        NetworkingConfig: networking,
       };
       const c: Container = { rec, state: initialState(), dir };
       await this.saveRecord(c);
@@ -284,8 +295,10 @@ export class ContainerManager {
       await this.mountRootfs(c);
       await this.populateVolumes(c, rootfs);
       t('mount');
-      await this.writeEtcFiles(c);
-      const spec = await this.runtimeSpec(c, rootfs);
+      const net = await this.attachNetwork(c);
+      t('network');
+      await this.writeEtcFiles(c, net);
+      const spec = await this.runtimeSpec(c, rootfs, net);
       t('spec');
       await fsp.writeFile(join(c.dir, 'config.json'), serializeRuntimeSpec(spec));
       await this.rotateLogs(c);
@@ -319,6 +332,8 @@ export class ContainerManager {
       this.events.emit('container', 'start', id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
     } catch (e) {
       await this.runc.delete(id, true).catch(() => undefined);
+      await this.networks.detach(id).catch(() => undefined);
+      c.net = undefined;
       await this.unmountRootfs(c);
       const msg = messageOf(e);
       const code = e instanceof RuntimeStartError ? startFailureCode(msg) : 125;
@@ -367,6 +382,45 @@ export class ContainerManager {
     }
   }
 
+  /** `network connect`: a running container joins now; a stopped one on its next start. */
+  async connectNetwork(idOrName: string, network: string, aliases: string[], ip?: string): Promise<void> {
+    const c = this.get(idOrName);
+    const net = this.networks.get(network);
+    const eps = { ...(c.rec.NetworkingConfig?.EndpointsConfig ?? {}) };
+    if (eps[net.Name] || networkName(c.rec.HostConfig.NetworkMode) === net.Name) throw new ConflictError(`endpoint with name ${c.rec.Name.slice(1)} already exists in network ${net.Name}`);
+    if (c.state.Running) {
+      const ep = await this.networks.connect(c.rec.Id, { network: net.Name, aliases, ip });
+      if (c.net) {
+        c.net.networks[net.Name] = ep;
+        await atomicWriteJson(join(c.dir, 'network.json'), c.net);
+      }
+    }
+    eps[net.Name] = { Aliases: aliases, IPAMConfig: ip ? { IPv4Address: ip } : null };
+    c.rec.NetworkingConfig = { EndpointsConfig: eps };
+    await this.saveRecord(c);
+    this.events.emit('network', 'connect', net.Id, { container: c.rec.Id, name: net.Name });
+  }
+
+  async disconnectNetwork(idOrName: string, network: string): Promise<void> {
+    const c = this.get(idOrName);
+    const net = this.networks.get(network);
+    const eps = { ...(c.rec.NetworkingConfig?.EndpointsConfig ?? {}) };
+    const primary = networkName(c.rec.HostConfig.NetworkMode) === net.Name;
+    if (!eps[net.Name] && !primary) throw new NotFoundError(`container ${c.rec.Id} is not connected to network ${net.Name}`);
+    if (c.state.Running) {
+      await this.networks.disconnect(c.rec.Id, net.Name);
+      if (c.net) {
+        delete c.net.networks[net.Name];
+        await atomicWriteJson(join(c.dir, 'network.json'), c.net);
+      }
+    }
+    delete eps[net.Name];
+    c.rec.NetworkingConfig = { EndpointsConfig: eps };
+    if (primary) c.rec.HostConfig.NetworkMode = Object.keys(eps)[0] ?? 'none';
+    await this.saveRecord(c);
+    this.events.emit('network', 'disconnect', net.Id, { container: c.rec.Id, name: net.Name });
+  }
+
   /** IDs of containers whose mounts use a volume. */
   usersOfVolume(name: string): string[] {
     return this.list()
@@ -412,32 +466,49 @@ export class ContainerManager {
     });
   }
 
-  private async writeEtcFiles(c: Container): Promise<void> {
-    const cfg = c.rec.Config;
-    const host = c.rec.HostConfig.NetworkMode === 'host';
-    const name = host ? hostHostname() : cfg.Hostname!;
-    await fsp.writeFile(join(c.dir, 'hostname'), `${name}\n`);
-    let hosts = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
-    for (const e of c.rec.HostConfig.ExtraHosts ?? []) {
-      const i = e.indexOf(':');
-      if (i > 0) hosts += `${e.slice(i + 1)}\t${e.slice(0, i)}\n`;
-    }
-    if (host) hosts = await fsp.readFile('/etc/hosts', 'utf8').catch(() => hosts);
-    await fsp.writeFile(join(c.dir, 'hosts'), hosts);
-    const resolv = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    // A loopback resolver on the host is unreachable from a private netns.
-    const usable = host ? resolv : resolv.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join('\n');
-    await fsp.writeFile(join(c.dir, 'resolv.conf'), usable);
+  /** Connects the container to its networks (CNI), pinning a network namespace for runc. */
+  private async attachNetwork(c: Container): Promise<AttachResult> {
+    const hc = c.rec.HostConfig;
+    const mode = networkName(hc.NetworkMode);
+    const eps = c.rec.NetworkingConfig?.EndpointsConfig ?? {};
+    const names = [mode, ...Object.keys(eps).filter((n) => n !== mode)];
+    const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined }));
+    const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c));
+    c.net = res;
+    await atomicWriteJson(join(c.dir, 'network.json'), res);
+    return res;
   }
 
-  private async runtimeSpec(c: Container, rootfs: string): Promise<ReturnType<typeof buildRuntimeSpec>> {
+  private async writeEtcFiles(c: Container, net: AttachResult): Promise<void> {
+    const cfg = c.rec.Config;
+    const hc = c.rec.HostConfig;
+    const host = net.namespace.mode === 'host';
+    const name = host ? hostHostname() : cfg.Hostname!;
+    await fsp.writeFile(join(c.dir, 'hostname'), `${name}\n`);
+    const extra = (hc.ExtraHosts ?? []).map((e) => {
+      const i = e.lastIndexOf(':') > e.indexOf(':') && e.includes('::') ? e.indexOf(':') : e.indexOf(':');
+      return { ip: e.slice(i + 1), names: [e.slice(0, i)] };
+    });
+    const hosts = host ? await fsp.readFile('/etc/hosts', 'utf8').catch(() => renderHosts([], extra)) : renderHosts(net.hosts, extra);
+    await fsp.writeFile(join(c.dir, 'hosts'), hosts);
+    let resolv: string;
+    if (host) resolv = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    else
+      resolv = renderResolvConf({
+        nameservers: hc.Dns?.length ? hc.Dns : net.dnsServers,
+        search: hc.DnsSearch?.length ? hc.DnsSearch : net.dnsSearch,
+        options: hc.DnsOptions?.length ? hc.DnsOptions : net.dnsOptions,
+      });
+    await fsp.writeFile(join(c.dir, 'resolv.conf'), resolv);
+  }
+
+  private async runtimeSpec(c: Container, rootfs: string, net: AttachResult): Promise<ReturnType<typeof buildRuntimeSpec>> {
     const cfg = c.rec.Config;
     const hc = c.rec.HostConfig;
     const user = await resolveUser(rootfs, cfg.User ?? '', hc.GroupAdd ?? undefined);
     const cwd = cfg.WorkingDir || '/';
     if (cwd !== '/') mkdirInRoot(rootfs, cwd);
     const env = containerEnv(cfg, user.home);
-    const net = hc.NetworkMode === 'host' ? { mode: 'host' as const } : { mode: 'none' as const };
     const sec = parseSecurityOpts(hc.SecurityOpt ?? []);
     const input: RuntimeSpecInput = {
       rootfs,
@@ -446,7 +517,7 @@ export class ContainerManager {
       env,
       cwd,
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-      hostname: hc.NetworkMode === 'host' ? hostHostname() : cfg.Hostname!,
+      hostname: net.namespace.mode === 'host' ? hostHostname() : cfg.Hostname!,
       domainname: cfg.Domainname || undefined,
       terminal: !!cfg.Tty,
       privileged: !!hc.Privileged,
@@ -465,10 +536,10 @@ export class ContainerManager {
         pidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined,
         oomKillDisable: hc.OomKillDisable || undefined,
       },
-      network: net,
+      network: net.namespace,
       ipc: hc.IpcMode === 'host' ? 'host' : 'private',
       pid: hc.PidMode === 'host' ? 'host' : 'private',
-      uts: hc.UTSMode === 'host' || hc.NetworkMode === 'host' ? 'host' : 'private',
+      uts: hc.UTSMode === 'host' || net.namespace.mode === 'host' ? 'host' : 'private',
       mounts: ociMounts(c.rec.MountPoints ?? []),
       hostsFile: join(c.dir, 'hosts'),
       resolvConf: join(c.dir, 'resolv.conf'),
@@ -510,7 +581,14 @@ export class ContainerManager {
       const oom = existsSync(join(c.dir, 'oom'));
       c.state = { ...c.state, Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, Error: error, FinishedAt: new Date().toISOString() };
       // runc's cleanup (cgroups, state dir), the unmount and the state write are independent.
-      await Promise.all([this.runc.reap(c.rec.Id).catch(() => undefined), this.unmountRootfs(c), this.save(c), c.rec.StoppedByUser ? this.saveRecord(c) : undefined]);
+      await Promise.all([
+        this.runc.reap(c.rec.Id).catch(() => undefined),
+        this.networks.detach(c.rec.Id, { containerGone: true }).catch(() => undefined),
+        this.unmountRootfs(c),
+        this.save(c),
+        c.rec.StoppedByUser ? this.saveRecord(c) : undefined,
+      ]);
+      c.net = undefined;
       t('cleaned up');
       return true;
     });
@@ -659,6 +737,7 @@ export class ContainerManager {
       c.state = { ...c.state, Status: 'removing', Restarting: false };
       // Exit handling already ran `runc delete`; only leftovers need another one.
       if (existsSync(join(this.dirs.runcRoot, c.rec.Id))) await this.runc.delete(c.rec.Id, true).catch(() => undefined);
+      await this.networks.detach(c.rec.Id).catch(() => undefined);
       await this.unmountRootfs(c);
       this.containers.delete(c.rec.Id);
       this.names.delete(c.rec.Name);
@@ -1060,6 +1139,32 @@ function containerEnv(cfg: ContainerConfig, home: string): string[] {
   return env;
 }
 
+/** Docker's `default` network is `bridge`. */
+function networkName(mode: string | undefined): string {
+  return !mode || mode === 'default' ? 'bridge' : mode;
+}
+
+/** `-p` bindings and `-P` (every exposed port on a random host port). */
+function portMappings(c: Container): PortMapping[] {
+  const out: PortMapping[] = [];
+  const seen = new Set<string>();
+  for (const [key, binds] of Object.entries(c.rec.HostConfig.PortBindings ?? {})) {
+    const [port, proto = 'tcp'] = key.split('/');
+    for (const b of binds ?? [{}]) {
+      out.push({ hostIp: b.HostIp || undefined, hostPort: Number(b.HostPort || 0), containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
+      seen.add(key);
+    }
+  }
+  if (c.rec.HostConfig.PublishAllPorts) {
+    for (const key of Object.keys(c.rec.Config.ExposedPorts ?? {})) {
+      if (seen.has(key)) continue;
+      const [port, proto = 'tcp'] = key.split('/');
+      out.push({ hostPort: 0, containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
+    }
+  }
+  return out;
+}
+
 /** Fills a container's config from its image, as Docker does at create time. */
 function mergeImageConfig(config: ContainerConfig, image: ImageRecord): ContainerConfig {
   const ic = image.config.config ?? {};
@@ -1086,9 +1191,7 @@ function mergeImageConfig(config: ContainerConfig, image: ImageRecord): Containe
 }
 
 function validateHostConfig(hc: HostConfig): void {
-  const nm = hc.NetworkMode ?? 'default';
-  if (!['default', 'bridge', 'none', 'host'].includes(nm))
-    throw new InvalidArgumentError(`network ${nm} not found (Berth supports none, host and the default network for now)`);
+  if ((hc.NetworkMode ?? '').startsWith('container:')) throw new InvalidArgumentError('--network container:<name> is not supported yet');
   if (hc.Memory && hc.Memory < 6 * 1024 * 1024) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
   if (hc.NanoCpus && hc.NanoCpus < 0) throw new InvalidArgumentError('invalid --cpus: must be positive');
   const rp = hc.RestartPolicy?.Name ?? '';

@@ -75,6 +75,16 @@ export interface HostConfig {
   UTSMode?: string;
   Ulimits?: Array<{ Name: string; Soft: number; Hard: number }> | null;
   ExtraHosts?: string[] | null;
+  PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
+  PublishAllPorts?: boolean;
+  Dns?: string[] | null;
+  DnsSearch?: string[] | null;
+  DnsOptions?: string[] | null;
+}
+
+/** Docker's NetworkingConfig of container create. */
+export interface NetworkingConfig {
+  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null>;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -107,6 +117,7 @@ export interface ContainerRecord {
   LogPath: string;
   /** Set by stop/kill/rm -f: restart policies leave the container alone (see containers.ts). */
   StoppedByUser?: boolean;
+  NetworkingConfig?: NetworkingConfig;
   /** Mounts resolved at create time (volumes created, binds checked). */
   MountPoints?: import('./mounts').MountPoint[];
 }

@@ -47,22 +47,35 @@ async function iptablesState(): Promise<string[]> {
 }
 
 /** Chains and rules the CNI plugins create once and share (like Docker's DOCKER chains); never per container. */
-const SKELETON = /^(:CNI-(FORWARD|ADMIN|HOSTPORT-DNAT|HOSTPORT-SETMARK|HOSTPORT-MASQ) |-A (FORWARD|CNI-FORWARD|PREROUTING|OUTPUT|POSTROUTING|CNI-HOSTPORT-SETMARK|CNI-HOSTPORT-MASQ) .*(CNI firewall plugin|CNI portfwd|CNI-HOSTPORT|CNI-ADMIN|CNI-FORWARD))/;
+const SKELETON = /^(:CNI-(FORWARD|ADMIN|HOSTPORT-DNAT|HOSTPORT-SETMARK|HOSTPORT-MASQ) |:BERTH-ISOLATION-[12] |-A FORWARD -m comment --comment "?berth-isolation"? -j BERTH-ISOLATION-1$|-A (FORWARD|CNI-FORWARD|PREROUTING|OUTPUT|POSTROUTING) .*(CNI firewall plugin|CNI portfwd|-j CNI-HOSTPORT-DNAT|-j CNI-ADMIN|-j CNI-FORWARD)|-A CNI-HOSTPORT-(SETMARK|MASQ) )/;
 
-/** Removes the shared skeleton if this run created it (it is empty of per-container rules by then). */
+/**
+ * Removes the shared skeleton if this run created it, chain by chain, and
+ * only a chain nobody else uses right now (no rules but the skeleton's own,
+ * no jumps to it but from built-in chains), so a concurrent user is never hit.
+ */
 async function removeSkeleton(before: string[]): Promise<void> {
   const had = new Set(before);
-  for (const table of ['filter', 'nat']) {
-    const rules = (await sh('/usr/sbin/iptables', ['-t', table, '-S'])).stdout.split('\n');
-    for (const l of rules) {
-      if (!l.startsWith('-A ') || !SKELETON.test(l) || had.has(l)) continue;
-      if (/^-A (PREROUTING|OUTPUT|POSTROUTING|FORWARD) /.test(l)) await sh('/bin/sh', ['-c', `iptables -t ${table} ${l.replace(/^-A/, '-D')}`]);
-    }
-    for (const c of ['CNI-FORWARD', 'CNI-ADMIN', 'CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ']) {
-      if (had.has(`:${c} - []`)) continue;
-      await sh('/usr/sbin/iptables', ['-t', table, '-F', c]);
-      await sh('/usr/sbin/iptables', ['-t', table, '-X', c]);
-    }
+  const plan: Array<[table: string, chain: string, own?: RegExp]> = [
+    ['filter', 'CNI-FORWARD', /CNI firewall plugin admin overrides/],
+    ['filter', 'CNI-ADMIN'],
+    ['filter', 'BERTH-ISOLATION-1'],
+    ['filter', 'BERTH-ISOLATION-2'],
+    ['nat', 'CNI-HOSTPORT-DNAT'],
+    ['nat', 'CNI-HOSTPORT-MASQ', /--mark 0x2000\/0x2000 -j MASQUERADE/],
+    ['nat', 'CNI-HOSTPORT-SETMARK', /CNI portfwd masquerade mark/],
+  ];
+  for (const [table, chain, own] of plan) {
+    if (had.has(`:${chain} - []`)) continue;
+    const all = (await sh('/usr/sbin/iptables', ['-t', table, '-S'])).stdout.split('\n');
+    if (!all.includes(`-N ${chain}`)) continue;
+    const body = all.filter((l) => l.startsWith(`-A ${chain} `));
+    if (body.some((l) => !own?.test(l))) continue;
+    const jumps = all.filter((l) => l.startsWith('-A ') && / -j (\S+)/.exec(l)?.[1] === chain);
+    if (jumps.some((l) => !/^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /.test(l))) continue;
+    for (const j of jumps) await sh('/bin/sh', ['-c', `iptables -t ${table} ${j.replace(/^-A/, '-D')}`]);
+    await sh('/usr/sbin/iptables', ['-t', table, '-F', chain]);
+    await sh('/usr/sbin/iptables', ['-t', table, '-X', chain]);
   }
 }
 
@@ -193,10 +206,12 @@ function suite(): void {
       // Whatever a failed test left: detach everything, remove the networks, restore the shared skeleton.
       const m = mk(1);
       await m.init(new Set()).catch(() => undefined);
-      for (const n of m.list()) if (n.Name.startsWith('bt-')) await m.remove(n.Id).catch(() => undefined);
+      await m.destroy().catch(() => undefined);
       for (const br of [`bt-${r}`, `bt-${r}i`, `bt-${r}d`]) await sh('/usr/sbin/ip', ['link', 'del', br]);
       await removeSkeleton(ipt0);
-      if (ipForward0 === '0') fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '0');
+      // The bridge plugin turned forwarding on; turn it off again unless some other bridge may need it.
+      const others = (await links()).filter((l) => /^(berth|docker|cni|podman|br-|virbr)/.test(l));
+      if (ipForward0 === '0' && !others.length) fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '0');
       upstream?.close();
       fs.rmSync(tmp, { recursive: true, force: true });
     });
@@ -287,13 +302,24 @@ function suite(): void {
       const other = hostAddress();
       if (other) assert.equal(await httpGet(`http://${other}:${port}/`), `hello from ${r}\n`);
       // container to container on the bridge, by IP
-      const w = await inNs(a.nsPath, ['/bin/busybox', 'wget', '-q', '-O-', '-T', '3', `http://${b.networks[userNet]!.IPAddress}:8080/`]);
-      assert.equal(w.stdout, `hello from ${r}\n`, w.stderr);
+      const w = await execFile('/usr/bin/nsenter', [`--net=${a.nsPath}`, '/bin/busybox', 'nc', '-w', '3', b.networks[userNet]!.IPAddress, '8080'], { input: 'GET / HTTP/1.0\r\n\r\n' });
+      assert.match(w.stdout, new RegExp(`^HTTP/1\\.[01] 200[^]*hello from ${r}\n$`), w.stderr);
       // the same host port cannot be published twice
       await assert.rejects(nm.attach(D, 'delta', 'd', [{ network: userNet }], [{ hostPort: port, containerPort: 80, protocol: 'tcp' }]), ConflictError);
       assert.equal(fs.existsSync(path.join(run, 'netns', D)), false);
       httpd.kill('SIGKILL');
       httpd = undefined;
+    });
+
+    test('networks are isolated from each other (Docker\'s isolation chains)', async () => {
+      const e = await nm.attach(D, 'delta', 'd', [{ network: 'bridge' }], []);
+      assert.match(e.networks.bridge!.IPAddress, new RegExp(`^10\\.231\\.${x + 2}\\.`));
+      assert.deepEqual(e.dnsServers.includes(gw), false, 'the default bridge has no embedded DNS');
+      const ping = await inNs(e.nsPath, ['/bin/busybox', 'ping', '-c1', '-W1', a.networks[userNet]!.IPAddress]);
+      assert.notEqual(ping.code, 0, 'no forwarding between bridges');
+      const pingGw = await inNs(e.nsPath, ['/bin/busybox', 'ping', '-c1', '-W2', `10.231.${x + 2}.1`]);
+      assert.equal(pingGw.code, 0, pingGw.stdout);
+      await nm.detach(D);
     });
 
     test('static IP: honoured, and a taken one is refused with nothing left behind', async () => {
@@ -325,7 +351,35 @@ function suite(): void {
       assert.doesNotMatch(fwd.stdout, /10\.9\.9\.9/);
       const rules = (await iptablesState()).filter((l) => l.includes(`-i ${internalNet} ! -o ${internalNet}`));
       assert.equal(rules.length, 1);
+      // Even with a route added by hand (a container with NET_ADMIN), nothing is forwarded off the bridge:
+      // the target is container A on the other network of this run.
+      assert.equal((await inNs(c.nsPath, ['/usr/sbin/ip', 'route', 'add', 'default', 'via', igw])).code, 0);
+      const escape = await inNs(c.nsPath, ['/bin/busybox', 'ping', '-c1', '-W1', a.networks[userNet]!.IPAddress]);
+      assert.notEqual(escape.code, 0, escape.stdout);
       await nm.detach(C);
+    });
+
+    test('connect and disconnect a second network while "running"', async () => {
+      const c = await nm.attach(C, 'gamma', 'g', [{ network: userNet }], []);
+      const ep = await nm.connect(C, { network: internalNet, aliases: ['gi'] });
+      assert.match(ep.IPAddress, new RegExp(`^10\\.231\\.${x + 1}\\.`));
+      assert.deepEqual(ep.Aliases, ['gi']);
+      await assert.rejects(nm.connect(C, { network: internalNet }), ForbiddenError);
+      const addrs = await inNs(c.nsPath, ['/usr/sbin/ip', '-4', '-o', 'addr']);
+      assert.match(addrs.stdout, new RegExp(`eth1\\s+inet ${ep.IPAddress.replace(/\./g, '\\.')}/24`));
+      const igw = `10.231.${x + 1}.1`;
+      const res = await inNs(a.nsPath, ['/bin/busybox', 'nslookup', 'gamma', gw]);
+      assert.match(res.stdout, new RegExp(c.networks[userNet]!.IPAddress.replace(/\./g, '\\.')));
+      const viaInternal = await inNs(c.nsPath, ['/bin/busybox', 'nslookup', 'gi', igw]);
+      assert.match(viaInternal.stdout, new RegExp(ep.IPAddress.replace(/\./g, '\\.')));
+      assert.equal(Object.keys(nm.attachment(C)!.networks).length, 2);
+      assert.equal(nm.containersOf(internalNet).length, 1);
+      await nm.disconnect(C, internalNet);
+      await assert.rejects(nm.disconnect(C, internalNet), /not connected/);
+      assert.doesNotMatch((await inNs(c.nsPath, ['/usr/sbin/ip', '-o', 'link'])).stdout, /eth1/);
+      assert.deepEqual(leaseFiles(root, internalNet), []);
+      await nm.detach(C, { containerGone: true });
+      assert.equal(fs.existsSync(c.nsPath), false);
     });
 
     test('detach removes veths, per-container iptables rules, leases and DNS names', async () => {
@@ -393,7 +447,8 @@ function suite(): void {
       assert.deepEqual(await nm.prune(), [internalNet]);
       assert.throws(() => nm.get(userNet));
       assert.equal(processAlive(dnsPid), false);
-      await sh('/usr/sbin/ip', ['link', 'del', `bt-${r}d`]); // the default bridge network stays; its device is this run's
+      await nm.destroy(); // the default bridge network of this run's root
+      assert.equal(fs.existsSync(`/sys/class/net/bt-${r}d`), false);
       const now = await iptablesState();
       const extra = now.filter((l) => !ipt0.includes(l) && !/^\*|^COMMIT$/.test(l));
       assert.deepEqual(

@@ -608,3 +608,29 @@ test('a Uint8Array input is decoded as UTF-8', () => {
   const r = parseInstructions(new TextEncoder().encode('\uFEFFFROM a\nLABEL k=☃'));
   assertHas(r.stages[0].commands[0], { pairs: [{ key: 'k', value: '☃', noDelim: false }] }, 'LABEL');
 });
+
+test('fuzz: random Dockerfile fragments either parse or fail with a DockerfileParseError, never crash', () => {
+  let seed = 42;
+  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const atoms = [
+    'FROM a', 'RUN ', 'COPY ', 'ADD ', 'ENV ', 'ARG ', 'ONBUILD ', 'HEALTHCHECK ', 'CMD', 'LABEL ', 'EXPOSE ', 'SHELL ',
+    'VOLUME ', '\n', '\r\n', ' ', '\t', '\\', '`', '"', "'", '$', '{', '}', ':', '-', '#', '%', '/', '*', '<<', '<<-',
+    'EOF', '=', '[', ']', ',', '--', '--mount=', 'type=cache', 'x', '# escape=`\n', '\u00a0', '😀', '\0',
+  ];
+  let parsed = 0;
+  for (let i = 0; i < 5000; i++) {
+    let s = '';
+    for (let j = rnd(30); j > 0; j--) s += atoms[rnd(atoms.length)];
+    try {
+      const r = parseInstructions(s);
+      for (const st of r.stages) {
+        expandFrom(st, {});
+        for (const c of st.commands) expandCommand(c, { x: 'v' });
+      }
+      parsed++;
+    } catch (e) {
+      assert.ok(e instanceof DockerfileParseError, `${JSON.stringify(s)} crashed: ${String(e)}`);
+    }
+  }
+  assert.ok(parsed > 100, `only ${parsed} fragments parsed`);
+});

@@ -229,15 +229,23 @@ test('Go regexp semantics that differ from JavaScript are kept', () => {
     ['**/**', 'a\nb', false], // "." does not
     ['a?b', 'a\u{1F600}b', true], // one rune, not one UTF-16 unit
     ['\\pLx', 'éx', true],
+    // Upstream's escape bitmap misses '{', '|' and '}', so Go's regexp sees them raw.
+    ['a{2}', 'a{2}', true], // no regexp character: an exact match
+    ['a{2}*', 'aaxyz', true], // "^a{2}[^/]*$": a repeat count
+    ['a{2}*', 'a{2}x', false],
+    ['x*|y', 'ay', true], // "^x[^/]*|y$": an alternation, unanchored on each side
+    ['x*|y', 'xa/b/c', true],
+    ['x*|y', 'zzz', false],
     ['\\pL*', 'αβ', true],
+    ['\\p{Greek}*', 'αβ', true], // the braces reach Go unescaped, so this is a script class
+    ['\\p{Greek}*', 'ab', false],
     ['\\pN*', 'ab', false],
   ];
   for (const [pattern, p, want] of rows) {
     assert.equal(new PatternMatcher([pattern]).matchesOrParentMatches(p), want, `${pattern} vs ${JSON.stringify(p)}`);
   }
   // Regexps Go refuses become ErrBadPattern at match time.
-  // '\p{Greek}' is one of them: upstream escapes the braces, leaving Go a "\p\" class.
-  for (const bad of ['[[:nope:]]', 'a\\q*', '\\1x*', '[z-a]*', '\\p{Greek}*']) {
+  for (const bad of ['[[:nope:]]', 'a\\q*', '\\1x*', '[z-a]*', '\\p{Nope}*']) {
     let built: PatternMatcher | undefined;
     try {
       built = new PatternMatcher([bad]);
@@ -248,6 +256,8 @@ test('Go regexp semantics that differ from JavaScript are kept', () => {
     assert.throws(() => built?.matchesOrParentMatches('x'), isBadPattern, bad);
   }
   assert.throws(() => compileGoRegexp('a**'), /nested repetition/);
+  assert.throws(() => new PatternMatcher(['*{2}']).matchesOrParentMatches('x'), isBadPattern); // "[^/]*{2}" stacks repeats
+  assert.throws(() => new PatternMatcher(['a{1001}*']).matchesOrParentMatches('x'), isBadPattern);
   assert.equal(compileGoRegexp('^\\x{1F600}\\101$').test('\u{1F600}A'), true);
 });
 

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Engine } from '../../engine/engine';
 import { InvalidArgumentError } from '../../errors';
 import type { Container, WaitCondition } from '../../runtime/containers';
-import type { ContainerConfig, HostConfig } from '../../runtime/types';
+import type { ContainerConfig, HostConfig, NetworkingConfig } from '../../runtime/types';
 import { parseTimestamp, type LogRecord } from '../../runtime/logs';
 import { frame, STDERR, STDOUT } from '../stdcopy';
 import type { RequestContext, Router } from '../router';
@@ -53,12 +53,12 @@ export function containerSummary(engine: Engine, c: Container) {
     ImageID: c.rec.Image,
     Command: shellJoin([c.rec.Path, ...c.rec.Args]),
     Created: Math.floor(Date.parse(c.rec.Created) / 1000),
-    Ports: [],
+    Ports: portsList(c),
     Labels: c.rec.Config.Labels ?? {},
     State: c.state.Status,
     Status: statusText(c),
     HostConfig: { NetworkMode: c.rec.HostConfig.NetworkMode ?? 'default' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: c.state.Running ? (c.net?.networks ?? {}) : {} },
     Mounts: mountsJson(c),
   };
 }
@@ -105,19 +105,44 @@ export function containerInspect(engine: Engine, c: Container) {
     },
     Mounts: mountsJson(c),
     Config: c.rec.Config,
-    NetworkSettings: {
-      Bridge: '',
-      SandboxID: '',
-      HairpinMode: false,
-      Ports: {},
-      SandboxKey: '',
-      IPAddress: '',
-      IPPrefixLen: 0,
-      Gateway: '',
-      MacAddress: '',
-      Networks: {},
-    },
+    NetworkSettings: networkSettings(c),
   };
+}
+
+/** Docker's NetworkSettings: per-network endpoints, and the bridge network's address at the top level. */
+function networkSettings(c: Container) {
+  const nets = c.state.Running ? (c.net?.networks ?? {}) : {};
+  const primary = nets.bridge ?? Object.values(nets)[0];
+  return {
+    Bridge: '',
+    SandboxID: c.state.Running ? c.rec.Id : '',
+    HairpinMode: false,
+    Ports: portsMap(c),
+    SandboxKey: c.net?.nsPath ?? '',
+    IPAddress: nets.bridge?.IPAddress ?? '',
+    IPPrefixLen: nets.bridge?.IPPrefixLen ?? 0,
+    Gateway: nets.bridge?.Gateway ?? '',
+    MacAddress: primary?.MacAddress ?? '',
+    Networks: Object.fromEntries(Object.entries(nets).map(([n, ep]) => [n, { ...ep, IPAMConfig: null, Links: null, DriverOpts: null }])),
+  };
+}
+
+/** `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}]}` for inspect and `port`. */
+function portsMap(c: Container): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+  for (const p of Object.keys(c.rec.Config.ExposedPorts ?? {})) out[p] = null;
+  if (!c.state.Running) return out;
+  for (const m of c.net?.ports ?? []) {
+    const key = `${m.containerPort}/${m.protocol}`;
+    (out[key] ??= []).push({ HostIp: m.hostIp || '0.0.0.0', HostPort: String(m.hostPort) });
+  }
+  return out;
+}
+
+/** The Ports array of container list. */
+function portsList(c: Container) {
+  if (!c.state.Running) return [];
+  return (c.net?.ports ?? []).map((m) => ({ IP: m.hostIp || '0.0.0.0', PrivatePort: m.containerPort, PublicPort: m.hostPort, Type: m.protocol }));
 }
 
 function bool(v: string | null): boolean {
@@ -323,11 +348,10 @@ export function containerRoutes(r: Router, engine: Engine): void {
   const C = engine.containers;
   r.add('GET', '/containers/json', (ctx) => ctx.send(200, listContainers(engine, ctx)));
   r.add('POST', '/containers/create', async (ctx) => {
-    const body = (await ctx.json<ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: unknown }>()) ?? ({ Image: '' } as ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: unknown });
-    const { HostConfig: hc, NetworkingConfig: _nc, ...config } = body;
-    void _nc;
+    const body = (await ctx.json<ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: NetworkingConfig }>()) ?? ({ Image: '' } as ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: NetworkingConfig });
+    const { HostConfig: hc, NetworkingConfig: nc, ...config } = body;
     const name = ctx.query.get('name') || undefined;
-    ctx.send(201, await C.create(config as ContainerConfig, hc ?? {}, name));
+    ctx.send(201, await C.create(config as ContainerConfig, hc ?? {}, name, nc ?? undefined));
   });
   r.add('GET', '/containers/{id}/json', (ctx) => ctx.send(200, containerInspect(engine, C.get(ctx.params.id))));
   r.add('POST', '/containers/{id}/start', async (ctx) => {

@@ -122,27 +122,43 @@ class Parser {
     for (;;) {
       const c = this.peek();
       if (c === undefined || c === 0x7c || c === 0x29) return out;
-      if (c === 0x2a || c === 0x2b || c === 0x3f) this.fail('missing argument to repetition operator');
+      if (this.repeatOp() !== null) this.fail('missing argument to repetition operator');
       const atom = this.atom();
       if (atom === null) continue; // \Q\E with nothing inside
       out += this.quantified(atom);
     }
   }
 
-  /** Applies *, +, ? (and a lazy ?) to an atom; Go rejects stacked operators like `a**`. */
+  /** The repetition operator at the cursor (*, +, ?, or a well-formed {n}, {n,}, {n,m}) and its length. */
+  private repeatOp(): { op: string; len: number; min: number; max: number } | null {
+    const c = this.peek();
+    if (c === 0x2a || c === 0x2b || c === 0x3f) return { op: String.fromCodePoint(c), len: 1, min: 0, max: -1 };
+    if (c !== 0x7b) return null;
+    // Go's parseRepeat: digits without leading zeros, optional ',' and digits, then '}'.
+    const m = /^\{(0|[1-9][0-9]*)(?:(,)(0|[1-9][0-9]*)?)?\}/.exec(String.fromCodePoint(...this.s.slice(this.i, this.i + 40)));
+    if (m === null) return null; // then '{' is a literal
+    const num = (d: string): number => (d.length > 9 ? Infinity : Number(d));
+    const min = num(m[1]);
+    const max = m[2] === undefined ? min : m[3] === undefined ? -1 : num(m[3]);
+    return { op: m[0], len: m[0].length, min, max };
+  }
+
+  /** Applies a repetition (and a lazy ?) to an atom; Go rejects stacked operators like `a**`. */
   private quantified(atom: Atom): string {
     let src = atom.src;
     const prefix = atom.prefix ?? '';
-    const q = this.peek();
-    if (q !== 0x2a && q !== 0x2b && q !== 0x3f) return prefix + src;
-    this.i++;
-    let op = String.fromCodePoint(q);
+    const rep = this.repeatOp();
+    if (rep === null) return prefix + src;
+    if (rep.op.startsWith('{') && (rep.min > 1000 || rep.max > 1000 || (rep.max >= 0 && rep.min > rep.max))) {
+      this.fail('invalid repeat count');
+    }
+    this.i += rep.len;
+    let op = rep.op;
     if (this.peek() === 0x3f) {
       this.i++;
       op += '?';
     }
-    const n = this.peek();
-    if (n === 0x2a || n === 0x2b || n === 0x3f) this.fail('invalid nested repetition operator');
+    if (this.repeatOp() !== null) this.fail('invalid nested repetition operator');
     // JS refuses to repeat an assertion; Go allows it. A group makes both agree.
     if (atom.assertion) src = `(?:${src})`;
     return prefix + src + op;

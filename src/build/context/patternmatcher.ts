@@ -20,8 +20,10 @@ export interface MatchInfo {
 
 export const EMPTY_MATCH_INFO: MatchInfo = { parentMatched: [] };
 
-// Regexp metacharacters that mean nothing to filepath.Match; upstream escapes exactly these.
-const ESCAPED = new Set(['.', '+', '(', ')', '|', '{', '}', '$']);
+// Regexp metacharacters upstream escapes. It means to escape `.+()|{}$`, but its byte-sized
+// bitmap overflows for '{', '|' and '}' (bits 15), so those reach Go's regexp unescaped:
+// `a|b*` is an alternation there and `x{2}*` a repeat. Docker does that, so we do too.
+const ESCAPED = new Set(['.', '+', '(', ')', '$']);
 
 export class Pattern {
   private type: MatchType | undefined;

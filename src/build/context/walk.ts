@@ -115,6 +115,8 @@ interface ToHash {
 
 class Walker {
   readonly entries: ContextEntry[] = [];
+  /** Set when entries were added out of walk order (forced build files). */
+  unsorted = false;
   readonly files: ToHash[] = [];
   private readonly listedPaths = new Set<string>();
   private ops = 0;
@@ -157,7 +159,7 @@ class Walker {
     for (const d of names) {
       await this.tick();
       const childRel = rel === '' ? d.name : `${rel}/${d.name}`;
-      const childAbs = path.join(abs, d.name);
+      const childAbs = abs + '/' + d.name;
       const isDir = d.isDirectory();
       let childInfo = EMPTY_MATCH_INFO;
       let skip = false;
@@ -194,20 +196,25 @@ class Walker {
       if (errCode(e) === 'ENOENT') return undefined; // removed while walking
       throw new InvalidArgumentError(`can't stat '${abs}'`, { cause: e });
     }
-    const base = { path: rel, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) };
+    const mode = Number(st.mode) & 0o7777;
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
     let entry: ContextEntry;
-    if (st.isDirectory()) entry = { ...base, type: 'dir', size: 0 };
+    if (st.isDirectory()) entry = { path: rel, type: 'dir', mode, uid, gid, size: 0 };
     else if (st.isSymbolicLink()) {
       const target = fs.readlinkSync(abs, { encoding: 'buffer' });
       entry = {
-        ...base,
+        path: rel,
         type: 'symlink',
+        mode,
+        uid,
+        gid,
         size: target.length,
         linkTarget: target.toString('utf8'),
         contentHash: 'sha256:' + createHash('sha256').update(target).digest('hex'),
       };
     } else if (st.isFile()) {
-      entry = { ...base, type: 'file', size: Number(st.size) };
+      entry = { path: rel, type: 'file', mode, uid, gid, size: Number(st.size) };
       this.files.push({
         entry,
         abs,
@@ -229,7 +236,7 @@ class Walker {
       const dirRel = parts.slice(0, i).join('/');
       chain.push({ abs: path.join(this.root, dirRel), rel: dirRel, listed: this.listedPaths.has(dirRel) });
     }
-    this.list(path.join(this.root, rel), rel, chain, true);
+    if (this.list(path.join(this.root, rel), rel, chain, true) !== undefined) this.unsorted = true;
   }
 }
 
@@ -286,7 +293,7 @@ export async function walkContext(dir: string, opts: WalkOptions = {}): Promise<
     const rel = f === undefined ? undefined : contextRelative(root, f);
     if (rel !== undefined && fs.existsSync(path.join(root, rel))) walker.forceInclude(rel);
   }
-  walker.entries.sort((a, b) => comparePaths(a.path, b.path));
+  if (walker.unsorted) walker.entries.sort((a, b) => comparePaths(a.path, b.path));
 
   const stats: WalkStats = opts.stats ?? { entries: 0, hashed: 0, cacheHits: 0, bytesHashed: 0 };
   Object.assign(stats, { entries: walker.entries.length, hashed: 0, cacheHits: 0, bytesHashed: 0 });

@@ -38,7 +38,7 @@ class LexError extends Error {}
 
 function lookupOf(env: EnvLookup): (name: string) => string | undefined {
   if (typeof env === 'function') return env;
-  return (name) => (Object.prototype.hasOwnProperty.call(env, name) ? env[name] : undefined);
+  return (name) => (Object.hasOwn(env, name) ? env[name] : undefined);
 }
 
 /** Words being accumulated by ProcessWords: unquoted whitespace separates them. */
@@ -70,12 +70,22 @@ class Words {
   }
 }
 
-const isAsciiDigit = (c: string): boolean => c >= '0' && c <= '9';
-const isDigit = (c: string): boolean => isAsciiDigit(c) || (c > '\u007f' && /^\p{Nd}$/u.test(c));
-const isLetter = (c: string): boolean =>
-  (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c > '\u007f' && /^\p{L}$/u.test(c));
-// POSIX special parameters; like positional ones they always expand to "".
-const isSpecialParam = (c: string): boolean => '@*#?-$!0'.includes(c) && c !== '';
+// A name after `$`: all digits (positional, always ""), one POSIX special
+// parameter (`$@ $* $# $? $- $$ $! $0`, also ""), or letters, digits and `_`.
+const NAME_RE = /\p{Nd}+|[@*#?\-$!]|[\p{L}\p{Nd}_]*/uy;
+
+// Runs of characters with no meaning to the lexer, copied in one go; keyed by escape token + stop + quotes.
+const plainRuns = new Map<string, RegExp>();
+function plainRun(esc: string, stop: string, quotes: boolean): RegExp {
+  const key = esc + stop + (quotes ? 'q' : '');
+  let re = plainRuns.get(key);
+  if (!re) {
+    const cls = ('$<' + (quotes ? `'"` : '') + esc + stop).replace(/[\\\]^-]/g, '\\$&');
+    re = new RegExp(`[^${cls}]+`, 'y');
+    plainRuns.set(key, re);
+  }
+  return re;
+}
 
 class Lexer {
   private pos = 0;
@@ -117,47 +127,57 @@ class Lexer {
     return v;
   }
 
-  /** Lex until `stop` ('' = end of input); returns the text and its words. */
-  processStopOn(stop: string, rawEscapes: boolean): { result: string; words: string[] } {
+  /** Lex until `stop` ('' = end of input); returns the text and, if `collect`, its words. */
+  processStopOn(stop: string, rawEscapes: boolean, collect = false): { result: string; words: string[] } {
     const saved = this.rawEscapes;
     this.rawEscapes = rawEscapes;
     try {
       let result = '';
-      const words = new Words();
+      const words = collect ? new Words() : null;
       const quotes = !this.opts.skipProcessQuotes;
+      const plain = collect ? null : plainRun(this.esc, stop, quotes);
       for (let ch = this.peek(); ch !== EOF; ch = this.peek()) {
+        if (plain) {
+          plain.lastIndex = this.pos;
+          const m = plain.exec(this.src);
+          if (m) {
+            result += m[0];
+            this.pos += m[0].length;
+            continue;
+          }
+        }
         if (stop !== EOF && ch === stop) {
           this.next();
-          return { result, words: words.done() };
+          return { result, words: words?.done() ?? [] };
         }
         if (ch === '$') {
           const tmp = this.processDollar();
           result += tmp;
-          words.addString(tmp); // unquoted expansions are split into words
+          words?.addString(tmp); // unquoted expansions are split into words
           continue;
         }
         if (ch === '<' || (quotes && (ch === "'" || ch === '"'))) {
           const tmp = ch === '<' ? this.processPossibleHeredoc() : ch === "'" ? this.processSingleQuote() : this.processDoubleQuote();
           result += tmp;
-          words.addRaw(tmp);
+          words?.addRaw(tmp);
           continue;
         }
         let c = this.next();
         if (c === this.esc) {
           if (this.rawEscapes) {
-            words.addRaw(c);
+            words?.addRaw(c);
             result += c;
           }
           c = this.next();
           if (c === EOF) break; // an escape at the very end is dropped
-          words.addRaw(c);
+          words?.addRaw(c);
         } else {
-          words.addChar(c);
+          words?.addChar(c);
         }
         result += c;
       }
       if (stop !== EOF) throw new LexError(`unexpected end of statement while looking for matching ${stop}`);
-      return { result, words: words.done() };
+      return { result, words: words?.done() ?? [] };
     } finally {
       this.rawEscapes = saved;
     }
@@ -214,17 +234,9 @@ class Lexer {
   }
 
   private processName(): string {
-    let name = '';
-    for (let ch = this.peek(); ch !== EOF; ch = this.peek()) {
-      if (name === '' && isDigit(ch)) {
-        // positional parameters: all the digits, expanding to ""
-        while (isDigit(this.peek())) name += this.next();
-        return name;
-      }
-      if (name === '' && isSpecialParam(ch)) return this.next();
-      if (!isLetter(ch) && !isDigit(ch) && ch !== '_') break;
-      name += this.next();
-    }
+    NAME_RE.lastIndex = this.pos;
+    const name = NAME_RE.exec(this.src)?.[0] ?? '';
+    this.pos += name.length;
     return name;
   }
 
@@ -411,6 +423,8 @@ function goReplaceAll(src: string, re: RegExp, template: string): string {
   return out + src.slice(lastEnd);
 }
 
+const TEMPLATE_NAME_RE = /[\p{L}\p{Nd}_]*/uy;
+
 /** Go's Regexp.Expand for a pattern without groups: `$0`/`${0}` is the match, `$$` a dollar, other names "". */
 function expandTemplate(t: string, match: string): string {
   if (!t.includes('$')) return t;
@@ -426,13 +440,9 @@ function expandTemplate(t: string, match: string): string {
       continue;
     }
     const brace = t[j + 1] === '{';
-    let k = j + (brace ? 2 : 1);
-    const start = k;
-    for (const ch of t.slice(start)) {
-      if (!isLetter(ch) && !isDigit(ch) && ch !== '_') break;
-      k += ch.length;
-    }
-    const name = t.slice(start, k);
+    TEMPLATE_NAME_RE.lastIndex = j + (brace ? 2 : 1);
+    const name = TEMPLATE_NAME_RE.exec(t)?.[0] ?? '';
+    let k = j + (brace ? 2 : 1) + name.length;
     if (name === '' || (brace && t[k] !== '}')) {
       out += '$';
       i = j + 1;
@@ -445,6 +455,8 @@ function expandTemplate(t: string, match: string): string {
   return out;
 }
 
+const SPECIAL = /[$'"]/;
+
 function run<T>(word: string, f: () => T): T {
   try {
     return f();
@@ -456,6 +468,8 @@ function run<T>(word: string, f: () => T): T {
 
 /** Expand one word: quotes removed, escapes processed, variables substituted (BuildKit ProcessWordWithMatches). */
 export function processWord(word: string, env: EnvLookup, opts: ShellLexOptions = {}): ProcessWordResult {
+  // Nothing to expand, unquote or unescape: the common case for paths and names.
+  if (!SPECIAL.test(word) && !word.includes(opts.escapeToken ?? '\\')) return { result: word, used: new Set(), unmatched: new Set() };
   const lx = new Lexer(word, lookupOf(env), opts);
   const { result } = run(word, () => lx.processStopOn(EOF, !!opts.rawEscapes));
   return { result, used: lx.used, unmatched: lx.unmatched };
@@ -464,7 +478,7 @@ export function processWord(word: string, env: EnvLookup, opts: ShellLexOptions 
 /** Expand and split into words on unquoted whitespace, including whitespace from unquoted expansions (BuildKit ProcessWords). */
 export function processWords(word: string, env: EnvLookup, opts: ShellLexOptions = {}): string[] {
   const lx = new Lexer(word, lookupOf(env), opts);
-  return run(word, () => lx.processStopOn(EOF, !!opts.rawEscapes).words);
+  return run(word, () => lx.processStopOn(EOF, !!opts.rawEscapes, true).words);
 }
 
 /** A lookup over `KEY=value` strings: a bare `KEY` or `KEY=` is "", the last duplicate wins. */

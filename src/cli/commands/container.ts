@@ -47,6 +47,47 @@ export interface RunFlags {
   volume?: string[];
   mount?: string[];
   volumesFrom?: string[];
+  publish?: string[];
+  publishAll?: boolean;
+  networkAlias?: string[];
+  ip?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+}
+
+/** `-p [ip:][hostPort:]containerPort[/proto]` (ranges too) into PortBindings + ExposedPorts. */
+export function parsePublish(specs: string[] = []): { bindings: Record<string, Array<{ HostIp: string; HostPort: string }>>; exposed: string[] } {
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  const exposed: string[] = [];
+  for (const spec of specs) {
+    const [main, proto = 'tcp'] = spec.split('/');
+    if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new ExitError(`invalid proto: ${proto}`, 125);
+    const parts = main.split(':');
+    let ip = '';
+    let host = '';
+    let ctr: string;
+    if (parts.length === 1) ctr = parts[0];
+    else if (parts.length === 2) [host, ctr] = parts;
+    else [ip, host, ctr] = [parts.slice(0, -2).join(':').replace(/^\[|\]$/g, ''), parts[parts.length - 2], parts[parts.length - 1]];
+    const range = (r: string) => {
+      const m = /^(\d+)(?:-(\d+))?$/.exec(r);
+      if (!m) throw new ExitError(`invalid containerPort: ${r}`, 125);
+      const a = Number(m[1]);
+      const b = Number(m[2] ?? m[1]);
+      if (a < 1 || b > 65535 || b < a) throw new ExitError(`invalid port range: ${r}`, 125);
+      return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    };
+    const cports = range(ctr);
+    const hports = host ? range(host) : [];
+    if (hports.length && hports.length !== cports.length) throw new ExitError(`invalid ranges specified for container and host Ports: ${ctr} and ${host}`, 125);
+    cports.forEach((cp, i) => {
+      const key = `${cp}/${proto}`;
+      (bindings[key] ??= []).push({ HostIp: ip, HostPort: hports.length ? String(hports[i]) : '' });
+      exposed.push(key);
+    });
+  }
+  return { bindings, exposed };
 }
 
 /** `--mount type=bind,source=/a,target=/b,readonly` into the API's Mounts entry. */
@@ -135,6 +176,10 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
   if (f.cpus && !(cpus > 0)) throw new ExitError(`invalid argument "${f.cpus}" for "--cpus" flag`, 125);
   const exposed: Record<string, Record<string, never>> = {};
   for (const p of f.expose ?? []) exposed[p.includes('/') ? p : `${p}/tcp`] = {};
+  const published = parsePublish(f.publish);
+  for (const p of published.exposed) exposed[p] = {};
+  const net = f.network ?? 'default';
+  const endpoint = f.networkAlias?.length || f.ip ? { [net === 'default' ? 'bridge' : net]: { Aliases: f.networkAlias ?? [], IPAMConfig: f.ip ? { IPv4Address: f.ip } : null } } : undefined;
   return {
     Image: image,
     Cmd: command.length ? command : null,
@@ -153,7 +198,13 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
     StopSignal: f.stopSignal,
     StopTimeout: f.stopTimeout !== undefined ? Number(f.stopTimeout) : undefined,
     ExposedPorts: exposed,
+    NetworkingConfig: endpoint ? { EndpointsConfig: endpoint } : undefined,
     HostConfig: {
+      PortBindings: published.bindings,
+      PublishAllPorts: !!f.publishAll,
+      Dns: f.dns ?? null,
+      DnsSearch: f.dnsSearch ?? null,
+      DnsOptions: f.dnsOption ?? null,
       Binds: f.volume ?? null,
       Mounts: (f.mount ?? []).map(parseMountFlag),
       VolumesFrom: f.volumesFrom ?? null,
@@ -346,8 +397,13 @@ interface Summary {
   State: string;
   Status: string;
   Labels: Record<string, string>;
-  Ports: unknown[];
+  Ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
   Mounts: unknown[];
+}
+
+/** Docker's ps PORTS column: `0.0.0.0:8080->80/tcp, 443/tcp`. */
+function portsText(ports: Summary['Ports']): string {
+  return (ports ?? []).map((p) => (p.PublicPort ? `${p.IP || '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`)).join(', ');
 }
 
 export async function ps(f: { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; filter?: string[]; format?: string; noTrunc?: boolean; size?: boolean }): Promise<void> {
@@ -366,7 +422,7 @@ export async function ps(f: { all?: boolean; quiet?: boolean; last?: string; lat
       Command: JSON.stringify(cmd),
       CreatedAt: new Date(c.Created * 1000).toString(),
       RunningFor: since(c.Created),
-      Ports: '',
+      Ports: portsText(c.Ports),
       State: c.State,
       Status: c.Status,
       Size: '',
@@ -474,6 +530,22 @@ export async function top(id: string, psArgs: string[]): Promise<void> {
   const rows = [r.Titles, ...r.Processes];
   const widths = r.Titles.map((_t, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
   out(rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] + 3))).join('').trimEnd() + '\n').join(''));
+}
+
+export async function port(id: string, which: string | undefined): Promise<number> {
+  const client = await connect();
+  const info = await client.json<{ NetworkSettings: { Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> } }>('GET', `/containers/${id}/json`);
+  const want = which ? (which.includes('/') ? which : `${which}/tcp`) : undefined;
+  let found = false;
+  for (const [key, binds] of Object.entries(info.NetworkSettings.Ports ?? {})) {
+    if (want && key !== want) continue;
+    for (const b of binds ?? []) {
+      found = true;
+      out(want ? `${b.HostIp}:${b.HostPort}\n` : `${key} -> ${b.HostIp}:${b.HostPort}\n`);
+    }
+  }
+  if (want && !found) throw new ExitError(`Error: No public port '${want}' published for ${id}`, 1);
+  return 0;
 }
 
 export async function diff(id: string): Promise<void> {

@@ -1,0 +1,92 @@
+/** network create / ls / inspect / rm / prune / connect / disconnect. */
+import { connect as connectClient } from '../client';
+import { renderFormat, renderOne } from '../format';
+import { filtersJson, out } from '../util';
+
+interface Net {
+  Id: string;
+  Name: string;
+  Driver: string;
+  Scope: string;
+  Internal: boolean;
+  Labels: Record<string, string> | null;
+  Created: string;
+}
+
+function kv(list: string[] = []): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const l of list) {
+    const i = l.indexOf('=');
+    o[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
+  }
+  return o;
+}
+
+export async function create(name: string, f: { driver?: string; subnet?: string; gateway?: string; internal?: boolean; label?: string[]; opt?: string[] }): Promise<void> {
+  const client = await connectClient();
+  const r = await client.json<{ Id: string }>('POST', '/networks/create', {
+    body: { Name: name, Driver: f.driver ?? 'bridge', Internal: !!f.internal, Labels: kv(f.label), Options: kv(f.opt), IPAM: { Driver: 'default', Config: f.subnet || f.gateway ? [{ Subnet: f.subnet, Gateway: f.gateway }] : [] } },
+  });
+  out(`${r.Id}\n`);
+}
+
+export async function ls(f: { quiet?: boolean; filter?: string[]; format?: string; noTrunc?: boolean }): Promise<void> {
+  const client = await connectClient();
+  const list = await client.json<Net[]>('GET', '/networks', { query: { filters: filtersJson(f.filter) } });
+  const id = (n: Net) => (f.noTrunc ? n.Id : n.Id.slice(0, 12));
+  if (f.quiet) {
+    out(list.map((n) => `${id(n)}\n`).join(''));
+    return;
+  }
+  const rows = list.map((n) => ({ ID: id(n), Name: n.Name, Driver: n.Driver, Scope: n.Scope, Internal: String(n.Internal), CreatedAt: n.Created, Labels: Object.entries(n.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','), IPv6: 'false' }));
+  out(renderFormat(f.format ?? '', rows, { defaultFormat: 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}', headers: { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', Internal: 'INTERNAL', CreatedAt: 'CREATED', Labels: 'LABELS', IPv6: 'IPV6' } }));
+}
+
+export async function inspect(names: string[], f: { format?: string }): Promise<number> {
+  const client = await connectClient();
+  const res: unknown[] = [];
+  let failed = false;
+  for (const n of names) {
+    try {
+      res.push(await client.json('GET', `/networks/${encodeURIComponent(n)}`));
+    } catch (e) {
+      failed = true;
+      process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
+    }
+  }
+  if (f.format) for (const r of res) out(renderOne(f.format, r));
+  else out(`${JSON.stringify(res, null, 4)}\n`);
+  return failed ? 1 : 0;
+}
+
+export async function rm(names: string[]): Promise<number> {
+  const client = await connectClient();
+  let failed = false;
+  for (const n of names) {
+    try {
+      await client.call('DELETE', `/networks/${encodeURIComponent(n)}`);
+      out(`${n}\n`);
+    } catch (e) {
+      failed = true;
+      process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+export async function prune(): Promise<void> {
+  const client = await connectClient();
+  const r = await client.json<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune');
+  const del = r.NetworksDeleted ?? [];
+  if (del.length) out(`Deleted Networks:\n${del.join('\n')}\n`);
+}
+
+export async function connect(network: string, container: string, f: { alias?: string[]; ip?: string }): Promise<void> {
+  const client = await connectClient();
+  await client.call('POST', `/networks/${encodeURIComponent(network)}/connect`, { body: { Container: container, EndpointConfig: { Aliases: f.alias ?? [], IPAMConfig: f.ip ? { IPv4Address: f.ip } : undefined } } });
+}
+
+export async function disconnect(network: string, container: string): Promise<void> {
+  const client = await connectClient();
+  await client.call('POST', `/networks/${encodeURIComponent(network)}/disconnect`, { body: { Container: container } });
+}
