@@ -352,7 +352,8 @@ async function main() {
   const socket = path.join(run, 'berth.sock');
   const env = { ...process.env, BERTH_ROOT: root, BERTH_RUN: run, BERTH_HOST: `unix://${socket}` };
   const nodePath = [path.join(REPO, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':');
-  const cliEnv = { ...env, NODE_PATH: nodePath };
+  // BERTH_NO_AUTOSTART: a CLI that finds no daemon must fail, not start one the bench would then measure.
+  const cliEnv = { ...env, NODE_PATH: nodePath, BERTH_NO_AUTOSTART: '1' };
   delete cliEnv.NODE_EXTRA_CA_CERTS; // bin/berth's shebang unsets it anyway
   log(`engine dir ${T}`);
 
@@ -404,7 +405,8 @@ async function main() {
   // Through bin/berthd as a user starts it (its shebang may carry node flags), else the bundle.
   const berthdBin = path.join(pkg, 'bin', 'berthd');
   const daemonCmd = fs.existsSync(berthdBin) ? [berthdBin, []] : [process.execPath, [DAEMON_JS]];
-  const daemon = spawn(daemonCmd[0], daemonCmd[1], { env: { ...env, NODE_PATH: nodePath }, stdio: ['ignore', logFd, logFd] });
+  // BERTH_DEBUG_TIMING=1 makes berthd log the phases of each start and exit (a few short lines per run).
+  const daemon = spawn(daemonCmd[0], daemonCmd[1], { env: { ...env, NODE_PATH: nodePath, BERTH_DEBUG_TIMING: '1' }, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   state.daemon = daemon;
   state.daemonLog = daemonLog;
@@ -572,12 +574,22 @@ async function main() {
   const seqB = [];
   const seqF = [];
   const seqBS = [];
+  const logFrom = fs.statSync(daemonLog).size;
   for (let i = 0; i < opts.runs; i++) {
     seqB.push((await metered('cli', () => mustBerth(RUN))).ms);
     seqF.push(await metered('floor', () => floorRun(bundles[0])));
     if (berthBundle) seqBS.push(await metered('berthSpec', () => floorRun(berthBundle)));
   }
   const cpuPerRun = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v / opts.runs)]));
+  const daemonPhases = parseDaemonPhases(fs.readFileSync(daemonLog, 'utf8').slice(logFrom));
+  // The CLI's own phase marks (BERTH_DEBUG_TIMING=1), a few extra runs outside the measured ones.
+  const cliMarks = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await berth(RUN, { env: { ...cliEnv, BERTH_DEBUG_TIMING: '1' } });
+    if (r.code !== 0) throw berthFailure('Berth failed (BERTH_DEBUG_TIMING run)', RUN, r);
+    cliMarks.push(r.stderr);
+  }
+  const cliPhases = parseCliMarks(cliMarks);
   const seqD = [];
   const seqP = [];
   for (const [tool, arr] of [[tools.docker, seqD], [tools.podman, seqP]]) {
@@ -690,11 +702,12 @@ async function main() {
   const berthdPssAfter = await sampleMiB(() => pssMiB(daemon.pid));
 
   // ---- 4. idle running containers: conmon and berthd memory
-  log(`${opts.containers} idle containers (run -d busybox sleep 3600)`);
+  // --network none: the default bridge is host-global state (berth0) another engine on this host may own.
+  log(`${opts.containers} idle containers (run -d --network none busybox sleep 3600)`);
   const ids = [];
   const runD = [];
   for (let i = 0; i < opts.containers; i++) {
-    const r = await mustBerth(['run', '-d', 'busybox', 'sleep', '3600']);
+    const r = await mustBerth(['run', '-d', '--network', 'none', 'busybox', 'sleep', '3600']);
     const id = r.stdout.trim().split('\n').pop();
     if (!/^[0-9a-f]{64}$/.test(id)) throw new BenchError(`run -d printed no container ID: ${JSON.stringify(r.stdout)}`);
     ids.push(id);
@@ -786,6 +799,8 @@ async function main() {
       note: "CPU of reaped children from /proc/<pid>/stat: cliProcess = the `berth` node process; berthdChildren = runc delete/start (and conmon's first stage) that berthd waits for; runc create runs under conmon and is not counted",
     },
     samples: { ...bd, ...bd2 },
+    berthdPhasesMs: daemonPhases,
+    cliMarksMs: cliPhases,
   };
   results.other = {
     ...results.other,
@@ -812,6 +827,33 @@ async function otherEngine(tool, tarPath, fn) {
   } finally {
     await runCmd(tool, ['rmi', '-f', img]).catch(() => undefined);
   }
+}
+
+/** Medians of berthd's BERTH_DEBUG_TIMING lines: `start <id> <phase>: <ms> ms`, `exit <id> <phase>: <ms> ms`. */
+function parseDaemonPhases(text) {
+  const by = new Map();
+  for (const m of text.matchAll(/^(start|exit) [0-9a-f]{12} (.+?): ([\d.]+) ms$/gm)) {
+    const k = `${m[1]}: ${m[2]}`;
+    if (!by.has(k)) by.set(k, []);
+    by.get(k).push(Number(m[3]));
+  }
+  return Object.fromEntries([...by].map(([k, v]) => [k, round(median(v))]));
+}
+
+/** Medians of the CLI's BERTH_DEBUG_TIMING marks (`[<ms since run()> ms] <what>`); a mark carrying its own number (`uptime at run() 71 ms`) keeps that one. */
+function parseCliMarks(outputs) {
+  const by = new Map();
+  for (const out of outputs) {
+    for (const m of out.matchAll(/^\[(\d+) ms\] (.+)$/gm)) {
+      const inner = /^(.*?)(\d+) ms$/.exec(m[2]);
+      const entries = inner ? [[inner[1].trim().replace(/,$/, ''), Number(inner[2])]] : [[m[2], Number(m[1])]];
+      for (const [k, v] of entries) {
+        if (!by.has(k)) by.set(k, []);
+        by.get(k).push(v);
+      }
+    }
+  }
+  return Object.fromEntries([...by].map(([k, v]) => [k, round(median(v))]));
 }
 
 function findSnapshotDir(root) {
@@ -981,6 +1023,10 @@ function report() {
   out.push(`  API calls as the CLI makes them, from this process: ping ${b.ping} + create ${b.create} + attach ${b.attach} + wait ${b.waitRegistered} + start ${b.start} + start→removed ${b.startToRemoved} (attach EOF at ${b.startToAttachEof}) = ${b.total}`);
   out.push(`  without --rm: start→exit seen ${b.startToExitSeen}, DELETE ${b.delete}`);
   out.push(`  CLI run median − API run = ${o.cliOverheadMs} ms (node start-up, bundle + commander load, process exit)`);
+  const dp = results.breakdown.berthdPhasesMs ?? {};
+  if (Object.keys(dp).length) out.push(`  berthd phases (BERTH_DEBUG_TIMING): ${Object.entries(dp).map(([k, v]) => `${k} ${v}`).join(' | ')}`);
+  const cm = results.breakdown.cliMarksMs ?? {};
+  if (Object.keys(cm).length) out.push(`  CLI marks (ms since run() unless noted): ${Object.entries(cm).map(([k, v]) => `${k} ${v}`).join(' | ')}`);
   out.push(`  CPU per run: berth CLI process ${c.cliProcess}, berthd JS ${c.berthdJs}, runc/conmon reaped by berthd ${c.berthdChildren} (runc create under conmon not counted); floor run ${c.floorRun}, floor with Berth's spec ${c.floorRunWithBerthSpec}`);
   if (conc?.cpuBusyFraction) out.push(`  concurrent batches: CPU busy ${conc.cpuBusyFraction.berth.map((x) => `${Math.round(x * 100)}%`).join(' ')} (Berth) vs ${conc.cpuBusyFraction.floor.map((x) => `${Math.round(x * 100)}%`).join(' ')} (floor) of ${results.host.cpus} CPUs`);
   out.push(`Other: berthd start→first ping ${o.berthdStartToPingMs} ms; \`run -d\` median ${o.runDetachedMedianMs} ms; GET /containers/json ${o.getContainersJsonMs} ms; \`rm -f\` of ${o.rmForceMs.containers} running ${o.rmForceMs.ms} ms`);

@@ -19,6 +19,8 @@ import { volumeRoutes } from './routes/volumes';
 import { networkRoutes } from './routes/networks';
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
+/** BERTH_DEBUG=requests (or =1) logs every request line on stderr. */
+const DEBUG_REQUESTS = !!process.env.BERTH_DEBUG && process.env.BERTH_DEBUG !== '0';
 
 export function buildRouter(engine: Engine): Router {
   const r = new Router();
@@ -44,6 +46,7 @@ export function createApiServer(engine: Engine): Server {
   const dispatch = async (req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://berth');
     const { version, path } = splitVersion(url.pathname);
+    if (DEBUG_REQUESTS) process.stderr.write(`berthd: ${req.method} ${req.url}${socket ? ' (upgrade)' : ''}\n`);
     let hijacked = false;
     const send = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
       const payload = body === undefined ? '' : JSON.stringify(body);
@@ -126,7 +129,7 @@ export function createApiServer(engine: Engine): Server {
       await m.handler(ctx);
     } catch (e) {
       const status = errorStatus(e);
-      if (status >= 500 && process.env.BERTH_DEBUG) console.error(e);
+      if (DEBUG_REQUESTS) process.stderr.write(`berthd: ${req.method} ${path} -> ${status}: ${status >= 500 && e instanceof Error ? e.stack : errorBody(e).message}\n`);
       if (hijacked) {
         socket?.end();
         res?.end();

@@ -47,7 +47,14 @@ export class Engine {
   constructor(readonly paths: EnginePaths) {
     this.images = new ImageStore(paths.root);
     this.volumes = new VolumeStore(paths.root);
-    this.networks = new NetworkManager({ root: paths.root, run: paths.run });
+    const env = process.env;
+    this.networks = new NetworkManager({
+      root: paths.root,
+      run: paths.run,
+      // Tests (and hosts running several engines) give each engine its own default bridge and pool.
+      ...(env.BERTH_BRIDGE || env.BERTH_BRIDGE_SUBNET ? { defaultBridge: { bridgeName: env.BERTH_BRIDGE || undefined, subnet: env.BERTH_BRIDGE_SUBNET || undefined } } : {}),
+      ...(env.BERTH_SUBNET_POOL ? { subnetPool: env.BERTH_SUBNET_POOL } : {}),
+    });
     this.containers = new ContainerManager(paths, this.images, this.events, this.volumes, this.networks);
   }
 

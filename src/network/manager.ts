@@ -14,6 +14,7 @@
  * Every ADD is preceded by an on-disk record of exactly what will be run
  * (<root>/networks/endpoints/<id>.json), so DEL can replay it after a crash.
  */
+import { existsSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -156,11 +157,13 @@ export class NetworkManager {
     if (!have.has('bridge')) {
       const want = this.opts.defaultBridge?.subnet;
       const subnet = want ? parseCidr(want) : this.pickSubnet(DEFAULT_BRIDGE_SUBNETS.map((s) => parseCidr(s)));
-      const bridgeName = this.opts.defaultBridge?.bridgeName ?? 'berth0';
+      const id = newId();
+      // Another engine on this host (tests run several) may own berth0 already.
+      const bridgeName = this.opts.defaultBridge?.bridgeName ?? (existsSync('/sys/class/net/berth0') ? `berth-${id.slice(0, 8)}` : 'berth0');
       await this.save({
         ...base,
         Name: 'bridge',
-        Id: newId(),
+        Id: id,
         Driver: 'bridge',
         Subnet: formatCidr(subnet),
         Gateway: nthHost(subnet, 1),

@@ -8,6 +8,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { request } from 'node:http';
+import { randomBytes, randomInt } from 'node:crypto';
+import { NetworkManager } from '../../src/network';
 
 export const REPO = resolve(__dirname, '..', '..');
 export const BERTH_BIN = join(REPO, 'dist', 'berth.js');
@@ -29,6 +31,10 @@ export class TestEngine {
   readonly root: string;
   readonly run: string;
   readonly socket: string;
+  /** Each engine gets its own default bridge and subnets: several run side by side on one host. */
+  readonly bridge = `bt${randomBytes(3).toString('hex')}`;
+  readonly bridgeSubnet = `10.${150 + randomInt(50)}.${randomInt(256)}.0/24`;
+  readonly subnetPool = `10.${200 + randomInt(50)}.0.0/16`;
   daemon?: ChildProcess;
 
   constructor() {
@@ -39,7 +45,16 @@ export class TestEngine {
   }
 
   get env(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, BERTH_ROOT: this.root, BERTH_RUN: this.run, BERTH_HOST: `unix://${this.socket}`, BERTH_NO_AUTOSTART: '1' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      BERTH_ROOT: this.root,
+      BERTH_RUN: this.run,
+      BERTH_HOST: `unix://${this.socket}`,
+      BERTH_NO_AUTOSTART: '1',
+      BERTH_BRIDGE: this.bridge,
+      BERTH_BRIDGE_SUBNET: this.bridgeSubnet,
+      BERTH_SUBNET_POOL: this.subnetPool,
+    };
     delete env.NODE_EXTRA_CA_CERTS;
     return env;
   }
@@ -107,6 +122,12 @@ export class TestEngine {
     }
     // Anything a crashed test left: conmon monitors of this root, runc containers, mounts.
     spawnSync('pkill', ['-9', '-f', `conmon.*${this.dir}`]);
+    // Networks are host-wide: bridges, iptables rules, DNS resolvers, leases.
+    if (existsSync(join(this.root, 'networks'))) {
+      const nm = new NetworkManager({ root: this.root, run: this.run, defaultBridge: { bridgeName: this.bridge, subnet: this.bridgeSubnet }, subnetPool: this.subnetPool });
+      await nm.init().then(() => nm.destroy()).catch(() => undefined);
+    }
+    spawnSync('pkill', ['-9', '-f', `${this.dir}/`]);
     const runcRoot = join(this.run, 'runc');
     if (existsSync(runcRoot)) for (const id of readdirSync(runcRoot)) spawnSync('runc', [`--root=${runcRoot}`, 'delete', '--force', id]);
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8')

@@ -2,7 +2,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Engine } from '../../engine/engine';
-import { InvalidArgumentError } from '../../errors';
+import { ConflictError, InvalidArgumentError, NotModifiedError } from '../../errors';
 import type { Container, WaitCondition } from '../../runtime/containers';
 import type { ContainerConfig, HostConfig, NetworkingConfig } from '../../runtime/types';
 import { parseTimestamp, type LogRecord } from '../../runtime/logs';
@@ -344,6 +344,17 @@ async function logs(engine: Engine, ctx: RequestContext): Promise<void> {
   res.end();
 }
 
+/**
+ * The docker CLI (API >= 1.44) sends `NetworkingConfig.EndpointsConfig` keyed by the network
+ * mode, which is "default" unless --network was given; dockerd reads "default" as the bridge.
+ */
+export function normalizeNetworking(nc: NetworkingConfig | null | undefined): NetworkingConfig | undefined {
+  const eps = nc?.EndpointsConfig;
+  if (!eps || !('default' in eps)) return nc ?? undefined;
+  const { default: def, ...rest } = eps;
+  return { ...nc, EndpointsConfig: { ...rest, ...(rest.bridge === undefined ? { bridge: def } : {}) } };
+}
+
 export function containerRoutes(r: Router, engine: Engine): void {
   const C = engine.containers;
   r.add('GET', '/containers/json', (ctx) => ctx.send(200, listContainers(engine, ctx)));
@@ -351,11 +362,20 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const body = (await ctx.json<ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: NetworkingConfig }>()) ?? ({ Image: '' } as ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: NetworkingConfig });
     const { HostConfig: hc, NetworkingConfig: nc, ...config } = body;
     const name = ctx.query.get('name') || undefined;
-    ctx.send(201, await C.create(config as ContainerConfig, hc ?? {}, name, nc ?? undefined));
+    ctx.send(201, await C.create(config as ContainerConfig, hc ?? {}, name, normalizeNetworking(nc)));
   });
   r.add('GET', '/containers/{id}/json', (ctx) => ctx.send(200, containerInspect(engine, C.get(ctx.params.id))));
   r.add('POST', '/containers/{id}/start', async (ctx) => {
-    await C.start(ctx.params.id);
+    const c = C.get(ctx.params.id);
+    try {
+      await C.start(c.rec.Id);
+    } catch (e) {
+      // As dockerd: a --rm container whose start failed is removed; `docker run --rm` waits for
+      // condition=removed after a failed start and would hang otherwise.
+      if (!(e instanceof NotModifiedError) && !(e instanceof ConflictError) && c.rec.HostConfig.AutoRemove && !c.state.Running)
+        await C.remove(c.rec.Id, { force: true, volumes: true }).catch(() => undefined);
+      throw e;
+    }
     ctx.send(204);
   });
   r.add('POST', '/containers/{id}/stop', async (ctx) => {
