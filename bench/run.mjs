@@ -1,17 +1,21 @@
 #!/usr/bin/env node
-// Berth benchmark suite (issue 3, "Done when" → bench bullet).
+// Berth benchmark suite (issue 3, "Done when" → bench bullet). Run as root:
 //
-//   npm run bench [-- --runs 20 --concurrency 20 --containers 10 --build]
+//   npm run bench [-- --runs 20 --concurrency 20 --containers 20 --batches 3 --strict --build --dist DIR]
 //
-// One run, on an isolated engine in a temp dir it creates and removes again:
+// One run, on an isolated engine in a temp dir it creates and removes again (daemon stopped,
+// containers removed, mounts unmounted, dirs gone), using a private copy of bin/ + dist/:
 //   1. `berth --version` wall time beside bare `node -e 0`
 //   2. `berth run --rm --network none busybox true` median beside the runc floor
-//      (fresh overlay mount + `runc run` of a prepared bundle + umount), Docker, Podman
-//   3. N concurrent `run --rm` wall time beside N concurrent floor runs
+//      (fresh overlay mount + `runc run` of a `runc spec` bundle + umount), beside `runc run`
+//      of Berth's own config.json, and beside Docker and Podman when they are installed
+//   3. C concurrent `run --rm`: wall time beside C concurrent floor runs
 //   4. engine memory per idle running container (conmon RSS/PSS + berthd growth)
-//   5. berthd idle RSS after startup and after the runs
-//   6. `berth ps` latency, `import` beside `tar -xf`, and an API-level breakdown of a run
-// Prints a table and writes bench/results/latest.json. Plain Node ESM, no dependencies.
+//   5. berthd idle RSS after startup, after the runs, at the end
+//   6. `berth ps` latency, `import` beside `tar -xf`, and where the time of a run goes
+//      (the CLI's API calls timed one by one, berthd's BERTH_DEBUG_TIMING phases, CPU per run)
+// Prints a table and writes bench/results/latest.json. Exits 1 when the bench itself fails
+// (or, with --strict, when a target is missed). Plain Node ESM, no dependencies.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -778,7 +782,7 @@ async function main() {
   add({ key: 'berthdGrowth', label: 'berthd RSS growth per running container (MiB)', unit: 'MiB', berth: growth, docker: na(tools.docker), podman: 'n/a (no daemon)', target: 'info', pass: undefined, extra: { berthdBeforeMiB: berthdIdleAfter, berthdWithContainersMiB: berthdWithK, pssGrowthPerContainerMiB: growthPss } });
   const perCtr = conmonRss + Math.max(0, growth);
   add({ key: 'enginePerContainer', label: 'engine memory per idle container: conmon RSS + berthd growth (MiB)', unit: 'MiB', berth: perCtr, docker: na(tools.docker), podman: na(tools.podman), target: `≤ ${REF.podmanConmonMiB} MiB (Podman's conmon RSS)`, pass: perCtr <= REF.podmanConmonMiB, extra: { pssBasedMiB: conmonPss + Math.max(0, growthPss), otherEngineProcesses: extra.length } });
-  const runsSoFar = 2 + 1 + opts.runs + (bdN + 1) + bdN + opts.batches * opts.concurrency;
+  const runsSoFar = 2 + 1 + opts.runs + 5 + (bdN + 1) + bdN + opts.batches * opts.concurrency;
   add({ key: 'berthdIdleStart', label: 'berthd idle RSS after startup (MiB)', unit: 'MiB', berth: berthdIdleStart, target: '< 80 MiB', pass: berthdIdleStart < 80 });
   add({ key: 'berthdIdleAfter', label: `berthd idle RSS after ${runsSoFar} containers ran (MiB)`, unit: 'MiB', berth: berthdIdleAfter, target: '< 80 MiB', pass: berthdIdleAfter < 80 });
   add({ key: 'berthdPssAfter', label: `berthd idle PSS after ${runsSoFar} containers ran (MiB; RSS counts node's shared text)`, unit: 'MiB', berth: berthdPssAfter, target: 'info', pass: undefined });
@@ -1064,6 +1068,7 @@ try {
   await cleanup();
   report();
   writeJson();
+  fs.rmSync(path.join(RESULTS_DIR, 'berthd-aborted.log'), { force: true }); // stale: this run completed
   const failed = results.metrics.filter((m) => m.pass === false).map((m) => m.key);
   if (!results.cleanup?.ok) process.exitCode = 1;
   if (failed.length) {

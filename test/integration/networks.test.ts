@@ -1,0 +1,115 @@
+/** Networks with real containers: user-network DNS, ports, none, internal, and no leftovers after churn and a crash. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { TestEngine, eventually, isRoot } from '../helpers/engine';
+
+function httpGet(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function hostState(e: TestEngine): { veths: string[]; rules: string[]; leases: string[] } {
+  const links = execFileSync('ip', ['-o', 'link', 'show', 'master', e.bridge], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const save = execFileSync('iptables-save', { encoding: 'utf8' }).split('\n');
+  const ipamDir = join(e.root, 'networks', 'ipam');
+  const leases: string[] = [];
+  const walk = (d: string) => {
+    for (const ent of readdirSync(d, { withFileTypes: true })) {
+      if (ent.isDirectory()) walk(join(d, ent.name));
+      else if (/^\d+\.\d+\.\d+\.\d+$/.test(ent.name)) leases.push(ent.name);
+    }
+  };
+  try {
+    walk(ipamDir);
+  } catch {
+    // no leases dir yet
+  }
+  // Per-container rules carry the container ID in their comments (CNI portmap/firewall, Berth's tags).
+  return { veths: links, rules: save.filter((l) => /-A .*(CNI-[0-9a-f]{24}|CNI-DN-|CNI-HOSTPORT-DNAT.*dport)/.test(l)), leases };
+}
+
+describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
+  const e = new TestEngine();
+  const www = join(e.dir, 'www');
+  before(async () => {
+    await e.start();
+    await e.busybox();
+    mkdirSync(www, { recursive: true });
+    writeFileSync(join(www, 'index.html'), 'hello from web\n');
+  });
+  after(() => e.cleanup());
+
+  test('containers on a user network reach each other by name and alias', async () => {
+    assert.equal((await e.berth(['network', 'create', 'appnet'])).code, 0);
+    const web = await e.berth(['run', '-d', '--name', 'web', '--network', 'appnet', '--network-alias', 'frontend', '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    assert.equal(web.code, 0, web.stderr);
+    const r = await e.berth(['run', '--rm', '--network', 'appnet', 'busybox', 'sh', '-c', 'wget -qO- http://web/ && wget -qO- http://frontend/']);
+    assert.equal(r.stdout, 'hello from web\nhello from web\n', r.stderr);
+    const ip = (await e.berth(['inspect', '-f', '{{.NetworkSettings.Networks.appnet.IPAddress}}', 'web'])).stdout.trim();
+    assert.match(ip, /^10\.\d+\.\d+\.\d+$/);
+    const insp = await e.berth(['network', 'inspect', '-f', '{{range .Containers}}{{.Name}} {{end}}', 'appnet']);
+    assert.match(insp.stdout, /web/);
+    const rm = await e.berth(['network', 'rm', 'appnet']);
+    assert.notEqual(rm.code, 0, 'a network with endpoints must not be removable');
+    await e.berth(['rm', '-f', 'web']);
+    assert.equal((await e.berth(['network', 'rm', 'appnet'])).code, 0);
+  });
+
+  test('the default bridge gives an IP and a gateway; --network none has only lo', async () => {
+    const r = await e.berth(['run', '--rm', 'busybox', 'sh', '-c', 'ip -o -4 addr show eth0; ip route | grep default; ping -c1 -W2 $(ip route | awk "/default/ {print \\$3}") >/dev/null && echo gw-ok']);
+    assert.match(r.stdout, /inet 10\.\d+\.\d+\.\d+\//);
+    assert.match(r.stdout, /gw-ok/);
+    const none = await e.berth(['run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', "ip -o link | awk -F': ' '{print $2}'"]);
+    assert.equal(none.stdout.trim(), 'lo');
+  });
+
+  test('a published port is reachable from the host', async () => {
+    const r = await e.berth(['run', '-d', '--name', 'pub', '-p', '127.0.0.1::80', '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    assert.equal(r.code, 0, r.stderr);
+    const port = (await e.berth(['port', 'pub', '80'])).stdout.trim();
+    assert.match(port, /^127\.0\.0\.1:\d+$/);
+    const body = await eventually(() => httpGet(Number(port.split(':')[1])).catch(() => undefined));
+    assert.equal(body, 'hello from web\n');
+    const ps = await e.berth(['ps', '--format', '{{.Ports}}', '--filter', 'name=pub']);
+    assert.match(ps.stdout, /127\.0\.0\.1:\d+->80\/tcp/);
+    await e.berth(['rm', '-f', 'pub']);
+  });
+
+  test('--internal networks have no route out', async () => {
+    await e.berth(['network', 'create', '--internal', 'secluded']);
+    const r = await e.berth(['run', '--rm', '--network', 'secluded', 'busybox', 'sh', '-c', 'ip route; ip route | grep -c default']);
+    assert.match(r.stdout, /^0$/m);
+    await e.berth(['network', 'rm', 'secluded']);
+  });
+
+  test('churn and a berthd SIGKILL leave no veth, rule or lease behind', { timeout: 240_000 }, async () => {
+    const before = hostState(e);
+    for (let i = 0; i < 20; i++) {
+      const r = await e.berth(['run', '--rm', '-p', '80', 'busybox', 'true']);
+      assert.equal(r.code, 0, r.stderr);
+      if (i === 10) {
+        await e.berth(['run', '-d', '--name', 'crashy', '-p', '80', 'busybox', 'sleep', '2']);
+        await e.stopDaemon('SIGKILL');
+        await new Promise((res) => setTimeout(res, 2500));
+        await e.start();
+        await eventually(async () => (await e.berth(['inspect', '-f', '{{.State.Status}}', 'crashy'])).stdout.trim() === 'exited');
+        await e.berth(['rm', 'crashy']);
+      }
+    }
+    const afterState = hostState(e);
+    assert.deepEqual(afterState.veths, before.veths);
+    assert.deepEqual(afterState.leases, before.leases);
+    assert.deepEqual(afterState.rules, before.rules);
+  });
+});
