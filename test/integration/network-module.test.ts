@@ -395,7 +395,17 @@ function suite(): void {
       assert.notEqual(gone.code, 0);
       await nm.detach(A);
       assert.deepEqual(leaseFiles(root, userNet), []);
-      const veths = (await links()).filter((l) => !links0.includes(l) && l.startsWith('veth'));
+      // Only veths on this test's bridges count: other engines may run containers meanwhile.
+      const now = await links();
+      const ourBridges = new Set(now.filter((l) => !links0.includes(l) && fs.existsSync(`/sys/class/net/${l}/bridge`)));
+      const masterOf = (l: string) => {
+        try {
+          return path.basename(fs.readlinkSync(`/sys/class/net/${l}/master`));
+        } catch {
+          return '';
+        }
+      };
+      const veths = now.filter((l) => !links0.includes(l) && l.startsWith('veth') && ourBridges.has(masterOf(l)));
       assert.deepEqual(veths, []);
     });
 

@@ -1,0 +1,106 @@
+/**
+ * Root filesystems for build steps, made of kernel overlay mounts over the
+ * unpacked layer dirs (bottom → top): a writable sandbox whose upper dir
+ * becomes the step's layer, or a read-only view for COPY --from. Everything
+ * lives in a fresh temp dir under `<root>/builder/tmp`.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidArgumentError } from '../errors';
+import { removeTree } from '../image/snapshot/snapshotter';
+import { MNT_DETACH, mount, umount2 } from '../sys/libc';
+
+/** overlay's options must fit one page; containers.ts has the same limit. */
+const MAX_OVERLAY_OPTIONS = 4000;
+
+export interface Sandbox {
+  /** The temp dir holding everything below. */
+  dir: string;
+  /** The merged view, mounted. */
+  rootfs: string;
+  /** What the step changed (overlay upper dir). */
+  upper: string;
+  /** Unmounts the rootfs (idempotent). */
+  unmount(): void;
+  /** Unmounts and deletes the temp dir. */
+  remove(): Promise<void>;
+}
+
+export async function makeTempDir(tmpRoot: string, prefix: string): Promise<string> {
+  await fsp.mkdir(tmpRoot, { recursive: true, mode: 0o700 });
+  return fsp.mkdtemp(join(tmpRoot, prefix));
+}
+
+function overlayOptions(lowers: string[], rest: string): string {
+  // overlay lists the top layer first.
+  const opts = `lowerdir=${[...lowers].reverse().join(':')}${rest}`;
+  if (opts.length > MAX_OVERLAY_OPTIONS) throw new InvalidArgumentError('image has too many layers for one overlay mount');
+  return opts;
+}
+
+function unmountAll(target: string): void {
+  try {
+    while (umount2(target, MNT_DETACH));
+  } catch {
+    // nothing (more) mounted
+  }
+}
+
+/** A writable rootfs: `lowers` below, an empty upper dir on top. */
+export async function openSandbox(tmpRoot: string, lowers: string[]): Promise<Sandbox> {
+  const dir = await makeTempDir(tmpRoot, 'sb-');
+  const rootfs = join(dir, 'rootfs');
+  const upper = join(dir, 'upper');
+  const work = join(dir, 'work');
+  for (const d of [rootfs, upper, work]) await fsp.mkdir(d, { mode: 0o755 });
+  let lows = lowers;
+  if (lows.length === 0) {
+    lows = [join(dir, 'empty')];
+    await fsp.mkdir(lows[0], { mode: 0o755 });
+  }
+  try {
+    mount('overlay', rootfs, 'overlay', 0, overlayOptions(lows, `,upperdir=${upper},workdir=${work}`));
+  } catch (e) {
+    await removeTree(dir);
+    throw e;
+  }
+  const unmount = () => unmountAll(rootfs);
+  return {
+    dir,
+    rootfs,
+    upper,
+    unmount,
+    async remove() {
+      unmount();
+      await removeTree(dir);
+    },
+  };
+}
+
+export interface View {
+  root: string;
+  close(): Promise<void>;
+}
+
+/** A read-only merged view of `lowers` (overlay needs two lowers without an upper; one is used as is). */
+export async function openView(tmpRoot: string, lowers: string[]): Promise<View> {
+  if (lowers.length === 1) return { root: lowers[0], close: async () => undefined };
+  const dir = await makeTempDir(tmpRoot, 'view-');
+  const root = join(dir, 'root');
+  await fsp.mkdir(root, { mode: 0o755 });
+  if (lowers.length >= 2) {
+    try {
+      mount('overlay', root, 'overlay', 0, overlayOptions(lowers, ''));
+    } catch (e) {
+      await removeTree(dir);
+      throw e;
+    }
+  }
+  return {
+    root,
+    async close() {
+      unmountAll(root);
+      await removeTree(dir);
+    },
+  };
+}

@@ -1,0 +1,213 @@
+/**
+ * A RUN step: the command runs in an ephemeral container that runc starts in
+ * the foreground (`runc run`), never through the container manager, so it
+ * never shows in `ps`. Its rootfs is a sandbox overlay (rootfs.ts); the caller
+ * packs the upper dir into the step's layer afterwards.
+ *
+ * Isolation is a normal container's: Docker's default capabilities and
+ * seccomp profile, no privileged mode, a private network namespace with only
+ * loopback unless the daemon allows host networking
+ * (BERTH_BUILD_ALLOW_HOST_NETWORK=1; BuildKit's network.host entitlement).
+ *
+ * runc creates mount-point stubs (/proc, /dev, /sys, /etc/hosts, …) when the
+ * image lacks them; they are removed from the upper dir afterwards so they do
+ * not end up in the layer. The removal uses unlinkat on a dir fd opened with
+ * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a command that replaced /etc with a
+ * symlink to a host dir cannot make the daemon delete host files
+ * (CVE-2024-23652).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, constants, lstatSync, promises as fsp, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ForbiddenError, InvalidArgumentError } from '../errors';
+import { Runc } from '../runtime/runc';
+import { buildRuntimeSpec, serializeRuntimeSpec } from '../runtime/spec';
+import { resolveUser } from '../runtime/user';
+import { mkdirInRoot, openInRoot } from '../sys/inroot';
+import {
+  AT_FDCWD,
+  AT_REMOVEDIR,
+  O_CLOEXEC,
+  O_PATH,
+  RESOLVE_BENEATH,
+  RESOLVE_NO_MAGICLINKS,
+  RESOLVE_NO_SYMLINKS,
+  openat2,
+  unlinkat,
+} from '../sys/libc';
+import type { Sandbox } from './rootfs';
+
+export const HOST_NETWORK_ENV = 'BERTH_BUILD_ALLOW_HOST_NETWORK';
+const HOSTNAME = 'buildkitsandbox';
+/** Deepest first: files before the dirs that may only exist because of them. */
+const STUBS = ['etc/hosts', 'etc/resolv.conf', 'etc', 'proc', 'dev', 'sys'];
+const HOSTS = '127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n';
+
+export interface RunStepOptions {
+  sandbox: Sandbox;
+  /** `<BERTH_RUN>/runc-build`. */
+  runcRoot: string;
+  args: string[];
+  env: string[];
+  /** USER of the stage ('' = root). */
+  user: string;
+  /** Absolute. */
+  cwd: string;
+  network: 'none' | 'host';
+  onOutput: (data: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+export class RunFailedError extends InvalidArgumentError {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The network a step gets: `none` unless host networking was asked for and the daemon allows it. */
+export function stepNetwork(requested: string | undefined): 'none' | 'host' {
+  if (!requested || requested === 'default' || requested === 'none' || requested === 'bridge') return 'none';
+  if (requested !== 'host') throw new InvalidArgumentError(`network mode "${requested}" is not supported for builds (use none or host)`);
+  if (process.env[HOST_NETWORK_ENV] !== '1') {
+    throw new ForbiddenError(`network.host is not allowed for builds: start berthd with ${HOST_NETWORK_ENV}=1 to grant it`);
+  }
+  return 'host';
+}
+
+function existsInRoot(rootfs: string, path: string): boolean {
+  try {
+    closeSync(openInRoot(rootfs, path, O_PATH | constants.O_NOFOLLOW));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the command; resolves with its exit code (0), throws RunFailedError otherwise. */
+export async function runStep(o: RunStepOptions): Promise<void> {
+  const { sandbox } = o;
+  const rootfs = sandbox.rootfs;
+  const user = await resolveUser(rootfs, o.user);
+  if (o.cwd !== '/') mkdirInRoot(rootfs, o.cwd);
+  const missing = STUBS.filter((s) => !existsInRoot(rootfs, s));
+
+  const hosts = join(sandbox.dir, 'hosts');
+  const resolv = join(sandbox.dir, 'resolv.conf');
+  await fsp.writeFile(hosts, o.network === 'host' ? readFileSync('/etc/hosts') : HOSTS, { mode: 0o644 });
+  await fsp.writeFile(resolv, o.network === 'host' ? readFileSync('/etc/resolv.conf') : '', { mode: 0o644 });
+  const id = `berth-build-${randomBytes(6).toString('hex')}`;
+  const spec = buildRuntimeSpec({
+    rootfs,
+    readonlyRootfs: false,
+    args: o.args,
+    env: o.env,
+    cwd: o.cwd,
+    user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+    hostname: HOSTNAME,
+    terminal: false,
+    privileged: false,
+    capAdd: [],
+    capDrop: [],
+    noNewPrivileges: false,
+    seccomp: 'default',
+    resources: {},
+    network: { mode: o.network },
+    ipc: 'private',
+    pid: 'private',
+    uts: 'private',
+    mounts: [],
+    hostsFile: hosts,
+    resolvConf: resolv,
+    cgroupsPath: `/berth-build/${id}`,
+  });
+  const bundle = join(sandbox.dir, 'bundle');
+  await fsp.mkdir(bundle, { mode: 0o700 });
+  await fsp.writeFile(join(bundle, 'config.json'), serializeRuntimeSpec(spec), { mode: 0o600 });
+  const log = join(sandbox.dir, 'runc.log');
+  try {
+    const code = await runRunc(new Runc(o.runcRoot), o.runcRoot, id, bundle, log, o);
+    if (code !== 0) throw new RunFailedError(runcError(log) ?? '', code);
+  } finally {
+    sandbox.unmount();
+    removeStubs(sandbox.upper, missing);
+  }
+}
+
+function runRunc(runc: Runc, root: string, id: string, bundle: string, log: string, o: RunStepOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(runc.bin, ['--root', root, '--log', log, '--log-format', 'json', 'run', '--bundle', bundle, id], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const onAbort = () => void runc.kill(id, 'KILL', true).catch(() => undefined);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    if (o.signal?.aborted) onAbort();
+    child.stdout.on('data', (d: Buffer) => o.onOutput(d));
+    child.stderr.on('data', (d: Buffer) => o.onOutput(d));
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      o.signal?.removeEventListener('abort', onAbort);
+      if (o.signal?.aborted) reject(o.signal.reason instanceof Error ? o.signal.reason : new Error('build canceled'));
+      else resolve(code ?? (sig ? 128 + (osConstants.signals[sig] ?? 9) : 1));
+    });
+  });
+}
+
+/** runc's own error (not the command's), from its JSON log. */
+function runcError(log: string): string | undefined {
+  let text = '';
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const msgs: string[] = [];
+  for (const line of text.split('\n')) {
+    try {
+      const l = JSON.parse(line) as { level?: string; msg?: string };
+      if ((l.level === 'error' || l.level === 'fatal') && l.msg) msgs.push(l.msg);
+    } catch {
+      // not JSON
+    }
+  }
+  return msgs.length ? msgs[msgs.length - 1] : undefined;
+}
+
+/** Removes the mount-point stubs runc made, only if they are still empty. */
+function removeStubs(upper: string, stubs: string[]): void {
+  if (stubs.length === 0) return;
+  const root = openat2(AT_FDCWD, upper, O_PATH | constants.O_DIRECTORY | O_CLOEXEC, 0, 0);
+  try {
+    for (const stub of stubs) {
+      const i = stub.lastIndexOf('/');
+      const parentPath = i < 0 ? '.' : stub.slice(0, i);
+      const leaf = stub.slice(i + 1);
+      let parent: number;
+      try {
+        parent = openat2(root, parentPath, O_PATH | constants.O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+      } catch {
+        continue;
+      }
+      try {
+        const st = lstatAt(parent, leaf);
+        if (!st) continue;
+        if (st.isDirectory()) unlinkat(parent, leaf, AT_REMOVEDIR);
+        else if (st.isFile() && st.size === 0) unlinkat(parent, leaf, 0);
+      } catch {
+        // not empty (the command put files there): keep it
+      } finally {
+        closeSync(parent);
+      }
+    }
+  } finally {
+    closeSync(root);
+  }
+}
+
+function lstatAt(dirfd: number, leaf: string) {
+  return lstatSync(`/proc/self/fd/${dirfd}/${leaf}`, { throwIfNoEntry: false });
+}
