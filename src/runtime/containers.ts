@@ -16,7 +16,7 @@ import type { ImageStore } from '../image/store';
 import { DEFAULT_PATH, type ImageRecord } from '../image/types';
 import type { Digest } from '../image/digest';
 import { atomicWriteJson, ensureDir, KeyedMutex, readJson } from '../sys/fsutil';
-import { connectSeqpacket, mount, umount2, MNT_DETACH } from '../sys/libc';
+import { connectSeqpacket, mountAsync, umount2Async, MNT_DETACH } from '../sys/libc';
 import { mkdirInRoot } from '../sys/inroot';
 import { findBinary } from '../sys/exec';
 import { processAlive } from '../sys/proc';
@@ -440,13 +440,13 @@ export class ContainerManager {
     }
     const opts = `lowerdir=${lowers.join(':')},upperdir=${join(c.dir, 'upper')},workdir=${join(c.dir, 'work')}`;
     if (opts.length > 4000) throw new InvalidArgumentError('image has too many layers for one overlay mount');
-    mount('overlay', rootfs, 'overlay', 0, opts);
+    await mountAsync('overlay', rootfs, 'overlay', 0, opts);
   }
 
   private async unmountRootfs(c: Container): Promise<void> {
     const rootfs = join(c.dir, 'rootfs');
     try {
-      while (umount2(rootfs, MNT_DETACH));
+      while (await umount2Async(rootfs, MNT_DETACH));
     } catch {
       // nothing mounted
     }

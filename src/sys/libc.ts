@@ -153,6 +153,36 @@ export function mount(source: string, target: string, fstype: string, flags: num
   check(load().mount(source, target, fstype, flags, data), 'mount', target);
 }
 
+type AsyncFn = { async: (...args: unknown[]) => void };
+
+/**
+ * mount(2) and umount2(2) on libuv's thread pool: an overlay mount or a lazy
+ * unmount takes milliseconds of kernel time that would otherwise block berthd.
+ */
+export function mountAsync(source: string, target: string, fstype: string, flags: number, data: string | null): Promise<void> {
+  const c = load();
+  return new Promise((resolve, reject) => {
+    (c.mount as unknown as AsyncFn).async(source, target, fstype, flags, data, (err: Error | null, ret: number) => {
+      if (err) reject(err);
+      else if (ret < 0) reject(new SysError('mount', c.errno(), target));
+      else resolve();
+    });
+  });
+}
+
+export function umount2Async(target: string, flags = 0): Promise<boolean> {
+  const c = load();
+  return new Promise((resolve, reject) => {
+    (c.umount2 as unknown as AsyncFn).async(target, flags, (err: Error | null, ret: number) => {
+      if (err) return reject(err);
+      if (ret === 0) return resolve(true);
+      const e = c.errno();
+      if (e === osConstants.errno.EINVAL || e === osConstants.errno.ENOENT) resolve(false);
+      else reject(new SysError('umount2', e, target));
+    });
+  });
+}
+
 /** umount2(2); EINVAL/ENOENT (not mounted) are reported as false, not thrown. */
 export function umount2(target: string, flags = 0): boolean {
   const c = load();
