@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { removeTree } from '../image/snapshot/snapshotter';
-import { MNT_DETACH, mount, umount2 } from '../sys/libc';
+import { MNT_DETACH, mountAsync, umount2Async } from '../sys/libc';
 
 /** overlay's options must fit one page; containers.ts has the same limit. */
 const MAX_OVERLAY_OPTIONS = 4000;
@@ -21,7 +21,7 @@ export interface Sandbox {
   /** What the step changed (overlay upper dir). */
   upper: string;
   /** Unmounts the rootfs (idempotent). */
-  unmount(): void;
+  unmount(): Promise<void>;
   /** Unmounts and deletes the temp dir. */
   remove(): Promise<void>;
 }
@@ -38,9 +38,10 @@ function overlayOptions(lowers: string[], rest: string): string {
   return opts;
 }
 
-function unmountAll(target: string): void {
+/** Mount calls run on the thread pool: an overlay (un)mount takes milliseconds that would block berthd. */
+async function unmountAll(target: string): Promise<void> {
   try {
-    while (umount2(target, MNT_DETACH));
+    while (await umount2Async(target, MNT_DETACH));
   } catch {
     // nothing (more) mounted
   }
@@ -59,7 +60,7 @@ export async function openSandbox(tmpRoot: string, lowers: string[]): Promise<Sa
     await fsp.mkdir(lows[0], { mode: 0o755 });
   }
   try {
-    mount('overlay', rootfs, 'overlay', 0, overlayOptions(lows, `,upperdir=${upper},workdir=${work}`));
+    await mountAsync('overlay', rootfs, 'overlay', 0, overlayOptions(lows, `,upperdir=${upper},workdir=${work}`));
   } catch (e) {
     await removeTree(dir);
     throw e;
@@ -71,7 +72,7 @@ export async function openSandbox(tmpRoot: string, lowers: string[]): Promise<Sa
     upper,
     unmount,
     async remove() {
-      unmount();
+      await unmount();
       await removeTree(dir);
     },
   };
@@ -90,7 +91,7 @@ export async function openView(tmpRoot: string, lowers: string[]): Promise<View>
   await fsp.mkdir(root, { mode: 0o755 });
   if (lowers.length >= 2) {
     try {
-      mount('overlay', root, 'overlay', 0, overlayOptions(lowers, ''));
+      await mountAsync('overlay', root, 'overlay', 0, overlayOptions(lowers, ''));
     } catch (e) {
       await removeTree(dir);
       throw e;
@@ -99,7 +100,7 @@ export async function openView(tmpRoot: string, lowers: string[]): Promise<View>
   return {
     root,
     async close() {
-      unmountAll(root);
+      await unmountAll(root);
       await removeTree(dir);
     },
   };

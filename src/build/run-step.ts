@@ -17,7 +17,7 @@
  * (CVE-2024-23652).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, constants, lstatSync, promises as fsp, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, promises as fsp, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -34,9 +34,11 @@ import {
   RESOLVE_BENEATH,
   RESOLVE_NO_MAGICLINKS,
   RESOLVE_NO_SYMLINKS,
+  lgetxattr,
   openat2,
   unlinkat,
 } from '../sys/libc';
+import { OVERLAY_OPAQUE_XATTR } from '../image/snapshot/whiteout';
 import type { Sandbox } from './rootfs';
 
 export const HOST_NETWORK_ENV = 'BERTH_BUILD_ALLOW_HOST_NETWORK';
@@ -57,6 +59,7 @@ export interface RunStepOptions {
   cwd: string;
   network: 'none' | 'host';
   onOutput: (data: Buffer) => void;
+  onStart?: (id: string) => void;
   signal?: AbortSignal;
 }
 
@@ -88,13 +91,15 @@ function existsInRoot(rootfs: string, path: string): boolean {
   }
 }
 
-/** Runs the command; resolves with its exit code (0), throws RunFailedError otherwise. */
+/** Runs the command to its end; a non-zero exit (or a container that cannot start) is a RunFailedError. */
 export async function runStep(o: RunStepOptions): Promise<void> {
   const { sandbox } = o;
   const rootfs = sandbox.rootfs;
   const user = await resolveUser(rootfs, o.user);
+  const env = o.env.some((kv) => kv.startsWith('HOME=')) ? o.env : [...o.env, `HOME=${user.home || '/'}`];
   if (o.cwd !== '/') mkdirInRoot(rootfs, o.cwd);
   const missing = STUBS.filter((s) => !existsInRoot(rootfs, s));
+  const etcBefore = statInRoot(rootfs, 'etc');
 
   const hosts = join(sandbox.dir, 'hosts');
   const resolv = join(sandbox.dir, 'resolv.conf');
@@ -105,7 +110,7 @@ export async function runStep(o: RunStepOptions): Promise<void> {
     rootfs,
     readonlyRootfs: false,
     args: o.args,
-    env: o.env,
+    env,
     cwd: o.cwd,
     user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
     hostname: HOSTNAME,
@@ -129,12 +134,48 @@ export async function runStep(o: RunStepOptions): Promise<void> {
   await fsp.mkdir(bundle, { mode: 0o700 });
   await fsp.writeFile(join(bundle, 'config.json'), serializeRuntimeSpec(spec), { mode: 0o600 });
   const log = join(sandbox.dir, 'runc.log');
+  o.onStart?.(id);
   try {
     const code = await runRunc(new Runc(o.runcRoot), o.runcRoot, id, bundle, log, o);
     if (code !== 0) throw new RunFailedError(runcError(log) ?? '', code);
   } finally {
-    sandbox.unmount();
+    await sandbox.unmount();
     removeStubs(sandbox.upper, missing);
+    if (etcBefore && missing.some((m) => m.startsWith('etc/'))) removeCopiedUpDir(sandbox.upper, 'etc', etcBefore);
+  }
+}
+
+function statInRoot(rootfs: string, path: string): Stats | undefined {
+  let fd: number;
+  try {
+    fd = openInRoot(rootfs, path, O_PATH | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    return fstatSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A lower dir that overlay copied up only because a stub was created in it
+ * (busybox's /etc gets /etc/hosts): gone again if it is empty, not opaque and
+ * has its old owner and mode.
+ */
+function removeCopiedUpDir(upper: string, name: string, before: Stats): void {
+  const root = openat2(AT_FDCWD, upper, O_PATH | constants.O_DIRECTORY | O_CLOEXEC, 0, 0);
+  try {
+    const st = lstatAt(root, name);
+    if (!st?.isDirectory() || st.mode !== before.mode || st.uid !== before.uid || st.gid !== before.gid) return;
+    const path = `/proc/self/fd/${root}/${name}`;
+    if (readdirSync(path).length > 0 || lgetxattr(path, OVERLAY_OPAQUE_XATTR)?.toString() === 'y') return;
+    unlinkat(root, name, AT_REMOVEDIR);
+  } catch {
+    // keep it
+  } finally {
+    closeSync(root);
   }
 }
 

@@ -188,6 +188,14 @@ async function main(): Promise<number> {
   image.command('inspect').argument('<names...>').option('-f, --format <format>').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, { ...o, type: 'image' }))));
   image.command('prune').option('-a, --all', 'Remove all unused images, not just dangling ones').option('-f, --force').description('Remove unused images').action((o) => set(I().then((m) => m.prune(o))));
 
+  const R = () => import('./commands/registry');
+  program.command('pull').argument('<name>').option('--platform <platform>', 'Set platform if server is multi-platform capable').option('-q, --quiet', 'Suppress verbose output').description('Download an image from a registry').action((name: string, o) => set(R().then((m) => m.pull(name, o))));
+  program.command('push').argument('<name>').option('-q, --quiet', 'Suppress verbose output').description('Upload an image to a registry').action((name: string, o) => set(R().then((m) => m.push(name, o))));
+  program.command('login').argument('[server]').option('-u, --username <username>').option('-p, --password <password>').option('--password-stdin', 'Take the password from stdin').description('Log in to a registry').action((sv: string | undefined, o) => set(R().then((m) => m.login(sv, o))));
+  program.command('logout').argument('[server]').description('Log out from a registry').action((sv: string | undefined) => set(R().then((m) => m.logout(sv))));
+  const registry = program.command('registry').description('Run and maintain a Berth registry');
+  registry.command('serve').option('--addr <host:port>', 'Listen address', '127.0.0.1:5000').option('--root <dir>', 'Storage directory', '/var/lib/berth-registry').option('-q, --quiet', 'No request log').description('Run an OCI registry in the foreground').action((o) => set(R().then((m) => m.serve(o))));
+  registry.command('gc').option('--root <dir>', 'Storage directory', '/var/lib/berth-registry').option('--dry-run').description('Delete blobs no manifest references').action((o) => set(R().then((m) => m.gc(o))));
   program.command('port').argument('<container>').argument('[private-port]').description('List port mappings or a specific mapping for the container').action((id: string, p: string | undefined) => set(C().then((m) => m.port(id, p))));
   const N = () => import('./commands/network');
   const network = program.command('network').description('Manage networks');
@@ -224,7 +232,7 @@ async function main(): Promise<number> {
 }
 
 const CONTAINER_VERBS = ['start', 'stop', 'kill', 'logs', 'exec', 'attach', 'top', 'diff', 'export', 'commit', 'cp', 'wait', 'rename', 'pause', 'unpause', 'restart', 'create'];
-const IMAGE_VERBS: Record<string, string> = { import: 'import', tag: 'tag', rm: 'rmi', remove: 'rmi', history: 'history', save: 'save', load: 'load' };
+const IMAGE_VERBS: Record<string, string> = { import: 'import', tag: 'tag', rm: 'rmi', remove: 'rmi', history: 'history', save: 'save', load: 'load', pull: 'pull', push: 'push' };
 
 /** `berth container start x` is `berth start x`; `berth image rm x` is `berth rmi x`. */
 function aliasArgv(args: string[]): string[] {

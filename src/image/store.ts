@@ -14,6 +14,7 @@ import { familiarString, fullString, parseReference, withDefaultTag } from './re
 import { Snapshotter } from './snapshot/snapshotter';
 import {
   ANNOTATION_NAME,
+  ANNOTATION_REPO_DIGESTS,
   type Descriptor,
   type ImageConfig,
   type ImageIndex,
@@ -64,6 +65,7 @@ export class ImageStore {
         const config = await this.content.readJson<ImageConfig>(manifest.config.digest);
         const rec = this.images.get(manifest.config.digest) ?? this.record(desc.digest, manifest, config);
         this.images.set(rec.id, rec);
+        for (const rd of (desc.annotations?.[ANNOTATION_REPO_DIGESTS] ?? '').split(',').filter(Boolean)) if (!rec.repoDigests.includes(rd)) rec.repoDigests.push(rd);
         const name = desc.annotations?.[ANNOTATION_NAME];
         if (name && !rec.refs.includes(name)) {
           rec.refs.push(name);
@@ -77,7 +79,7 @@ export class ImageStore {
 
   private record(manifestDigest: Digest, manifest: Manifest, config: ImageConfig): ImageRecord {
     const size = manifest.layers.reduce((n, l) => n + l.size, 0);
-    return { id: manifest.config.digest, manifestDigest, refs: [], config, manifest, size };
+    return { id: manifest.config.digest, manifestDigest, refs: [], config, manifest, size, repoDigests: [] };
   }
 
   list(): ImageRecord[] {
@@ -217,6 +219,17 @@ export class ImageStore {
     res.untagged.push(displayRef(full));
   }
 
+  /** Records where an image lives in a registry; one digest per repository, the newest wins. */
+  async addRepoDigest(id: Digest, repoDigest: string): Promise<void> {
+    await this.lock.run('index', async () => {
+      const rec = this.images.get(id);
+      if (!rec) return;
+      const repo = repoDigest.slice(0, repoDigest.indexOf('@'));
+      rec.repoDigests = [...rec.repoDigests.filter((r) => !r.startsWith(`${repo}@`)), repoDigest];
+      await this.save();
+    });
+  }
+
   /** Drops images by ID without checks (prune has done them). */
   async forget(ids: Digest[]): Promise<void> {
     await this.lock.run('index', async () => {
@@ -233,11 +246,12 @@ export class ImageStore {
   private async save(): Promise<void> {
     const manifests: Descriptor[] = [];
     for (const rec of this.images.values()) {
-      const base = { mediaType: MEDIA_OCI_MANIFEST, digest: rec.manifestDigest, size: Buffer.byteLength(JSON.stringify(rec.manifest)) };
+      const base: Descriptor = { mediaType: MEDIA_OCI_MANIFEST, digest: rec.manifestDigest, size: Buffer.byteLength(JSON.stringify(rec.manifest)) };
+      if (rec.repoDigests.length) base.annotations = { [ANNOTATION_REPO_DIGESTS]: rec.repoDigests.join(',') };
       const info = await this.content.info(rec.manifestDigest);
       if (info) base.size = info.size;
       if (rec.refs.length === 0) manifests.push(base);
-      for (const r of rec.refs) manifests.push({ ...base, annotations: { [ANNOTATION_NAME]: r, 'org.opencontainers.image.ref.name': r.slice(r.lastIndexOf(':') + 1) } });
+      for (const r of rec.refs) manifests.push({ ...base, annotations: { ...base.annotations, [ANNOTATION_NAME]: r, 'org.opencontainers.image.ref.name': r.slice(r.lastIndexOf(':') + 1) } });
     }
     const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_OCI_INDEX, manifests };
     await atomicWriteJson(this.indexPath, index, 0o644);

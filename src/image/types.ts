@@ -14,6 +14,7 @@ export const MEDIA_DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff
 /** Annotation holding an image's full reference in Berth's index.json. */
 export const ANNOTATION_NAME = 'io.berth.image.name';
 export const ANNOTATION_REF = 'org.opencontainers.image.ref.name';
+export const ANNOTATION_REPO_DIGESTS = 'io.berth.image.repoDigests';
 
 export interface Descriptor {
   mediaType: string;
@@ -90,6 +91,8 @@ export interface ImageRecord {
   manifest: Manifest;
   /** Sum of uncompressed layer sizes. */
   size: number;
+  /** `docker.io/library/busybox@sha256:…` for each registry this image was pulled from or pushed to. */
+  repoDigests: string[];
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

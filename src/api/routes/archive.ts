@@ -16,6 +16,7 @@ import { packDirectory } from '../../image/snapshot/pack';
 import { writeTar } from '../../image/tar/writer';
 import { decompress } from '../../image/compression';
 import type { RequestContext, Router } from '../router';
+import { pump } from '../stream';
 
 const O_PATH = 0o10000000;
 
@@ -33,7 +34,9 @@ function goFileMode(mode: number): number {
   if (mode & 0o4000) m |= 2 ** 23;
   if (mode & 0o2000) m |= 2 ** 22;
   if (mode & 0o1000) m |= 2 ** 20;
-  return m;
+  // JS bit operators work on int32: the directory bit (1<<31) made this negative, which Go's
+  // uint32 FileMode refuses ("cannot unmarshal number -2147483155").
+  return m >>> 0;
 }
 
 function containerPath(ctx: RequestContext): string {
@@ -103,8 +106,8 @@ export function archiveRoutes(r: Router, engine: Engine): void {
             const res = ctx.stream('application/x-tar', 200, { 'X-Docker-Container-Path-Stat': header });
             const name = basename(path);
             const items = packDirectory(`/proc/self/fd/${parentFd}`, { mode: 'plain', ...(path === '/' ? {} : { include: [name] }) });
-            for await (const chunk of writeTar(items)) if (!res.write(chunk)) await new Promise((r2) => res.once('drain', r2));
-            res.end();
+            if (await pump(res, writeTar(items))) res.end();
+            else res.destroy();
           } finally {
             closeSync(parentFd);
           }
@@ -134,8 +137,8 @@ export function archiveRoutes(r: Router, engine: Engine): void {
   r.add('GET', '/containers/{id}/export', async (ctx) => {
     await engine.containers.withRootfs(ctx.params.id, async (rootfs) => {
       const res = ctx.stream('application/x-tar');
-      for await (const chunk of writeTar(packDirectory(rootfs, { mode: 'plain' }))) if (!res.write(chunk)) await new Promise((r2) => res.once('drain', r2));
-      res.end();
+      if (await pump(res, writeTar(packDirectory(rootfs, { mode: 'plain' })))) res.end();
+      else res.destroy();
     });
   });
 }

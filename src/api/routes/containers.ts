@@ -7,6 +7,7 @@ import type { Container, WaitCondition } from '../../runtime/containers';
 import type { ContainerConfig, HostConfig, NetworkingConfig } from '../../runtime/types';
 import { parseTimestamp, type LogRecord } from '../../runtime/logs';
 import { frame, STDERR, STDOUT } from '../stdcopy';
+import { writeOut } from '../stream';
 import type { RequestContext, Router } from '../router';
 import { matchLabel, parseFilters } from '../filters';
 import { archiveRoutes } from './archive';
@@ -208,27 +209,6 @@ export function formatNano(ns: bigint): string {
 function encodeRecord(rec: LogRecord, tty: boolean, timestamps: boolean): Buffer {
   const data = timestamps ? Buffer.concat([Buffer.from(formatNano(rec.time) + ' '), rec.data]) : rec.data;
   return tty ? data : frame(rec.stream === 'stdout' ? STDOUT : STDERR, data);
-}
-
-/** Writes to a stream respecting backpressure; resolves false when the peer is gone. */
-function writeOut(out: Duplex | NodeJS.WritableStream, data: Buffer): Promise<boolean> {
-  return new Promise((resolve) => {
-    const w = out as Duplex;
-    if (w.destroyed || w.writableEnded) return resolve(false);
-    if (w.write(data)) resolve(true);
-    else {
-      const onDrain = () => {
-        w.off('close', onClose);
-        resolve(true);
-      };
-      const onClose = () => {
-        w.off('drain', onDrain);
-        resolve(false);
-      };
-      w.once('drain', onDrain);
-      w.once('close', onClose);
-    }
-  });
 }
 
 /** Pipes client stdin into a conmon attach socket, connecting once the container runs. */

@@ -1,6 +1,6 @@
 /** /containers/{id}/exec and /exec/*: exec sessions under their own conmon. */
 import type { Engine } from '../../engine/engine';
-import { InvalidArgumentError } from '../../errors';
+import { ConflictError, InvalidArgumentError, messageOf } from '../../errors';
 import type { ExecConfig } from '../../runtime/types';
 import { frame, STDERR, STDOUT } from '../stdcopy';
 import type { Router } from '../router';
@@ -26,9 +26,22 @@ export function execRoutes(r: Router, engine: Engine): void {
       ctx.send(200);
       return;
     }
-    await C.startExec(e.ID);
+    // What can be refused as a plain HTTP error is checked before the upgrade; a failure of the
+    // exec itself (command not found...) comes after it, in the stream, as dockerd does: the
+    // docker CLI prints it and exits with the exec's exit code (126/127) from GET /exec/{id}/json.
+    if (e.Running || e.ExitCode !== null) throw new ConflictError(`exec ${e.ID} has already run`);
+    const c = C.get(e.ContainerID);
+    if (!c.state.Running) throw new ConflictError(`container ${c.rec.Id} is not running`);
+    if (c.state.Paused) throw new ConflictError(`container ${c.rec.Id} is paused, unpause the container before exec`);
     const tty = !!e.Config.Tty;
     const { socket, head } = ctx.hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    try {
+      await C.startExec(e.ID);
+    } catch (err) {
+      const msg = Buffer.from(`${messageOf(err)}\r\n`);
+      socket.end(tty ? msg : frame(STDOUT, msg));
+      return;
+    }
     if (e.Config.AttachStdin) pipeStdin(engine, socket, head, () => C.execStdin(e.ID));
     for await (const rec of C.execLogs(e.ID)) {
       if (rec.stream === 'stdout' && e.Config.AttachStdout === false) continue;

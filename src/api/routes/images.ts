@@ -5,7 +5,9 @@ import { InvalidArgumentError, NotFoundError } from '../../errors';
 import type { ImageRecord } from '../../image/types';
 import { displayRef } from '../../image/store';
 import { familiarName, parseReference } from '../../image/reference';
-import type { Router } from '../router';
+import type { RequestContext, Router } from '../router';
+import { pump } from '../stream';
+import { loadImages, saveImages } from '../../image/archive';
 import { matchLabel, parseFilters } from '../filters';
 
 export function imageSummary(img: ImageRecord, containers: number) {
@@ -84,11 +86,9 @@ export function imageRoutes(r: Router, engine: Engine): void {
       list = list.filter((i) => (i.refs.length === 0) === want);
     }
     if (filters.label) list = list.filter((i) => filters.label.every((l) => matchLabel(i.config.config?.Labels, l)));
-    if (filters.reference) {
-      list = list.filter((i) =>
-        i.refs.some((ref) => filters.reference.some((pat) => globMatch(pat, displayRef(ref)) || globMatch(pat, familiarName(parseReference(ref))))),
-      );
-    }
+    // As dockerd: the reference filter also narrows RepoTags to the matching references.
+    const refMatches = (ref: string) => filters.reference.some((pat) => globMatch(pat, displayRef(ref)) || globMatch(pat, familiarName(parseReference(ref))));
+    if (filters.reference) list = list.filter((i) => i.refs.some(refMatches)).map((i) => ({ ...i, refs: i.refs.filter(refMatches) }));
     if (filters.before || filters.since) {
       const pivot = (s: string) => engine.images.resolve(s).config.created ?? '';
       if (filters.before) list = list.filter((i) => (i.config.created ?? '') < pivot(filters.before[0]));
@@ -154,6 +154,41 @@ export function imageRoutes(r: Router, engine: Engine): void {
     const filters = parseFilters(ctx.query.get('filters'));
     const all = filters.dangling?.[0] === 'false' || filters.dangling?.[0] === '0';
     ctx.send(200, await engine.pruneImages(all));
+  });
+
+  // save: a docker-archive (+ OCI layout) tar. The first chunk is pulled before the headers go
+  // out, so an unknown name is still a plain 404 rather than a truncated tar.
+  const save = async (ctx: RequestContext, names: string[]) => {
+    const tar = saveImages(engine.images, names);
+    const first = await tar.next();
+    const res = ctx.stream('application/x-tar');
+    const rest = async function* () {
+      if (!first.done) yield first.value;
+      yield* tar;
+    };
+    if (await pump(res, rest())) res.end();
+    else {
+      await tar.return(undefined);
+      res.destroy();
+    }
+    for (const n of names) {
+      const img = engine.images.find(n);
+      if (img) engine.events.emit('image', 'save', img.id, { name: n });
+    }
+  };
+  r.add('GET', '/images/get', (ctx) => save(ctx, ctx.query.getAll('names').flatMap((n) => n.split(',')).filter(Boolean)));
+  r.add('GET', '/images/{name}/get', (ctx) => save(ctx, [ctx.params.name]));
+
+  // load: Docker's JSON message stream, one {"stream": "Loaded image: ...\n"} per image.
+  r.add('POST', '/images/load', async (ctx) => {
+    const lines = await loadImages(engine.images, ctx.req as AsyncIterable<Buffer>);
+    for (const line of lines) {
+      const name = /^Loaded image(?: ID)?: (.*)$/.exec(line)?.[1];
+      const img = name ? engine.images.find(name) : undefined;
+      if (img) engine.events.emit('image', 'load', img.id, { name: name! });
+    }
+    const res = ctx.stream('application/json');
+    res.end(lines.map((l) => JSON.stringify({ stream: `${l}\n` }) + '\n').join(''));
   });
 
   r.add('POST', '/commit', async (ctx) => {

@@ -4,6 +4,8 @@ import type { Engine } from '../../engine/engine';
 import type { EngineEvent } from '../../engine/events';
 import type { Router } from '../router';
 import { parseFilters, matchLabel } from '../filters';
+import { imageSummary } from './images';
+import { containerSummary } from './containers';
 
 export function systemRoutes(r: Router, engine: Engine): void {
   const ping = (ctx: Parameters<Parameters<Router['add']>[2]>[0]) => {
@@ -23,8 +25,37 @@ export function systemRoutes(r: Router, engine: Engine): void {
   };
   r.add('GET', '/_ping', ping);
   r.add('HEAD', '/_ping', ping);
-  r.add('GET', '/version', async (ctx) => ctx.send(200, await engine.version()));
-  r.add('GET', '/info', async (ctx) => ctx.send(200, await engine.info()));
+  r.add('GET', '/version', async (ctx) => ctx.send(200, versionBody(await engine.version())));
+  r.add('GET', '/info', async (ctx) => ctx.send(200, infoBody(await engine.info())));
+  // `docker system df`: the usage summary, from the same list shapes as /images/json and /containers/json.
+  r.add('GET', '/system/df', (ctx) => {
+    const images = engine.images.list();
+    const layers = new Map<string, number>();
+    const users = new Map<string, number>();
+    for (const i of images)
+      for (const l of i.manifest.layers) {
+        layers.set(l.digest, l.size);
+        users.set(l.digest, (users.get(l.digest) ?? 0) + 1);
+      }
+    // Docker's SharedSize: the bytes of an image's layers that other images use too.
+    const shared = (i: (typeof images)[number]) => i.manifest.layers.filter((l) => (users.get(l.digest) ?? 0) > 1).reduce((a, l) => a + l.size, 0);
+    ctx.send(200, {
+      LayersSize: [...layers.values()].reduce((a, b) => a + b, 0),
+      Images: images.map((i) => ({ ...imageSummary(i, engine.containers.usersOfImage(i.id).length), SharedSize: shared(i) })),
+      Containers: engine.containers.list().map((c) => ({ ...containerSummary(engine, c), SizeRw: 0, SizeRootFs: 0 })),
+      Volumes: engine.volumes.list().map((v) => ({
+        Name: v.Name,
+        Driver: v.Driver,
+        Mountpoint: v.Mountpoint,
+        CreatedAt: v.CreatedAt,
+        Labels: v.Labels,
+        Scope: v.Scope,
+        Options: v.Options,
+        UsageData: { Size: -1, RefCount: engine.containers.usersOfVolume(v.Name).length },
+      })),
+      BuildCache: [],
+    });
+  });
   r.add('GET', '/events', (ctx) => {
     const filters = parseFilters(ctx.query.get('filters'));
     const since = ctx.query.get('since');
@@ -51,4 +82,28 @@ export function systemRoutes(r: Router, engine: Engine): void {
       if (timer) clearTimeout(timer);
     });
   });
+}
+
+/**
+ * The docker CLI prints the server's Engine component from `Components[].Details` (Go version,
+ * Git commit, Built, Experimental): fill those from the top-level fields it also carries.
+ */
+export function versionBody(v: Record<string, unknown>): Record<string, unknown> {
+  const components = (v.Components as Array<{ Name: string; Version: string; Details?: Record<string, unknown> }> | undefined) ?? [];
+  const top = { GitCommit: v.GitCommit, GoVersion: v.GoVersion, KernelVersion: v.KernelVersion, BuildTime: v.BuildTime, Experimental: 'false' };
+  return {
+    ...v,
+    Components: components.map((c) => (c.Name === 'Engine' ? { ...c, Details: { ...top, ...c.Details } } : c)),
+  };
+}
+
+/** Fields the docker CLI's `info` template reads that Berth has no notion of: Docker's values for "none". */
+export function infoBody(info: Record<string, unknown>): Record<string, unknown> {
+  return {
+    Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
+    Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+    LiveRestoreEnabled: true,
+    Isolation: '',
+    ...info,
+  };
 }

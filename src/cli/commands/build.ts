@@ -1,0 +1,276 @@
+/**
+ * `berth build` and `berth builder prune`. A local daemon reads the context
+ * directory in place (nothing is sent, and unchanged files are not re-hashed);
+ * otherwise — a Dockerfile outside the context, `-` on stdin, or a daemon that
+ * cannot see the directory — the context goes up as a tar with .dockerignore
+ * applied here, as `docker build` does.
+ *
+ * Progress goes to stderr, one line per step (`[3/5] RUN make   done 1.2s`,
+ * `CACHED`), with RUN output in between; `--progress plain` also says why a
+ * step missed the cache. The image ID and tags go to stdout.
+ */
+import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import type { IncomingMessage } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { connect, readBody, type Client } from '../client';
+import { ExitError, humanSize, out } from '../util';
+import { walkContext, type ContextEntry } from '../../build/context';
+import type { BuildEvent } from '../../build/progress';
+import { writeTar, type TarWriteItem } from '../../image/tar/writer';
+import { familiarString, parseReference, withDefaultTag } from '../../image/reference';
+
+export interface BuildFlags {
+  tag?: string[];
+  file?: string;
+  buildArg?: string[];
+  target?: string;
+  /** commander's `--no-cache`. */
+  cache?: boolean;
+  label?: string[];
+  quiet?: boolean;
+  iidfile?: string;
+  progress?: string;
+  network?: string;
+}
+
+function keyValues(list: string[] | undefined, fromEnv: boolean): Record<string, string | null> {
+  const outMap: Record<string, string | null> = {};
+  for (const kv of list ?? []) {
+    const i = kv.indexOf('=');
+    if (i === 0) throw new ExitError(`invalid argument "${kv}": key is empty`, 125);
+    if (i > 0) outMap[kv.slice(0, i)] = kv.slice(i + 1);
+    else outMap[kv] = fromEnv ? (process.env[kv] ?? null) : '';
+  }
+  return outMap;
+}
+
+/** Context entries → a tar stream (file bodies read as the tar is sent). */
+function contextTar(dir: string, entries: ContextEntry[], extra?: { name: string; data: Buffer }): Readable {
+  const items = function* (): Generator<TarWriteItem> {
+    for (const e of entries) {
+      const base = { name: e.path, mode: e.mode, mtime: 0 };
+      if (e.type === 'dir') yield { entry: { ...base, type: 'directory' } };
+      else if (e.type === 'symlink') yield { entry: { ...base, type: 'symlink', linkname: e.linkTarget ?? '' } };
+      else yield { entry: { ...base, type: 'file', size: e.size }, body: fileBody(join(dir, e.path), e.size) };
+    }
+    if (extra) yield { entry: { name: extra.name, type: 'file', mode: 0o644, size: extra.data.length }, body: extra.data };
+  };
+  return Readable.from(writeTar(items()));
+}
+
+async function* fileBody(path: string, size: number): AsyncGenerator<Buffer> {
+  const fd = openSync(path, 'r');
+  try {
+    let pos = 0;
+    while (pos < size) {
+      const buf = Buffer.alloc(Math.min(1 << 20, size - pos));
+      const n = readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) {
+        yield Buffer.alloc(size - pos);
+        return;
+      }
+      pos += n;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readStdin(): Promise<Buffer> {
+  return new Promise((res, rej) => {
+    const chunks: Buffer[] = [];
+    process.stdin.on('data', (d: Buffer) => chunks.push(d));
+    process.stdin.on('end', () => res(Buffer.concat(chunks)));
+    process.stdin.on('error', rej);
+  });
+}
+
+const isArchive = (b: Buffer): boolean =>
+  (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) || (b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar');
+
+interface Upload {
+  query: Record<string, string | undefined>;
+  stream?: Readable;
+}
+
+/** How the context reaches the daemon: in place, or as a tar. */
+async function prepareContext(path: string, file: string | undefined, inPlace: boolean): Promise<Upload> {
+  if (path === '-') {
+    const data = await readStdin();
+    if (isArchive(data)) return { query: { dockerfile: file }, stream: Readable.from([data]) };
+    // `berth build - < Dockerfile`: the Dockerfile alone, no context.
+    return { query: { dockerfile: 'Dockerfile' }, stream: contextTar('/', [], { name: 'Dockerfile', data }) };
+  }
+  let dir: string;
+  try {
+    dir = realpathSync(resolve(path));
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+  } catch {
+    throw new ExitError(`unable to prepare context: path "${path}" not found`, 1);
+  }
+  const dockerfilePath = resolve(file ?? join(dir, 'Dockerfile'));
+  let realDockerfile = dockerfilePath;
+  try {
+    realDockerfile = join(realpathSync(dirname(dockerfilePath)), basename(dockerfilePath));
+  } catch {
+    // reported by the daemon as "Cannot locate specified Dockerfile"
+  }
+  const rel = relative(dir, realDockerfile);
+  const inside = rel !== '' && !rel.startsWith('..' + sep) && rel !== '..';
+  if (inside && inPlace) return { query: { dockerfile: rel.split(sep).join('/'), berthcontextdir: dir } };
+  const entries = await walkContext(dir, { dockerfile: inside ? rel : undefined });
+  if (inside) return { query: { dockerfile: rel.split(sep).join('/') }, stream: contextTar(dir, entries) };
+  // A Dockerfile outside the context travels inside the tar under a name nothing else uses, as docker does.
+  const name = `.dockerfile.${randomBytes(10).toString('hex')}`;
+  let data: Buffer;
+  try {
+    data = readFileSync(dockerfilePath);
+  } catch {
+    throw new ExitError(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${dockerfilePath}: no such file or directory`, 1);
+  }
+  return { query: { dockerfile: name }, stream: contextTar(dir, entries, { name, data }) };
+}
+
+/** Renders the daemon's events: one line per step, RUN output in between. */
+class Renderer {
+  private header = '';
+  private shown = false;
+  private status = '';
+
+  constructor(private readonly plain: boolean) {}
+
+  private line(s: string): void {
+    process.stderr.write(s + '\n');
+  }
+
+  private showHeader(): void {
+    if (this.shown) return;
+    this.shown = true;
+    this.line(this.header);
+  }
+
+  event(ev: BuildEvent): void {
+    switch (ev.type) {
+      case 'step':
+        this.header = `[${ev.index}/${ev.total}] ${ev.text}`;
+        this.shown = false;
+        this.status = '';
+        break;
+      case 'cached':
+        this.status = 'CACHED';
+        break;
+      case 'miss':
+        if (this.plain) {
+          this.showHeader();
+          this.line(`  cache miss: ${ev.reason}`);
+        }
+        break;
+      case 'output':
+        this.showHeader();
+        process.stderr.write(ev.data);
+        break;
+      case 'done': {
+        const status = this.status || `done ${(ev.ms / 1000).toFixed(2)}s`;
+        this.line(this.shown ? `${this.header.split(' ')[0]} ${status}` : `${this.header}  ${status}`);
+        this.shown = true;
+        break;
+      }
+      case 'warning':
+        this.line(`[Warning] ${ev.message}`);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+interface StreamMessage {
+  stream?: string;
+  berth?: BuildEvent;
+  aux?: { ID?: string };
+  error?: string;
+  errorDetail?: { message?: string; code?: number };
+}
+
+async function readMessages(res: IncomingMessage, onMessage: (m: StreamMessage) => void): Promise<void> {
+  const rl = createInterface({ input: res, crlfDelay: Infinity });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    try {
+      onMessage(JSON.parse(line) as StreamMessage);
+    } catch {
+      process.stderr.write(line + '\n');
+    }
+  }
+}
+
+async function post(client: Client, query: Record<string, unknown>, upload: Upload): Promise<IncomingMessage> {
+  const q = Object.fromEntries(Object.entries({ ...query, ...upload.query }).filter(([, v]) => v !== undefined)) as Record<string, string | string[]>;
+  return client.raw('POST', '/build', { query: q, stream: upload.stream ?? Readable.from([]), headers: { 'Content-Type': 'application/x-tar' } });
+}
+
+export async function build(path: string, f: BuildFlags): Promise<number> {
+  const client = await connect();
+  const buildArgs = keyValues(f.buildArg, true);
+  if (buildArgs.SOURCE_DATE_EPOCH === undefined && process.env.SOURCE_DATE_EPOCH) buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
+  const query = {
+    t: f.tag ?? [],
+    buildargs: JSON.stringify(buildArgs),
+    labels: JSON.stringify(keyValues(f.label, false)),
+    target: f.target,
+    nocache: f.cache === false ? '1' : undefined,
+    networkmode: f.network,
+    berthprogress: '1',
+  };
+  const inPlace = !process.env.BERTH_BUILD_UPLOAD;
+  let res = await post(client, query, await prepareContext(path, f.file, inPlace));
+  if (inPlace && res.statusCode === 400) {
+    const body = (await readBody(res)).toString('utf8');
+    // A daemon that cannot see this directory (another host or mount namespace): send the tar instead.
+    if (!body.includes('berthcontextdir')) throw new ExitError(`Error response from daemon: ${errorText(body)}`, 1);
+    res = await post(client, query, await prepareContext(path, f.file, false));
+  }
+  if ((res.statusCode ?? 500) >= 400) throw new ExitError(`Error response from daemon: ${errorText((await readBody(res)).toString('utf8'))}`, 1);
+
+  const renderer = new Renderer(f.progress === 'plain');
+  let id = '';
+  let failure: { message: string; code: number } | undefined;
+  await readMessages(res, (m) => {
+    if (m.errorDetail || m.error) failure = { message: m.errorDetail?.message ?? m.error ?? 'build failed', code: m.errorDetail?.code || 1 };
+    else if (m.aux?.ID) id = m.aux.ID;
+    else if (m.berth && !f.quiet) renderer.event(m.berth);
+    else if (m.stream !== undefined && !f.quiet) renderer.event({ type: 'output', data: m.stream });
+  });
+  if (failure) {
+    process.stderr.write(`ERROR: ${failure.message}\n`);
+    return failure.code;
+  }
+  if (!id) throw new ExitError('the daemon ended the build without an image ID', 1);
+  if (f.iidfile) writeFileSync(f.iidfile, id);
+  if (f.quiet) out(`${id}\n`);
+  else {
+    out(`Successfully built ${id.slice(7, 19)}\n`);
+    for (const t of f.tag ?? []) out(`Successfully tagged ${familiarString(withDefaultTag(parseReference(t)))}\n`);
+  }
+  return 0;
+}
+
+function errorText(body: string): string {
+  try {
+    return (JSON.parse(body) as { message?: string }).message ?? body;
+  } catch {
+    return body.trim();
+  }
+}
+
+export async function prune(_f: { all?: boolean; force?: boolean }): Promise<void> {
+  const client = await connect();
+  const r = await client.json<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/build/prune');
+  const ids = r.CachesDeleted ?? [];
+  if (ids.length) out(`Deleted build cache objects:\n${ids.map((k) => k.slice(0, 25)).join('\n')}\n\n`);
+  out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
+}
