@@ -17,6 +17,8 @@ import { containerRoutes } from './routes/containers';
 import { execRoutes } from './routes/exec';
 import { volumeRoutes } from './routes/volumes';
 import { networkRoutes } from './routes/networks';
+import { buildRoutes } from './routes/build';
+import { registryRoutes } from './routes/registry';
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
 /** BERTH_DEBUG=requests (or =1) logs every request line on stderr. */
@@ -30,6 +32,8 @@ export function buildRouter(engine: Engine): Router {
   execRoutes(r, engine);
   volumeRoutes(r, engine);
   networkRoutes(r, engine);
+  buildRoutes(r, engine);
+  registryRoutes(r, engine);
   return r;
 }
 

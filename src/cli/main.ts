@@ -187,6 +187,30 @@ async function main(): Promise<number> {
   image.command('ls').alias('list').argument('[repository]').option('-a, --all').option('-q, --quiet').option('--digests').option('-f, --filter <filter>', '', collect).option('--format <format>').option('--no-trunc').action((repo: string | undefined, o) => set(I().then((m) => m.images(repo, o))));
   image.command('inspect').argument('<names...>').option('-f, --format <format>').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, { ...o, type: 'image' }))));
   image.command('prune').option('-a, --all', 'Remove all unused images, not just dangling ones').option('-f, --force').description('Remove unused images').action((o) => set(I().then((m) => m.prune(o))));
+  const B = () => import('./commands/build');
+  const buildCmd = (cmd: InstanceType<typeof Command>) =>
+    cmd
+      .argument('<path>', 'Build context directory, or - for a tar (or a Dockerfile) on stdin')
+      .option('-t, --tag <name:tag>', 'Name and optionally a tag in the name:tag format', collect)
+      .option('-f, --file <path>', "Name of the Dockerfile (default: 'PATH/Dockerfile')")
+      .option('--build-arg <k=v>', 'Set build-time variables', collect)
+      .option('--target <stage>', 'Set the target build stage to build')
+      .option('--no-cache', 'Do not use cache when building the image')
+      .option('--label <k=v>', 'Set metadata for an image', collect)
+      .option('-q, --quiet', 'Suppress the build output and print image ID on success')
+      .option('--iidfile <file>', 'Write the image ID to the file')
+      .option('--progress <type>', 'Set type of progress output (auto, plain)', 'auto')
+      .option('--network <mode>', 'Networking mode for the RUN instructions during build (none, host)')
+      .addOption(new Option('--pull').hideHelp())
+      .addOption(new Option('--rm').hideHelp())
+      .addOption(new Option('--force-rm').hideHelp())
+      .description('Build an image from a Dockerfile')
+      .action((path: string, o) => set(B().then((m) => m.build(path, o))));
+  buildCmd(program.command('build'));
+  buildCmd(image.command('build'));
+  const builder = program.command('builder').description('Manage builds');
+  buildCmd(builder.command('build'));
+  builder.command('prune').option('-a, --all', 'Remove all unused build cache').option('-f, --force', 'Do not prompt for confirmation').description('Remove build cache').action((o) => set(B().then((m) => m.prune(o))));
 
   const R = () => import('./commands/registry');
   program.command('pull').argument('<name>').option('--platform <platform>', 'Set platform if server is multi-platform capable').option('-q, --quiet', 'Suppress verbose output').description('Download an image from a registry').action((name: string, o) => set(R().then((m) => m.pull(name, o))));

@@ -3,6 +3,7 @@
  * distribution registry (/usr/bin/docker-registry) and against Berth's own
  * server, skopeo against Berth's server, and hostile registries.
  */
+import { EventBus } from '../../src/engine/events';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -575,7 +576,7 @@ describe('Engine API handlers and registry gc', { skip: root ? false : 'needs ro
     const img = await makeImage(a, `${name}:v2`, 2000);
     const auth = Buffer.from(JSON.stringify({ username: '', password: '', serveraddress: `127.0.0.1:${srv.port}` })).toString('base64url');
     const p = fakeCtx({ tag: 'v2' }, { name }, { 'x-registry-auth': auth });
-    await handlePush(p.ctx, { images: a } as unknown as Engine);
+    await handlePush(p.ctx, { images: a, events: new EventBus() } as unknown as Engine);
     const pl = p.lines();
     assert.equal(pl[0].status, `The push refers to repository [${name}]`);
     assert.ok(pl.some((m) => m.status === 'Pushed' && typeof m.id === 'string'));
@@ -583,7 +584,7 @@ describe('Engine API handlers and registry gc', { skip: root ? false : 'needs ro
     assert.equal(aux.aux.Tag, 'v2');
     const b = await newStore();
     const q = fakeCtx({ fromImage: name, tag: 'v2' }, {}, {});
-    await handlePull(q.ctx, { images: b } as unknown as Engine);
+    await handlePull(q.ctx, { images: b, events: new EventBus() } as unknown as Engine);
     const ql = q.lines();
     assert.equal(ql[0].status, 'Pulling from api/img');
     assert.equal(ql[0].id, 'v2');

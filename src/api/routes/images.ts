@@ -1,12 +1,13 @@
 /** /images/*, /commit: thin translation between Docker's API shapes and the image store. */
 import { Readable } from 'node:stream';
 import type { Engine } from '../../engine/engine';
-import { InvalidArgumentError, NotFoundError } from '../../errors';
+import { InvalidArgumentError } from '../../errors';
 import type { ImageRecord } from '../../image/types';
 import { displayRef } from '../../image/store';
 import { familiarName, parseReference } from '../../image/reference';
 import type { RequestContext, Router } from '../router';
 import { pump } from '../stream';
+import { handlePull } from './registry';
 import { loadImages, saveImages } from '../../image/archive';
 import { matchLabel, parseFilters } from '../filters';
 
@@ -15,7 +16,7 @@ export function imageSummary(img: ImageRecord, containers: number) {
     Id: img.id,
     ParentId: '',
     RepoTags: img.refs.map(displayRef),
-    RepoDigests: [],
+    RepoDigests: img.repoDigests,
     Created: img.config.created ? Math.floor(Date.parse(img.config.created) / 1000) : 0,
     Size: img.size,
     SharedSize: -1,
@@ -30,7 +31,7 @@ export function imageInspect(img: ImageRecord) {
   return {
     Id: img.id,
     RepoTags: img.refs.map(displayRef),
-    RepoDigests: [],
+    RepoDigests: img.repoDigests,
     Parent: '',
     Comment: img.config.history?.[img.config.history.length - 1]?.comment ?? '',
     Created: img.config.created ?? '',
@@ -105,7 +106,8 @@ export function imageRoutes(r: Router, engine: Engine): void {
     const fromSrc = ctx.query.get('fromSrc');
     const fromImage = ctx.query.get('fromImage');
     if (fromSrc === null) {
-      throw new NotFoundError(`pull access denied for ${fromImage ?? ''}: pulling from registries is not available yet in this Berth build (issue 6)`);
+      if (fromImage) return handlePull(ctx, engine);
+      throw new InvalidArgumentError('fromImage or fromSrc is required');
     }
     if (fromSrc !== '-') throw new InvalidArgumentError('import from a URL is not supported; pipe the tarball: berth import - < file.tar');
     const repo = ctx.query.get('repo');
