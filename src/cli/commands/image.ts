@@ -37,7 +37,7 @@ export async function images(repo: string | undefined, f: { all?: boolean; quiet
         ID: id(i),
         Repository: repository,
         Tag: tag,
-        Digest: '<none>',
+        Digest: (i.RepoDigests ?? []).find((d) => d.startsWith(`${repository}@`))?.split('@')[1] ?? '<none>',
         CreatedSince: since(i.Created),
         CreatedAt: new Date(i.Created * 1000).toString(),
         Size: humanSize(i.Size),
