@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
 import { DOCKER_BIN, type RunResult, TestEngine, busyboxTar, eventually, isRoot, runProcess } from '../helpers/engine';
 
 const skip = !isRoot() ? 'needs root: mounts overlays and runs runc' : !existsSync(DOCKER_BIN) ? `no docker CLI at ${DOCKER_BIN}` : false;
@@ -22,6 +23,8 @@ function sh(e: TestEngine, script: string, extraEnv: NodeJS.ProcessEnv = {}): Pr
 }
 
 const lines = (s: string) => s.split('\n').filter(Boolean);
+const BLOB = randomBytes(3 << 20);
+const BLOB_MD5 = createHash('md5').update(BLOB).digest('hex');
 
 describe('the docker CLI against berthd', { skip }, () => {
   const e = new TestEngine();
@@ -57,6 +60,9 @@ describe('the docker CLI against berthd', { skip }, () => {
     assert.match(info, /Swarm: inactive/);
     assert.match(info, /Default Runtime: runc/);
     assert.equal((await docker(['info', '--format', '{{.Images}} {{.OSType}}'])).trim(), '1 linux');
+    const df = lines(await docker(['system', 'df']));
+    assert.match(df[0], /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE$/);
+    assert.match(df[1], /^Images\s+1\s+0\s+\d/);
   });
 
   test('import (file and stdin, --change), images, tag, inspect, history, rmi', async () => {
@@ -135,6 +141,8 @@ describe('the docker CLI against berthd', { skip }, () => {
     assert.equal(await docker(['run', '-i', '--rm', 'busybox', 'cat'], { input: 'hi\nthere\n' }), 'hi\nthere\n');
     // stdin is closed on EOF: wc sees the end and the container exits.
     assert.equal((await docker(['run', '-i', '--rm', 'busybox', 'wc', '-l'], { input: 'a\nb\nc\n' })).trim(), '3');
+    // Megabytes of binary stdin arrive intact (conmon's attach socket drops what a packet holds past 32 KiB).
+    assert.equal((await docker(['run', '-i', '--rm', 'busybox', 'md5sum'], { input: BLOB })).split(' ')[0], BLOB_MD5);
     assert.equal(await docker(['run', '--rm', '-t', 'busybox', 'sh', '-c', 'tty >/dev/null && echo is-a-tty']), 'is-a-tty\r\n');
   });
 
@@ -154,6 +162,11 @@ describe('the docker CLI against berthd', { skip }, () => {
     assert.equal(await docker(['ps', '-a', '-q', '--no-trunc', '--filter', 'name=dk-web']), `${id}\n`);
 
     assert.equal((await docker(['inspect', '-f', '{{.Id}} {{.Name}} {{.State.Status}} {{.State.Running}} {{.Config.Image}}', 'dk-web'])).trim(), `${id} /dk-web running true busybox`);
+    // The CLI's empty LogConfig.Type means the default driver; --log-opt values are kept.
+    assert.equal((await docker(['inspect', '-f', '{{.HostConfig.LogConfig.Type}}', 'dk-web'])).trim(), 'k8s-file');
+    await docker(['create', '--name', 'dk-logopt', '--log-opt', 'max-size=1m', 'busybox', 'true']);
+    assert.equal((await docker(['inspect', '-f', '{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config "max-size"}}', 'dk-logopt'])).trim(), 'k8s-file 1m');
+    await docker(['rm', 'dk-logopt']);
     const cfg = JSON.parse(await docker(['container', 'inspect', '--format', '{{json .Config}}', 'dk-web'])) as { Cmd: string[]; Image: string };
     assert.deepEqual(cfg.Cmd, ['sleep', '300']);
     assert.equal((await docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'dk-exited'])).trim(), 'exited 0');
@@ -183,6 +196,7 @@ describe('the docker CLI against berthd', { skip }, () => {
   test('exec: exit code, -i stdin, -e, -w, -u, separate stderr', async () => {
     assert.equal((await e.docker(['exec', 'dk-web', 'sh', '-c', 'exit 3'])).code, 3);
     assert.equal(await docker(['exec', '-i', 'dk-web', 'cat'], { input: 'piped in\n' }), 'piped in\n');
+    assert.equal((await docker(['exec', '-i', 'dk-web', 'md5sum'], { input: BLOB })).split(' ')[0], BLOB_MD5);
     assert.equal(await docker(['exec', '-e', 'FOO=bar', 'dk-web', 'sh', '-c', 'echo $FOO']), 'bar\n');
     assert.equal(await docker(['exec', '-w', '/tmp', 'dk-web', 'pwd']), '/tmp\n');
     assert.equal(await docker(['exec', '-u', 'nobody', 'dk-web', 'id', '-u']), '65534\n');

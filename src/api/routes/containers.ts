@@ -211,11 +211,45 @@ function encodeRecord(rec: LogRecord, tty: boolean, timestamps: boolean): Buffer
   return tty ? data : frame(rec.stream === 'stdout' ? STDOUT : STDERR, data);
 }
 
+/**
+ * conmon's attach socket is SOCK_SEQPACKET and conmon reads it 32 KiB at a time: one write is one
+ * packet, and whatever a packet holds beyond 32 KiB is silently dropped. So stdin goes out in
+ * pieces of at most this size, one write in flight at a time (Node would otherwise merge queued
+ * writes into one writev, i.e. one oversized packet).
+ */
+export const CONMON_PACKET = 32 * 1024;
+
 /** Pipes client stdin into a conmon attach socket, connecting once the container runs. */
 export function pipeStdin(engine: Engine, client: Duplex, head: Buffer, connect: () => Socket, waitRunning?: Promise<void>): void {
   let target: Socket | undefined;
-  const pending: Buffer[] = head.length ? [head] : [];
+  const queue: Buffer[] = head.length ? [head] : [];
+  let queued = head.length;
   let ended = false;
+  let writing = false;
+  let done = false;
+  const flush = () => {
+    if (!target || writing || done) return;
+    const next = queue.shift();
+    if (!next) {
+      if (ended) {
+        done = true;
+        target.end();
+      } else if (client.isPaused()) client.resume();
+      return;
+    }
+    const piece = next.subarray(0, CONMON_PACKET);
+    if (next.length > CONMON_PACKET) queue.unshift(next.subarray(CONMON_PACKET));
+    queued -= piece.length;
+    writing = true;
+    target.write(piece, (err) => {
+      writing = false;
+      if (err) {
+        done = true;
+        return;
+      }
+      flush();
+    });
+  };
   const open = () => {
     try {
       target = connect();
@@ -224,17 +258,24 @@ export function pipeStdin(engine: Engine, client: Duplex, head: Buffer, connect:
     }
     target.on('error', () => undefined);
     target.resume(); // conmon echoes output here too; the log is our output path.
-    for (const p of pending) target.write(p);
-    pending.length = 0;
-    if (ended) target.end();
+    flush();
   };
-  client.on('data', (d: Buffer) => (target ? target.write(d) : pending.push(d)));
+  client.on('data', (d: Buffer) => {
+    queue.push(d);
+    queued += d.length;
+    // Backpressure: stop reading the client while a megabyte waits for the container.
+    if (queued > 1 << 20) client.pause();
+    flush();
+  });
   client.on('end', () => {
     ended = true;
-    target?.end();
+    flush();
   });
   client.on('close', () => {
-    if (!ended) target?.destroy();
+    if (!ended) {
+      done = true;
+      target?.destroy();
+    }
   });
   if (waitRunning) void waitRunning.then(open);
   else open();
@@ -342,7 +383,11 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const body = (await ctx.json<ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: NetworkingConfig }>()) ?? ({ Image: '' } as ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: NetworkingConfig });
     const { HostConfig: hc, NetworkingConfig: nc, ...config } = body;
     const name = ctx.query.get('name') || undefined;
-    ctx.send(201, await C.create(config as ContainerConfig, hc ?? {}, name, normalizeNetworking(nc)));
+    const hostConfig: HostConfig = { ...(hc ?? {}) };
+    // The docker CLI always sends LogConfig, with Type "" unless --log-driver was given: that means
+    // the daemon's default driver (its --log-opt values still apply).
+    if (hostConfig.LogConfig && !hostConfig.LogConfig.Type) hostConfig.LogConfig = { Type: 'k8s-file', Config: hostConfig.LogConfig.Config ?? {} };
+    ctx.send(201, await C.create(config as ContainerConfig, hostConfig, name, normalizeNetworking(nc)));
   });
   r.add('GET', '/containers/{id}/json', (ctx) => ctx.send(200, containerInspect(engine, C.get(ctx.params.id))));
   r.add('POST', '/containers/{id}/start', async (ctx) => {

@@ -5,6 +5,7 @@ import type { ExecConfig } from '../../runtime/types';
 import { frame, STDERR, STDOUT } from '../stdcopy';
 import type { Router } from '../router';
 import { pipeStdin } from './containers';
+import { writeOut } from '../stream';
 
 export function execRoutes(r: Router, engine: Engine): void {
   const C = engine.containers;
@@ -46,7 +47,7 @@ export function execRoutes(r: Router, engine: Engine): void {
     for await (const rec of C.execLogs(e.ID)) {
       if (rec.stream === 'stdout' && e.Config.AttachStdout === false) continue;
       if (rec.stream === 'stderr' && e.Config.AttachStderr === false) continue;
-      socket.write(tty ? rec.data : frame(rec.stream === 'stdout' ? STDOUT : STDERR, rec.data));
+      if (!(await writeOut(socket, tty ? rec.data : frame(rec.stream === 'stdout' ? STDOUT : STDERR, rec.data)))) break;
     }
     socket.end();
   });
