@@ -218,7 +218,7 @@ export class ContainerManager {
     const netMode = networkName(hostConfig.NetworkMode);
     if (!netMode.startsWith('container:')) this.networks.get(netMode);
     const endpoints = networking?.EndpointsConfig ?? {};
-    for (const n of Object.keys(endpoints)) this.networks.get(n);
+    for (const n of Object.keys(endpoints)) this.networks.get(networkName(n));
     if (hostConfig.Init && !initBinary()) throw new InvalidArgumentError('--init needs a static init binary: install the Debian package tini');
     return this.lock.run('names', async () => {
       let full: string;
@@ -249,7 +249,13 @@ export class ContainerManager {
         Path: args[0],
         Args: args.slice(1),
         Config: merged,
-        HostConfig: { NetworkMode: 'default', RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, LogConfig: { Type: 'k8s-file', Config: {} }, ...hostConfig },
+        HostConfig: {
+          NetworkMode: 'default',
+          RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+          ...hostConfig,
+          // An empty driver (what the docker CLI sends) means the default one, options kept.
+          LogConfig: hostConfig.LogConfig?.Type ? hostConfig.LogConfig : { Type: 'k8s-file', Config: hostConfig.LogConfig?.Config ?? {} },
+        },
         RestartCount: 0,
         LogPath: join(dir, 'ctr.log'),
         MountPoints: mountPoints,
@@ -470,7 +476,8 @@ export class ContainerManager {
   private async attachNetwork(c: Container): Promise<AttachResult> {
     const hc = c.rec.HostConfig;
     const mode = networkName(hc.NetworkMode);
-    const eps = c.rec.NetworkingConfig?.EndpointsConfig ?? {};
+    // Clients key endpoint settings by the network's name, `default` meaning the bridge.
+    const eps = Object.fromEntries(Object.entries(c.rec.NetworkingConfig?.EndpointsConfig ?? {}).map(([k, v]) => [networkName(k), v]));
     const names = [mode, ...Object.keys(eps).filter((n) => n !== mode)];
     const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined }));
     const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c));
