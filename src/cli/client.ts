@@ -176,7 +176,7 @@ async function startDaemon(socket: string): Promise<boolean> {
   // child_process costs ~10 ms to load: only the autostart path pays for it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, daemon], { detached: true, stdio: ['ignore', out, out], env: process.env });
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, daemon], { detached: true, stdio: ['ignore', out, out], env: { MALLOC_ARENA_MAX: '2', ...process.env } });
   let exited = false;
   child.on('exit', () => (exited = true));
   child.unref();
