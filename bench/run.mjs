@@ -489,6 +489,7 @@ async function main() {
 
   // warm-up: the first run unpacks the layer snapshot
   const RUN = ['run', '--rm', '--network', 'none', 'busybox', 'true'];
+  const RUN_BRIDGE = ['run', '--rm', 'busybox', 'true'];
   for (let i = 0; i < 2; i++) await mustBerth(RUN);
 
   // Berth's own runtime config, for a second floor: `runc run` of exactly what Berth hands runc.
@@ -585,6 +586,11 @@ async function main() {
     if (berthBundle) seqBS.push(await metered('berthSpec', () => floorRun(berthBundle)));
   }
   const cpuPerRun = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v / opts.runs)]));
+  // The same run on the default bridge network: what network setup (CNI bridge + host-local) adds.
+  log(`${opts.runs} sequential \`berth ${RUN_BRIDGE.join(' ')}\` (default bridge network)`);
+  const seqBridge = [];
+  await mustBerth(RUN_BRIDGE);
+  for (let i = 0; i < opts.runs; i++) seqBridge.push((await mustBerth(RUN_BRIDGE)).ms);
   const daemonPhases = parseDaemonPhases(fs.readFileSync(daemonLog, 'utf8').slice(logFrom));
   // The CLI's own phase marks (BERTH_DEBUG_TIMING=1), a few extra runs outside the measured ones.
   const cliMarks = [];
@@ -770,6 +776,8 @@ async function main() {
   const sF = median(seqF);
   const sD = tools.docker ? median(seqD) : undefined;
   add({ key: 'run', label: '`run --rm --network none busybox true` (ms, median)', unit: 'ms', berth: sB, floor: sF, floorLabel: 'overlay mount + runc run + umount', docker: mDocker(seqD), podman: mPodman(seqP), target: `≤ 3× floor${sD ? ' and ≤ ½ Docker' : ''}`, pass: sB <= 3 * sF && (!sD || sB <= sD / 2), samples: { berth: seqB, floor: seqF, docker: seqD, podman: seqP }, p90: { berth: pct(seqB, 90), floor: pct(seqF, 90) } });
+  const sBr = median(seqBridge);
+  add({ key: 'runBridge', label: '`run --rm busybox true` on the default bridge (ms, median)', unit: 'ms', berth: sBr, floor: sB, floorLabel: 'Berth `--network none` run, same bench run', docker: mDocker([]), podman: mPodman([]), target: 'network setup adds ≤ 50 ms over --network none (issue 5)', pass: sBr - sB <= 50, samples: { berth: seqBridge, floor: seqB }, p90: { berth: pct(seqBridge, 90), floor: pct(seqB, 90) } });
   const sBS = median(seqBS);
   if (seqBS.length) add({ key: 'runVsOwnSpec', label: "same, beside `runc run` of Berth's own config.json (ms, median)", unit: 'ms', berth: sB, floor: sBS, floorLabel: "floor with Berth's spec: seccomp, caps, cgroups, masks", target: 'info', pass: undefined, samples: { berthSpecFloor: seqBS } });
   const cB = median(concB);
@@ -939,6 +947,12 @@ async function doCleanup() {
     } catch {
       // gone
     }
+  }
+  // 2b. the engine's networks are host-wide (bridge, iptables rules, resolvers): tear them down
+  if (DAEMON_JS && fs.existsSync(path.join(T, 'root', 'networks'))) {
+    const nodePath = [path.join(REPO, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':');
+    const td = spawnSync(process.execPath, [DAEMON_JS, '--teardown-networks'], { env: { ...process.env, BERTH_ROOT: path.join(T, 'root'), BERTH_RUN: run, NODE_PATH: nodePath }, encoding: 'utf8' });
+    if (td.status !== 0) problems.push(`network teardown: ${(td.stderr || '').trim()}`);
   }
   // 3. runc containers left behind (engine's and floor's): delete --force kills their processes
   const runc = which('runc', ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', '/sbin']);

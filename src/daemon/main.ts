@@ -10,7 +10,7 @@ import { Engine } from '../engine/engine';
 import { createApiServer, listenUnix } from '../api/server';
 import { messageOf } from '../errors';
 import { processAlive } from '../sys/proc';
-import { DNS_RESOLVER_ARG, runDnsResolver } from '../network';
+import { DNS_RESOLVER_ARG, NetworkManager, runDnsResolver } from '../network';
 
 function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`);
@@ -40,6 +40,14 @@ async function main(): Promise<void> {
   }
   if (process.getuid?.() !== 0) throw new Error('berthd must run as root (it mounts overlays and runs runc)');
   const paths = enginePaths();
+  if (process.argv.includes('--teardown-networks')) {
+    // For uninstall and benches: remove this engine's bridges, rules, leases and resolvers (berthd must be stopped).
+    const nm = new NetworkManager({ root: paths.root, run: paths.run });
+    await nm.init();
+    await nm.destroy();
+    log('networks torn down');
+    return;
+  }
   mkdirSync(paths.run, { recursive: true, mode: 0o711 });
   const pidFile = join(paths.run, 'berthd.pid');
   lockPidFile(pidFile);
