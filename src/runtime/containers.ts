@@ -362,9 +362,11 @@ export class ContainerManager {
    */
   private async populateVolumes(c: Container, rootfs: string): Promise<void> {
     for (const m of c.rec.MountPoints ?? []) {
-      if (m.Type !== 'volume' || m.NoCopy || !m.Name) continue;
+      if (m.Type !== 'volume' || !m.Name) continue;
       const vol = this.volumes.find(m.Name);
-      if (!vol || vol.Populated) continue;
+      if (!vol) continue;
+      await this.volumes.ensureMounted(vol);
+      if (m.NoCopy || vol.Populated) continue;
       if ((await fsp.readdir(vol.Mountpoint)).length === 0) {
         let fd: number | undefined;
         try {

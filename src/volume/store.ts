@@ -3,7 +3,8 @@
  * (plus `volume.json`), shared by every container that mounts it and kept
  * when containers go. Anonymous volumes get a random 64-hex name.
  */
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, mountAsync, umount2Async } from '../sys/libc';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
@@ -25,6 +26,16 @@ export interface VolumeRecord {
 }
 
 export const VOLUME_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+function isMountPoint(path: string): boolean {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[4] === path);
+  } catch {
+    return false;
+  }
+}
 
 export class VolumeStore {
   private volumes = new Map<string, VolumeRecord>();
@@ -88,6 +99,31 @@ export class VolumeStore {
     });
   }
 
+  /**
+   * The local driver's `--opt type=… --opt device=… --opt o=…`: the volume's
+   * _data is a mount of that device, made when a container first uses it (as
+   * Docker does), e.g. tmpfs or a bind of a host directory (type=none, o=bind).
+   */
+  async ensureMounted(rec: VolumeRecord): Promise<void> {
+    const { type, device, o } = rec.Options;
+    if (!type && !device) return;
+    if (isMountPoint(rec.Mountpoint)) return;
+    const opts = (o ?? '').split(',').filter(Boolean);
+    let flags = 0;
+    const data: string[] = [];
+    for (const opt of opts) {
+      if (opt === 'bind' || opt === 'rbind') flags |= MS_BIND | (opt === 'rbind' ? MS_REC : 0);
+      else if (opt === 'ro') flags |= MS_RDONLY;
+      else if (opt !== 'rw') data.push(opt);
+    }
+    if (flags & MS_BIND && !existsSync(device ?? '')) throw new InvalidArgumentError(`error while mounting volume '${rec.Name}': failed to mount local volume: no such device: ${device}`);
+    try {
+      await mountAsync(device || type || 'none', rec.Mountpoint, flags & MS_BIND ? '' : type || '', flags, data.length ? data.join(',') : null);
+    } catch (e) {
+      throw new InvalidArgumentError(`error while mounting volume '${rec.Name}': failed to mount local volume: ${(e as Error).message}`);
+    }
+  }
+
   async markPopulated(rec: VolumeRecord): Promise<void> {
     rec.Populated = true;
     await atomicWriteJson(join(this.dir, rec.Name, 'volume.json'), rec);
@@ -104,6 +140,12 @@ export class VolumeStore {
     if (users.length) throw new ConflictError(`remove ${name}: volume is in use - [${users.join(', ')}]`);
     await this.lock.run(name, async () => {
       this.volumes.delete(name);
+      if (isMountPoint(v.Mountpoint)) await umount2Async(v.Mountpoint, MNT_DETACH).catch(() => undefined);
+      // Never delete through a still-mounted device (a bind of a host directory).
+      if (isMountPoint(v.Mountpoint)) {
+        this.volumes.set(name, v);
+        throw new ConflictError(`remove ${name}: the volume's mount could not be detached`);
+      }
       const doomed = join(this.dir, `.tmp-${randomBytes(6).toString('hex')}`);
       await fsp.rename(join(this.dir, name), doomed);
       await removeTree(doomed);

@@ -81,6 +81,24 @@ describe('volumes', { skip: isRoot() ? false : 'needs root' }, () => {
     assert.equal(from.stdout, 'hello\n1\n');
   });
 
+  test('local driver options mount tmpfs or a host directory as the volume', async () => {
+    assert.equal((await e.berth(['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', '--opt', 'o=size=3m', 'tv'])).code, 0);
+    const t = await e.berth(['run', '--rm', '-v', 'tv:/t', 'busybox', 'sh', '-c', 'grep " /t " /proc/mounts']);
+    assert.match(t.stdout, /^tmpfs \/t tmpfs .*size=3072k/);
+    const host = mkdtempSync(join(e.dir, 'optbind-'));
+    writeFileSync(join(host, 'h.txt'), 'via-opt\n');
+    await e.berth(['volume', 'create', '--opt', 'type=none', '--opt', 'o=bind', '--opt', `device=${host}`, 'bv']);
+    const b = await e.berth(['run', '--rm', '-v', 'bv:/b', 'busybox', 'sh', '-c', 'cat /b/h.txt; echo back > /b/out']);
+    assert.equal(b.stdout, 'via-opt\n');
+    assert.equal(readFileSync(join(host, 'out'), 'utf8'), 'back\n');
+    await e.berth(['volume', 'create', '--opt', 'type=none', '--opt', 'o=bind', '--opt', `device=${join(e.dir, 'missing-dev')}`, 'badv']);
+    const bad = await e.berth(['run', '--rm', '-v', 'badv:/x', 'busybox', 'true']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /failed to mount local volume: no such device/);
+    assert.equal((await e.berth(['volume', 'rm', 'tv', 'bv', 'badv'])).code, 0);
+    assert.equal(readFileSync(join(host, 'h.txt'), 'utf8'), 'via-opt\n', 'removing a bind volume must not touch the host directory');
+  });
+
   test('bad specs get clear errors', async () => {
     const r1 = await e.berth(['run', '--rm', '-v', 'bad name!:/x', 'busybox', 'true']);
     assert.match(r1.stderr, /invalid characters for a local volume name/);
