@@ -329,7 +329,7 @@ export class ContainerManager {
         leaveStdinOpen: !!cfg.OpenStdin && !cfg.StdinOnce,
       });
       t('conmon+runc create');
-      await this.runc.start(id);
+      await this.runc.startFast(id);
       t('runc start');
       c.state = { ...initialState(), Status: 'running', Running: true, Pid: pid, StartedAt: new Date().toISOString() };
       await this.save(c);

@@ -1,6 +1,6 @@
 /** The OCI runtime: Debian's runc, driven through its CLI with Berth's own state root. */
 import { ConflictError, InternalError, NotFoundError, UnavailableError } from '../errors';
-import { promises as fsp } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, promises as fsp, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile, findBinary } from '../sys/exec';
 
@@ -33,6 +33,46 @@ export class Runc {
 
   start(id: string): Promise<string> {
     return this.run(['start', id]);
+  }
+
+  /**
+   * What `runc start` does for a created container, without spawning runc
+   * (~10 ms and a Go runtime's start-up per container): read the exec fifo,
+   * which lets `runc init` exec the user's process, then remove the fifo so
+   * runc reports the container as running. Falls back to `runc start`.
+   */
+  async startFast(id: string): Promise<void> {
+    const fifo = join(this.root, id, 'exec.fifo');
+    let fd: number;
+    try {
+      // Non-blocking: never parks a thread if runc init died before opening its end.
+      fd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */);
+    } catch {
+      await this.start(id);
+      return;
+    }
+    try {
+      const buf = Buffer.alloc(16);
+      const deadline = Date.now() + 2000;
+      for (;;) {
+        let n = 0;
+        try {
+          n = readSync(fd, buf, 0, buf.length, null);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        }
+        if (n > 0) break;
+        if (Date.now() > deadline) throw new InternalError(`container ${id} did not start: its init never signalled`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    } catch (e) {
+      closeSync(fd);
+      if (e instanceof InternalError) throw e;
+      await this.start(id);
+      return;
+    }
+    closeSync(fd);
+    await fsp.rm(fifo, { force: true });
   }
 
   async kill(id: string, signal: string | number, all = false): Promise<void> {
