@@ -11,9 +11,30 @@ import { createApiServer, listenUnix } from '../api/server';
 import { messageOf } from '../errors';
 import { processAlive } from '../sys/proc';
 import { DNS_RESOLVER_ARG, NetworkManager, runDnsResolver } from '../network';
+import { mallocTrim } from '../sys/libc';
 
 function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} berthd: ${msg}\n`);
+}
+
+/**
+ * After a burst of requests, give memory back: a full GC (V8 keeps a grown
+ * heap otherwise) and malloc_trim for native allocations. berthd's live heap
+ * is a few MB; without this its RSS stays at the burst's high-water mark.
+ */
+function trimWhenIdle(server: import('node:http').Server): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      gc?.();
+      mallocTrim();
+    }, 1000);
+    timer.unref();
+  };
+  server.on('request', (req) => req.once('close', arm));
+  server.on('upgrade', (req) => req.socket.once('close', arm));
 }
 
 /** One daemon per run dir: a pid file created with O_EXCL, stale ones replaced. */
@@ -54,6 +75,7 @@ async function main(): Promise<void> {
   const engine = new Engine(paths);
   await engine.init();
   const server = createApiServer(engine);
+  trimWhenIdle(server);
   await listenUnix(server, paths.socket);
   log(`version ${BERTH_VERSION} listening on ${paths.socket} (root ${paths.root})`);
   const shutdown = (sig: string) => {

@@ -17,6 +17,7 @@ interface Libc {
   socket: KoffiFn;
   connect: KoffiFn;
   close: KoffiFn;
+  malloc_trim: KoffiFn;
   errno: () => number;
 }
 
@@ -38,9 +39,19 @@ function load(): Libc {
     socket: lib.func('int socket(int domain, int type, int protocol)'),
     connect: lib.func('int connect(int fd, const void *addr, uint32_t len)'),
     close: lib.func('int close(int fd)'),
+    malloc_trim: lib.func('int malloc_trim(size_t pad)'),
     errno: () => koffi.errno() as number,
   };
   return libc;
+}
+
+/** glibc's malloc_trim(0): return free heap pages to the kernel. */
+export function mallocTrim(): void {
+  try {
+    load().malloc_trim(0);
+  } catch {
+    // not glibc: nothing to do
+  }
 }
 
 /** A failed system call, with the errno name users and tests can match on (`ENOENT`, `EXDEV`, ...). */
