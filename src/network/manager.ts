@@ -784,10 +784,15 @@ export class NetworkManager {
     }
     for (const n of this.networks.values()) {
       if (n.Driver !== 'bridge') continue;
-      for (const l of await this.leases(n.Name)) if (isDead(l.containerId) && !this.states.has(l.containerId)) await fsp.rm(l.path, { force: true });
+      for (const l of await this.leases(n.Name)) {
+        ids.add(l.containerId);
+        if (isDead(l.containerId) && !this.states.has(l.containerId)) await fsp.rm(l.path, { force: true });
+      }
       await this.writeHosts(n).catch(() => undefined);
     }
-    await this.sweepRules((cid) => isDead(cid) && !this.states.has(cid) && /^[0-9a-f]{64}$/.test(cid));
+    // Only containers this engine knew (records, namespaces, leases): other engines and
+    // Podman's CNI networks on the same host tag their rules with 64-hex IDs too.
+    await this.sweepRules((cid) => ids.has(cid) && isDead(cid) && !this.states.has(cid));
   }
 }
 

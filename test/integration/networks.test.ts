@@ -35,8 +35,10 @@ function hostState(e: TestEngine): { veths: string[]; rules: string[]; leases: s
   } catch {
     // no leases dir yet
   }
-  // Per-container rules carry the container ID in their comments (CNI portmap/firewall, Berth's tags).
-  return { veths: links, rules: save.filter((l) => /-A .*(CNI-[0-9a-f]{24}|CNI-DN-|CNI-HOSTPORT-DNAT.*dport)/.test(l)), leases };
+  // Per-container rules (CNI portmap/firewall, bridge masquerade) of this engine's default bridge:
+  // other engines on the host (parallel test files) have their own subnets.
+  const subnet = e.bridgeSubnet.split('.').slice(0, 3).join('.') + '.';
+  return { veths: links, rules: save.filter((l) => /-A .*(CNI-[0-9a-f]{24}|CNI-DN-|CNI-HOSTPORT-DNAT.*dport)/.test(l) && l.includes(subnet)), leases };
 }
 
 describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
