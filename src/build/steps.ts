@@ -4,15 +4,13 @@
  * plus what the cache key needs to know about it. The builder decides whether
  * to call `produce` (cache miss) or reuse a cached layer.
  */
-import { closeSync, constants, lchownSync, mkdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ForbiddenError, InvalidArgumentError } from '../errors';
 import type { ContentStore } from '../image/content/store';
 import type { TarWriteItem } from '../image/tar/writer';
 import type { ImageRecord } from '../image/types';
 import { resolveUser } from '../runtime/user';
-import { openInRoot } from '../sys/inroot';
-import { O_PATH, SysError } from '../sys/libc';
+import { mkdirInRoot } from '../sys/inroot';
 import { cacheKey, type CachedLayer } from './cache';
 import { DEFAULT_SHELL, envKey } from './config';
 import { selectSources, type ContextEntry, type SelectedEntry } from './context';
@@ -124,28 +122,6 @@ export function runStepOf(env: StepEnv, st: StageState, cmd: RunCommand): FsStep
 
 // ---------------------------------------------------------------- WORKDIR
 
-/** mkdir -p inside the rootfs; components it creates belong to the stage's USER (as BuildKit). */
-function makeDirs(rootfs: string, path: string, uid: number, gid: number): void {
-  let sofar = '';
-  for (const part of path.split('/').filter((p) => p && p !== '.')) {
-    const parent = sofar;
-    sofar = sofar ? `${sofar}/${part}` : part;
-    try {
-      closeSync(openInRoot(rootfs, sofar, O_PATH | constants.O_DIRECTORY));
-      continue;
-    } catch (e) {
-      if (!(e instanceof SysError) || e.code !== 'ENOENT') throw e;
-    }
-    const pfd = openInRoot(rootfs, parent || '.', O_PATH | constants.O_DIRECTORY);
-    try {
-      const p = `/proc/self/fd/${pfd}/${part}`;
-      mkdirSync(p, { mode: 0o755 });
-      lchownSync(p, uid, gid);
-    } finally {
-      closeSync(pfd);
-    }
-  }
-}
 
 export function workdirStepOf(env: StepEnv, st: StageState, path: string): FsStep {
   return {
@@ -154,7 +130,7 @@ export function workdirStepOf(env: StepEnv, st: StageState, path: string): FsSte
     produce: () =>
       inSandbox(env, st, async (sb) => {
         const user = await resolveUser(sb.rootfs, st.config.User ?? '');
-        makeDirs(sb.rootfs, path, user.uid, user.gid);
+        mkdirInRoot(sb.rootfs, path, 0o755, { uid: user.uid, gid: user.gid });
       }),
   };
 }

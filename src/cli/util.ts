@@ -86,3 +86,17 @@ export function parseBytes(s: string): number {
 export function out(s: string): void {
   process.stdout.write(s);
 }
+
+/** Runs an action per name, printing Docker's error line for each failure; exit code 1 if any failed. */
+export async function eachName(names: string[], fn: (name: string) => Promise<void>): Promise<number> {
+  let failed = false;
+  for (const n of names) {
+    try {
+      await fn(n);
+    } catch (e) {
+      failed = true;
+      process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
+    }
+  }
+  return failed ? 1 : 0;
+}

@@ -3,7 +3,7 @@
  * (openat2 RESOLVE_IN_ROOT): symlinks and `..` in an image can never lead
  * Berth's root process onto host paths.
  */
-import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, lchownSync, mkdirSync, openSync } from 'node:fs';
 import { openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, SysError } from './libc';
 
 const O_PATH = 0o10000000;
@@ -19,8 +19,11 @@ export function openInRoot(rootfs: string, path: string, flags: number = constan
   }
 }
 
-/** mkdir -p of `path` inside `rootfs`, creating each missing component below an in-root-resolved parent. */
-export function mkdirInRoot(rootfs: string, path: string, mode = 0o755): void {
+/**
+ * mkdir -p of `path` inside `rootfs`, creating each missing component below an
+ * in-root-resolved parent; created components get `owner` when given (BuildKit's WORKDIR).
+ */
+export function mkdirInRoot(rootfs: string, path: string, mode = 0o755, owner?: { uid: number; gid: number }): void {
   const parts = path.split('/').filter((p) => p && p !== '.');
   let sofar = '';
   for (const part of parts) {
@@ -35,7 +38,9 @@ export function mkdirInRoot(rootfs: string, path: string, mode = 0o755): void {
     }
     const pfd = openInRoot(rootfs, parent || '.', O_PATH | constants.O_DIRECTORY);
     try {
-      mkdirSync(`/proc/self/fd/${pfd}/${part}`, { mode });
+      const created = `/proc/self/fd/${pfd}/${part}`;
+      mkdirSync(created, { mode });
+      if (owner) lchownSync(created, owner.uid, owner.gid);
     } finally {
       closeSync(pfd);
     }

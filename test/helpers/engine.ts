@@ -173,6 +173,19 @@ export function runProcess(bin: string, args: string[], env: NodeJS.ProcessEnv, 
   });
 }
 
+/** GET http://127.0.0.1:<port>/ and return the body (published-port checks). */
+export function httpGet(port: number): Promise<string> {
+  return new Promise((resolveGet, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolveGet(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

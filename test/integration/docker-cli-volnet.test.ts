@@ -2,21 +2,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
-import { DOCKER_BIN, TestEngine, eventually, isRoot } from '../helpers/engine';
+import { DOCKER_BIN, TestEngine, eventually, httpGet, isRoot } from '../helpers/engine';
 
-function httpGet(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('docker CLI: volumes and networks', { skip: !isRoot() ? 'needs root' : !existsSync(DOCKER_BIN) ? `needs the docker CLI at ${DOCKER_BIN}` : false }, () => {
   const e = new TestEngine();

@@ -3,21 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
-import { TestEngine, eventually, isRoot } from '../helpers/engine';
+import { TestEngine, eventually, httpGet, isRoot } from '../helpers/engine';
 
-function httpGet(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 function hostState(e: TestEngine): { veths: string[]; rules: string[]; leases: string[] } {
   const links = execFileSync('ip', ['-o', 'link', 'show', 'master', e.bridge], { encoding: 'utf8' }).split('\n').filter(Boolean);

@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
 import { renderFormat, renderOne } from '../format';
-import { ExitError, filtersJson, out, parseBytes, runFailure, since } from '../util';
+import { eachName, ExitError, filtersJson, out, parseBytes, runFailure, since } from '../util';
 
 export interface RunFlags {
   detach?: boolean;
@@ -315,29 +315,16 @@ export async function start(ids: string[], f: { attach?: boolean; interactive?: 
     const [, status] = await Promise.all([pumped, waitRes]);
     return status.StatusCode;
   }
-  return forEach(ids, async (id) => {
+  return eachName(ids, async (id) => {
     await client.call('POST', `/containers/${id}/start`);
     out(`${id}\n`);
   });
 }
 
-/** Runs an action per container, printing errors like docker and failing at the end. */
-async function forEach(ids: string[], fn: (id: string) => Promise<void>): Promise<number> {
-  let failed = false;
-  for (const id of ids) {
-    try {
-      await fn(id);
-    } catch (e) {
-      failed = true;
-      process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
-    }
-  }
-  return failed ? 1 : 0;
-}
 
 export async function stop(ids: string[], f: { time?: string; signal?: string }): Promise<number> {
   const client = await connect();
-  return forEach(ids, async (id) => {
+  return eachName(ids, async (id) => {
     await client.call('POST', `/containers/${id}/stop`, { query: { t: f.time, signal: f.signal } });
     out(`${id}\n`);
   });
@@ -345,7 +332,7 @@ export async function stop(ids: string[], f: { time?: string; signal?: string })
 
 export async function restart(ids: string[], f: { time?: string }): Promise<number> {
   const client = await connect();
-  return forEach(ids, async (id) => {
+  return eachName(ids, async (id) => {
     await client.call('POST', `/containers/${id}/restart`, { query: { t: f.time } });
     out(`${id}\n`);
   });
@@ -353,7 +340,7 @@ export async function restart(ids: string[], f: { time?: string }): Promise<numb
 
 export async function kill(ids: string[], f: { signal?: string }): Promise<number> {
   const client = await connect();
-  return forEach(ids, async (id) => {
+  return eachName(ids, async (id) => {
     await client.call('POST', `/containers/${id}/kill`, { query: { signal: f.signal } });
     out(`${id}\n`);
   });
@@ -361,7 +348,7 @@ export async function kill(ids: string[], f: { signal?: string }): Promise<numbe
 
 export async function rm(ids: string[], f: { force?: boolean; volumes?: boolean }): Promise<number> {
   const client = await connect();
-  return forEach(ids, async (id) => {
+  return eachName(ids, async (id) => {
     await client.call('DELETE', `/containers/${id}`, { query: { force: f.force ? 1 : undefined, v: f.volumes ? 1 : undefined } });
     out(`${id}\n`);
   });
@@ -369,7 +356,7 @@ export async function rm(ids: string[], f: { force?: boolean; volumes?: boolean 
 
 export async function simple(verb: 'pause' | 'unpause', ids: string[]): Promise<number> {
   const client = await connect();
-  return forEach(ids, async (id) => {
+  return eachName(ids, async (id) => {
     await client.call('POST', `/containers/${id}/${verb}`);
     out(`${id}\n`);
   });
@@ -377,7 +364,7 @@ export async function simple(verb: 'pause' | 'unpause', ids: string[]): Promise<
 
 export async function wait(ids: string[]): Promise<number> {
   const client = await connect();
-  return forEach(ids, async (id) => {
+  return eachName(ids, async (id) => {
     const r = await client.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`);
     out(`${r.StatusCode}\n`);
   });

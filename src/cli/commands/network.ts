@@ -1,7 +1,7 @@
 /** network create / ls / inspect / rm / prune / connect / disconnect. */
 import { connect as connectClient } from '../client';
 import { renderFormat, renderOne } from '../format';
-import { filtersJson, out } from '../util';
+import { eachName, filtersJson, out } from '../util';
 
 interface Net {
   Id: string;
@@ -45,33 +45,18 @@ export async function ls(f: { quiet?: boolean; filter?: string[]; format?: strin
 export async function inspect(names: string[], f: { format?: string }): Promise<number> {
   const client = await connectClient();
   const res: unknown[] = [];
-  let failed = false;
-  for (const n of names) {
-    try {
-      res.push(await client.json('GET', `/networks/${encodeURIComponent(n)}`));
-    } catch (e) {
-      failed = true;
-      process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
-    }
-  }
+  const code = await eachName(names, async (n) => void res.push(await client.json('GET', `/networks/${encodeURIComponent(n)}`)));
   if (f.format) for (const r of res) out(renderOne(f.format, r));
   else out(`${JSON.stringify(res, null, 4)}\n`);
-  return failed ? 1 : 0;
+  return code;
 }
 
 export async function rm(names: string[]): Promise<number> {
   const client = await connectClient();
-  let failed = false;
-  for (const n of names) {
-    try {
-      await client.call('DELETE', `/networks/${encodeURIComponent(n)}`);
-      out(`${n}\n`);
-    } catch (e) {
-      failed = true;
-      process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
-    }
-  }
-  return failed ? 1 : 0;
+  return eachName(names, async (n) => {
+    await client.call('DELETE', `/networks/${encodeURIComponent(n)}`);
+    out(`${n}\n`);
+  });
 }
 
 export async function prune(): Promise<void> {

@@ -1,7 +1,7 @@
 /** volume create / ls / inspect / rm / prune. */
 import { connect } from '../client';
 import { renderFormat, renderOne } from '../format';
-import { ExitError, filtersJson, out } from '../util';
+import { eachName, ExitError, filtersJson, out } from '../util';
 
 interface Volume {
   Name: string;
@@ -41,33 +41,18 @@ export async function ls(f: { quiet?: boolean; filter?: string[]; format?: strin
 export async function inspect(names: string[], f: { format?: string }): Promise<number> {
   const client = await connect();
   const res: unknown[] = [];
-  let failed = false;
-  for (const n of names) {
-    try {
-      res.push(await client.json('GET', `/volumes/${encodeURIComponent(n)}`));
-    } catch (e) {
-      failed = true;
-      process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
-    }
-  }
+  const code = await eachName(names, async (n) => void res.push(await client.json('GET', `/volumes/${encodeURIComponent(n)}`)));
   if (f.format) for (const r of res) out(renderOne(f.format, r));
   else out(`${JSON.stringify(res, null, 4)}\n`);
-  return failed ? 1 : 0;
+  return code;
 }
 
 export async function rm(names: string[], f: { force?: boolean }): Promise<number> {
   const client = await connect();
-  let failed = false;
-  for (const n of names) {
-    try {
-      await client.call('DELETE', `/volumes/${encodeURIComponent(n)}`, { query: { force: f.force ? 1 : undefined } });
-      out(`${n}\n`);
-    } catch (e) {
-      failed = true;
-      process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
-    }
-  }
-  return failed ? 1 : 0;
+  return eachName(names, async (n) => {
+    await client.call('DELETE', `/volumes/${encodeURIComponent(n)}`, { query: { force: f.force ? 1 : undefined } });
+    out(`${n}\n`);
+  });
 }
 
 export async function prune(f: { all?: boolean; force?: boolean }): Promise<void> {
