@@ -81,6 +81,9 @@ export function createApiServer(engine: Engine): Server {
           let buf = head;
           while (buf.length < len && socket) {
             const chunk = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+            // A 'data' listener switches the socket to flowing mode: pause it again, or the
+            // client's stdin (and its EOF) would be emitted to nobody while exec starts.
+            socket.pause();
             buf = Buffer.concat([buf, chunk]);
           }
           head = buf.subarray(len);

@@ -279,6 +279,8 @@ export function pipeStdin(engine: Engine, client: Duplex, head: Buffer, connect:
   });
   if (waitRunning) void waitRunning.then(open);
   else open();
+  // The server may have paused the socket while it read a request body from it.
+  client.resume();
 }
 
 async function attach(engine: Engine, ctx: RequestContext): Promise<void> {
