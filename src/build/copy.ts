@@ -25,7 +25,7 @@ import type { ContextEntry, SelectedEntry } from './context';
 import { decompress } from '../image/compression';
 import { applyLayer } from '../image/snapshot/apply';
 import { writeTar, type TarWriteItem } from '../image/tar/writer';
-import { mkdirInRoot, openInRoot } from '../sys/inroot';
+import { lstatInRoot, mkdirInRoot, openInRoot } from '../sys/inroot';
 import { O_PATH, SysError } from '../sys/libc';
 import { InvalidArgumentError } from '../errors';
 
@@ -249,19 +249,6 @@ export function planCopy(o: CopyOptions): CopyPlan {
   return { items, archives };
 }
 
-function lstatInRoot(root: string, path: string): Stats | undefined {
-  let fd: number;
-  try {
-    fd = openInRoot(root, path, O_PATH | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  try {
-    return fstatSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** The ADD path with archives: items and archives applied inside a sandbox rootfs (whose upper dir becomes the layer). */
 export async function applyCopy(rootfs: string, sourceRoot: string, plan: CopyPlan): Promise<void> {

@@ -17,7 +17,7 @@
  * (CVE-2024-23652).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, constants, fstatSync, lstatSync, promises as fsp, readdirSync, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, lstatSync, promises as fsp, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -25,7 +25,7 @@ import { ForbiddenError, InvalidArgumentError } from '../errors';
 import { Runc } from '../runtime/runc';
 import { buildRuntimeSpec, serializeRuntimeSpec } from '../runtime/spec';
 import { resolveUser } from '../runtime/user';
-import { mkdirInRoot, openInRoot } from '../sys/inroot';
+import { lstatInRoot, mkdirInRoot, openInRoot } from '../sys/inroot';
 import {
   AT_FDCWD,
   AT_REMOVEDIR,
@@ -99,7 +99,7 @@ export async function runStep(o: RunStepOptions): Promise<void> {
   const env = o.env.some((kv) => kv.startsWith('HOME=')) ? o.env : [...o.env, `HOME=${user.home || '/'}`];
   if (o.cwd !== '/') mkdirInRoot(rootfs, o.cwd);
   const missing = STUBS.filter((s) => !existsInRoot(rootfs, s));
-  const etcBefore = statInRoot(rootfs, 'etc');
+  const etcBefore = lstatInRoot(rootfs, 'etc');
 
   const hosts = join(sandbox.dir, 'hosts');
   const resolv = join(sandbox.dir, 'resolv.conf');
@@ -145,19 +145,6 @@ export async function runStep(o: RunStepOptions): Promise<void> {
   }
 }
 
-function statInRoot(rootfs: string, path: string): Stats | undefined {
-  let fd: number;
-  try {
-    fd = openInRoot(rootfs, path, O_PATH | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  try {
-    return fstatSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * A lower dir that overlay copied up only because a stub was created in it

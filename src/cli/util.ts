@@ -100,3 +100,14 @@ export async function eachName(names: string[], fn: (name: string) => Promise<vo
   }
   return failed ? 1 : 0;
 }
+
+/** `k=v` flag values (--label, --opt, --log-opt) into a map; a bare `k` maps to ''. */
+export function keyValues(list: string[] = [], what = 'value'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of list) {
+    const i = l.indexOf('=');
+    if (i === 0) throw new ExitError(`invalid ${what}: ${l}`, 125);
+    out[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
+  }
+  return out;
+}

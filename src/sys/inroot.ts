@@ -3,7 +3,7 @@
  * (openat2 RESOLVE_IN_ROOT): symlinks and `..` in an image can never lead
  * Berth's root process onto host paths.
  */
-import { closeSync, constants, lchownSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lchownSync, mkdirSync, openSync, type Stats } from 'node:fs';
 import { openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, SysError } from './libc';
 
 const O_PATH = 0o10000000;
@@ -44,5 +44,20 @@ export function mkdirInRoot(rootfs: string, path: string, mode = 0o755, owner?: 
     } finally {
       closeSync(pfd);
     }
+  }
+}
+
+/** lstat of `path` inside `rootfs` (in-root resolution, final symlink not followed); undefined if absent. */
+export function lstatInRoot(rootfs: string, path: string): Stats | undefined {
+  let fd: number;
+  try {
+    fd = openInRoot(rootfs, path, O_PATH | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    return fstatSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

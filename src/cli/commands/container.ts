@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
 import { renderFormat, renderOne } from '../format';
-import { eachName, ExitError, filtersJson, out, parseBytes, runFailure, since } from '../util';
+import { eachName, ExitError, filtersJson, keyValues, out, parseBytes, runFailure, since } from '../util';
 
 export interface RunFlags {
   detach?: boolean;
@@ -153,16 +153,6 @@ function readEnvFiles(files: string[] = []): string[] {
   return env;
 }
 
-function kv(list: string[] = [], what: string): Record<string, string> {
-  const outMap: Record<string, string> = {};
-  for (const l of list) {
-    const i = l.indexOf('=');
-    if (i < 0) outMap[l] = '';
-    else if (i === 0) throw new ExitError(`invalid ${what}: ${l}`, 125);
-    else outMap[l.slice(0, i)] = l.slice(i + 1);
-  }
-  return outMap;
-}
 
 /** Builds Docker's create body from run/create flags. */
 export function createBody(image: string, command: string[], f: RunFlags): Record<string, unknown> {
@@ -194,7 +184,7 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
     AttachStdin: !!f.interactive && !f.detach,
     AttachStdout: !f.detach,
     AttachStderr: !f.detach,
-    Labels: kv(f.label, 'label'),
+    Labels: keyValues(f.label, 'label'),
     StopSignal: f.stopSignal,
     StopTimeout: f.stopTimeout !== undefined ? Number(f.stopTimeout) : undefined,
     ExposedPorts: exposed,
@@ -226,8 +216,8 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
       ShmSize: f.shmSize ? parseBytes(f.shmSize) : 0,
       ExtraHosts: f.addHost ?? null,
       GroupAdd: f.groupAdd ?? null,
-      LogConfig: { Type: 'k8s-file', Config: kv(f.logOpt, 'log-opt') },
-      Sysctls: kv(f.sysctl, 'sysctl'),
+      LogConfig: { Type: 'k8s-file', Config: keyValues(f.logOpt, 'log-opt') },
+      Sysctls: keyValues(f.sysctl, 'sysctl'),
       Ulimits: (f.ulimit ?? []).map((u) => {
         const [name, limits] = u.split('=');
         const [soft, hard] = (limits ?? '').split(':');

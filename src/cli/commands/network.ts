@@ -1,7 +1,7 @@
 /** network create / ls / inspect / rm / prune / connect / disconnect. */
 import { connect as connectClient } from '../client';
 import { renderFormat, renderOne } from '../format';
-import { eachName, filtersJson, out } from '../util';
+import { eachName, filtersJson, keyValues, out } from '../util';
 
 interface Net {
   Id: string;
@@ -13,19 +13,11 @@ interface Net {
   Created: string;
 }
 
-function kv(list: string[] = []): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (const l of list) {
-    const i = l.indexOf('=');
-    o[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
-  }
-  return o;
-}
 
 export async function create(name: string, f: { driver?: string; subnet?: string; gateway?: string; internal?: boolean; label?: string[]; opt?: string[] }): Promise<void> {
   const client = await connectClient();
   const r = await client.json<{ Id: string }>('POST', '/networks/create', {
-    body: { Name: name, Driver: f.driver ?? 'bridge', Internal: !!f.internal, Labels: kv(f.label), Options: kv(f.opt), IPAM: { Driver: 'default', Config: f.subnet || f.gateway ? [{ Subnet: f.subnet, Gateway: f.gateway }] : [] } },
+    body: { Name: name, Driver: f.driver ?? 'bridge', Internal: !!f.internal, Labels: keyValues(f.label), Options: keyValues(f.opt), IPAM: { Driver: 'default', Config: f.subnet || f.gateway ? [{ Subnet: f.subnet, Gateway: f.gateway }] : [] } },
   });
   out(`${r.Id}\n`);
 }

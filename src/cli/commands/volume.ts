@@ -1,7 +1,7 @@
 /** volume create / ls / inspect / rm / prune. */
 import { connect } from '../client';
 import { renderFormat, renderOne } from '../format';
-import { eachName, ExitError, filtersJson, out } from '../util';
+import { eachName, ExitError, filtersJson, keyValues, out } from '../util';
 
 interface Volume {
   Name: string;
@@ -11,18 +11,10 @@ interface Volume {
   Scope: string;
 }
 
-function kv(list: string[] = []): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (const l of list) {
-    const i = l.indexOf('=');
-    o[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
-  }
-  return o;
-}
 
 export async function create(name: string | undefined, f: { driver?: string; opt?: string[]; label?: string[] }): Promise<void> {
   const client = await connect();
-  const v = await client.json<Volume>('POST', '/volumes/create', { body: { Name: name ?? '', Driver: f.driver ?? 'local', DriverOpts: kv(f.opt), Labels: kv(f.label) } });
+  const v = await client.json<Volume>('POST', '/volumes/create', { body: { Name: name ?? '', Driver: f.driver ?? 'local', DriverOpts: keyValues(f.opt), Labels: keyValues(f.label) } });
   out(`${v.Name}\n`);
 }
 
