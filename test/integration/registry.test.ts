@@ -479,6 +479,54 @@ class FakeRegistry {
   }
 }
 
+describe('Berth registry server: htpasswd and TLS', () => {
+  test('htpasswd: 401 with a Basic challenge without credentials; push and pull with them', { skip: root ? false : 'needs root to unpack layers' }, async () => {
+    const { hashSync } = await import('bcryptjs');
+    const dir = tmpdir('bauth-');
+    const htpasswd = join(dir, 'htpasswd');
+    writeFileSync(htpasswd, `# users\nalice:${hashSync('s3cret', 4).replace(/^\$2b\$/, '$2y$')}\n`);
+    const server = await createRegistryServer({ root: join(dir, 'root'), htpasswd });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const anon = await fetch(`http://127.0.0.1:${port}/v2/`);
+      assert.equal(anon.status, 401);
+      assert.match(anon.headers.get('www-authenticate') ?? '', /^Basic realm=/);
+      const wrong = await fetch(`http://127.0.0.1:${port}/v2/`, { headers: { Authorization: `Basic ${Buffer.from('alice:nope').toString('base64')}` } });
+      assert.equal(wrong.status, 401);
+      const a = await newStore();
+      await makeImage(a, `127.0.0.1:${port}/auth/img:v1`, 4096);
+      await assert.rejects(pushImage(a, `127.0.0.1:${port}/auth/img:v1`), /no basic auth credentials|unauthorized|401/i);
+      const creds = { username: 'alice', password: 's3cret' };
+      const pushed = await pushImage(a, `127.0.0.1:${port}/auth/img:v1`, { credentials: creds });
+      const b = await newStore();
+      const res = await pullImage(b, `127.0.0.1:${port}/auth/img:v1`, { credentials: creds });
+      assert.equal(res.digest, pushed.digest);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('TLS: serves HTTPS from a certificate and key', async () => {
+    const dir = tmpdir('btls-');
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    const gen = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1']);
+    assert.equal(gen.status, 0, gen.stderr);
+    const server = await createRegistryServer({ root: join(dir, 'root'), tls: { cert, key } });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await run('curl', ['-sS', '--cacert', cert, `https://127.0.0.1:${port}/v2/`]);
+      assert.equal(r.stdout.trim(), '{}', r.stderr);
+      const plain = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/v2/`]);
+      assert.notEqual(plain.stdout.trim(), '200', 'plain HTTP must not be served on a TLS port');
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('hostile registries', { skip: root ? false : 'needs root to unpack layers' }, () => {
   const fake = new FakeRegistry();
   before(() => fake.start());

@@ -129,7 +129,7 @@ export async function logout(server: string | undefined): Promise<void> {
 }
 
 /** Runs the registry in the foreground; SIGINT/SIGTERM stop accepting, drain, exit 0. */
-export async function serve(f: { addr?: string; root?: string; quiet?: boolean }): Promise<void> {
+export async function serve(f: { addr?: string; root?: string; quiet?: boolean; htpasswd?: string; tlsCert?: string; tlsKey?: string }): Promise<void> {
   const { createRegistryServer } = await import('../../registry/server/server');
   const addr = f.addr ?? '127.0.0.1:5000';
   const colon = addr.lastIndexOf(':');
@@ -137,13 +137,19 @@ export async function serve(f: { addr?: string; root?: string; quiet?: boolean }
   const port = Number(addr.slice(colon + 1));
   if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new ExitError(`invalid --addr "${addr}": want HOST:PORT`, 1);
   const root = f.root ?? '/var/lib/berth-registry';
-  const server = await createRegistryServer({ root, log: f.quiet ? undefined : (l) => process.stderr.write(`${new Date().toISOString()} ${l}\n`) });
+  if (!!f.tlsCert !== !!f.tlsKey) throw new ExitError('--tls-cert and --tls-key go together', 1);
+  const server = await createRegistryServer({
+    root,
+    htpasswd: f.htpasswd,
+    tls: f.tlsCert && f.tlsKey ? { cert: f.tlsCert, key: f.tlsKey } : undefined,
+    log: f.quiet ? undefined : (l) => process.stderr.write(`${new Date().toISOString()} ${l}\n`),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
   const a = server.address();
-  process.stderr.write(`berth registry listening on ${typeof a === 'object' && a ? `${a.address}:${a.port}` : addr} (root ${root})\n`);
+  process.stderr.write(`berth registry listening on ${f.tlsCert ? 'https' : 'http'}://${typeof a === 'object' && a ? `${a.address}:${a.port}` : addr} (root ${root}${f.htpasswd ? ', htpasswd auth' : ''})\n`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.stderr.write('berth registry: shutting down\n');

@@ -4,6 +4,9 @@
  * spec's `{"errors":[…]}` body with its code.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { loadHtpasswd } from './auth';
 import { pipeline } from 'node:stream/promises';
 import { type Digest, isValidDigest, sha256 } from '../../image/digest';
 import { blobUnknown, digestInvalid, manifestUnknown, nameUnknown, RegistryHttpError } from './errors';
@@ -21,6 +24,10 @@ const TAG_RE = /^[\w][\w.-]{0,127}$/;
 
 export interface RegistryServerOptions {
   root: string;
+  /** htpasswd file (bcrypt entries): every request needs basic auth. */
+  htpasswd?: string;
+  /** Serve HTTPS with this certificate and key (PEM files). */
+  tls?: { cert: string; key: string };
   /** Called once per request after the response finished (request log). */
   log?: (line: string) => void;
 }
@@ -38,7 +45,10 @@ export async function createRegistryServer(opts: RegistryServerOptions): Promise
     [/^\/v2\/(.+)\/tags\/(list)$/, { GET: h.tags }],
     [/^\/v2\/(.+)\/referrers\/([^/]+)$/, { GET: h.referrers }],
   ];
-  const server = createServer({ keepAlive: true });
+  const auth = opts.htpasswd ? loadHtpasswd(opts.htpasswd) : undefined;
+  const server: Server = opts.tls
+    ? createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key), keepAlive: true })
+    : createServer({ keepAlive: true });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
     if (opts.log) res.on('finish', () => opts.log!(`${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url}" ${res.statusCode} ${Date.now() - started}ms`));
@@ -47,6 +57,10 @@ export async function createRegistryServer(opts: RegistryServerOptions): Promise
       const url = new URL(req.url ?? '/', 'http://registry');
       const path = url.pathname;
       const method = req.method ?? 'GET';
+      if (auth && !(await auth.check(req))) {
+        res.setHeader('WWW-Authenticate', `Basic realm="${auth.realm}"`);
+        throw new RegistryHttpError(401, 'UNAUTHORIZED', 'authentication required');
+      }
       if (path === '/v2/' || path === '/v2') {
         if (method !== 'GET' && method !== 'HEAD') throw new RegistryHttpError(405, 'UNSUPPORTED', 'method not allowed');
         send(res, 200, '{}', { 'Content-Type': 'application/json' }, method === 'HEAD');
