@@ -54,6 +54,33 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     assert.equal(killed.stdout.trim(), 'true');
   });
 
+  test('cpu limits, privileged and capabilities', async () => {
+    const cpu = await e.berth(['run', '--rm', '--cpus', '0.5', '-c', '512', 'busybox', 'sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.shares']);
+    assert.deepEqual(cpu.stdout.trim().split('\n'), ['50000', '100000', '512'], cpu.stderr);
+    const plain = await e.berth(['run', '--rm', 'busybox', 'sh', '-c', 'grep CapEff /proc/self/status; mkdir -p /m; mount -t tmpfs t /m 2>&1; echo rc=$?']);
+    assert.match(plain.stdout, /CapEff:\s+00000000a80425fb/);
+    assert.match(plain.stdout, /rc=[1-9]/);
+    const priv = await e.berth(['run', '--rm', '--privileged', 'busybox', 'sh', '-c', 'mkdir -p /m && mount -t tmpfs t /m && echo mounted']);
+    assert.equal(priv.stdout, 'mounted\n', priv.stderr);
+    const drop = await e.berth(['run', '--rm', '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', 'busybox', 'grep', 'CapEff', '/proc/self/status']);
+    assert.match(drop.stdout, /CapEff:\s+0000000000001000/);
+    const bad = await e.berth(['run', '--rm', '--cap-add', 'NOT_A_CAP', 'busybox', 'true']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /NOT_A_CAP/);
+  });
+
+  test('logs --since and --until select by time', async () => {
+    await e.berth(['run', '--name', 'c-since', 'busybox', 'sh', '-c', 'echo early; sleep 1.2; echo late']);
+    const all = await e.berth(['logs', '-t', 'c-since']);
+    const lateTs = all.stdout.trim().split('\n')[1].split(' ')[0];
+    const since = await e.berth(['logs', '--since', lateTs, 'c-since']);
+    assert.equal(since.stdout, 'late\n');
+    const until = await e.berth(['logs', '--until', lateTs, 'c-since']);
+    assert.equal(until.stdout, 'early\n');
+    const bad = await e.berth(['logs', '--since', 'yesterday-ish', 'c-since']);
+    assert.notEqual(bad.code, 0);
+  });
+
   test('a file written in one container is absent in the next', async () => {
     const a = await e.berth(['run', '--rm', 'busybox', 'sh', '-c', 'echo secret > /tmp/f && cat /tmp/f']);
     assert.equal(a.stdout.trim(), 'secret');
