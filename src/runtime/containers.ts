@@ -13,10 +13,9 @@ import { ConflictError, InvalidArgumentError, NotFoundError, NotModifiedError, m
 import type { EnginePaths } from '../config';
 import type { EventBus } from '../engine/events';
 import type { ImageStore } from '../image/store';
-import { DEFAULT_PATH, type ImageRecord } from '../image/types';
 import type { Digest } from '../image/digest';
 import { atomicWriteJson, ensureDir, KeyedMutex, readJson } from '../sys/fsutil';
-import { connectSeqpacket, mountAsync, umount2Async, MNT_DETACH } from '../sys/libc';
+import { mountAsync, umount2Async, MNT_DETACH } from '../sys/libc';
 import { mkdirInRoot } from '../sys/inroot';
 import { findBinary } from '../sys/exec';
 import { processAlive } from '../sys/proc';
@@ -24,9 +23,12 @@ import { removeTree } from '../image/snapshot/snapshotter';
 import { startConmon, RuntimeStartError } from './conmon';
 import { readLogs, type LogRecord, type ReadLogsOptions } from './logs';
 import { randomName, NAME_RE } from './names';
-import { ociMounts, resolveMounts, type MountPoint } from './mounts';
+import { containerEnv, mergeEnv, mergeImageConfig, networkName, parseSecurityOpts, portMappings, validateHostConfig } from './config';
+import { openAttachSocket, writeCtl, writeCtlMessage } from './conmon-io';
+import { LOG_MAX_SIZE, logMaxFiles, logMaxSize, rotateLogFiles } from './logfiles';
+import { ociMounts, resolveMounts } from './mounts';
 import type { VolumeStore } from '../volume/store';
-import { type AttachResult, type NetworkManager, type PortMapping, renderHosts, renderResolvConf } from '../network';
+import { type AttachResult, type NetworkManager, renderHosts, renderResolvConf } from '../network';
 import { applyLayer } from '../image/snapshot/apply';
 import { packDirectory } from '../image/snapshot/pack';
 import { writeTar } from '../image/tar/writer';
@@ -46,9 +48,6 @@ import {
   initialState,
 } from './types';
 
-/** Default log bound: 10 MB per file, 3 files (Docker's json-file is unbounded by default). */
-export const LOG_MAX_SIZE = 10 * 1024 * 1024;
-export const LOG_MAX_FILES = 3;
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -482,7 +481,7 @@ export class ContainerManager {
     const eps = Object.fromEntries(Object.entries(c.rec.NetworkingConfig?.EndpointsConfig ?? {}).map(([k, v]) => [networkName(k), v]));
     const names = [mode, ...Object.keys(eps).filter((n) => n !== mode)];
     const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined }));
-    const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c));
+    const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c.rec));
     c.net = res;
     await atomicWriteJson(join(c.dir, 'network.json'), res);
     return res;
@@ -1022,7 +1021,7 @@ export class ContainerManager {
   }
 
   execStdin(id: string): Socket {
-    const e = this.getExec(id);
+    this.getExec(id);
     return openAttachSocket(join(this.dirs.sockets, id.slice(0, 12), 'attach'));
   }
 
@@ -1068,156 +1067,18 @@ export function initBinary(): string | undefined {
   return initPath ?? undefined;
 }
 
-function logMaxSize(hc: HostConfig): number {
-  const v = hc.LogConfig?.Config?.['max-size'];
-  return v ? parseSize(v) : LOG_MAX_SIZE;
-}
 
-function logMaxFiles(hc: HostConfig): number {
-  const v = Number(hc.LogConfig?.Config?.['max-file']);
-  return Number.isInteger(v) && v >= 1 ? Math.min(v, 9) : LOG_MAX_FILES;
-}
 
-export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new InvalidArgumentError(`invalid size: '${s}'`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Math.round(Number(m[1]) * mult);
-}
 
-/** Shifts ctr.log → ctr.log.1 → … keeping `files` files in all. */
-export async function rotateLogFiles(path: string, files: number): Promise<void> {
-  await fsp.rm(`${path}.${files - 1}`, { force: true });
-  for (let i = files - 2; i >= 1; i--) await fsp.rename(`${path}.${i}`, `${path}.${i + 1}`).catch(() => undefined);
-  if (files > 1) await fsp.rename(path, `${path}.1`).catch(() => undefined);
-  else await fsp.rm(path, { force: true });
-}
 
-function openAttachSocket(path: string): Socket {
-  const fd = connectSeqpacket(path);
-  // Node cannot create SEQPACKET sockets, but libuv streams any fd: wrap it as a pipe handle.
-  const { Pipe, constants: pc } = (process as unknown as { binding(n: string): { Pipe: new (t: number) => { open(fd: number): number }; constants: { SOCKET: number } } }).binding('pipe_wrap');
-  const handle = new Pipe(pc.SOCKET);
-  const err = handle.open(fd);
-  if (err) throw new Error(`cannot open attach socket ${path}: ${err}`);
-  return new Socket({ handle, readable: true, writable: true } as unknown as ConstructorParameters<typeof Socket>[0]);
-}
 
-async function writeCtl(path: string, height: number, width: number): Promise<void> {
-  await writeCtlMessage(path, `1 ${Math.max(0, height | 0)} ${Math.max(0, width | 0)}\n`);
-}
 
-/** conmon's control fifo: `1 h w` resizes the tty, `2 0 0` reopens the log file. */
-async function writeCtlMessage(path: string, msg: string): Promise<void> {
-  // conmon keeps the fifo open for reading; a non-blocking open never hangs if it is gone.
-  const fh = await fsp.open(path, constants.O_WRONLY | constants.O_NONBLOCK).catch(() => undefined);
-  if (!fh) return;
-  try {
-    await fh.write(msg);
-  } finally {
-    await fh.close();
-  }
-}
 
-function envKey(e: string): string {
-  const i = e.indexOf('=');
-  return i < 0 ? e : e.slice(0, i);
-}
 
-/** Later entries replace earlier ones with the same key (Docker's ReplaceOrAppendEnvValues). */
-export function mergeEnv(base: string[], extra: string[]): string[] {
-  const out = [...base];
-  for (const e of extra) {
-    const k = envKey(e);
-    const i = out.findIndex((x) => envKey(x) === k);
-    if (!e.includes('=')) {
-      const v = process.env[k];
-      if (v === undefined) continue;
-      if (i >= 0) out[i] = `${k}=${v}`;
-      else out.push(`${k}=${v}`);
-    } else if (i >= 0) out[i] = e;
-    else out.push(e);
-  }
-  return out;
-}
 
-function containerEnv(cfg: ContainerConfig, home: string): string[] {
-  let env = mergeEnv([`PATH=${DEFAULT_PATH}`, `HOSTNAME=${cfg.Hostname}`], cfg.Tty ? ['TERM=xterm'] : []);
-  env = mergeEnv(env, cfg.Env ?? []);
-  if (!env.some((e) => envKey(e) === 'HOME')) env.push(`HOME=${home || '/'}`);
-  return env;
-}
 
-/** Docker's `default` network is `bridge`. */
-function networkName(mode: string | undefined): string {
-  return !mode || mode === 'default' ? 'bridge' : mode;
-}
 
-/** `-p` bindings and `-P` (every exposed port on a random host port). */
-function portMappings(c: Container): PortMapping[] {
-  const out: PortMapping[] = [];
-  const seen = new Set<string>();
-  for (const [key, binds] of Object.entries(c.rec.HostConfig.PortBindings ?? {})) {
-    const [port, proto = 'tcp'] = key.split('/');
-    for (const b of binds ?? [{}]) {
-      out.push({ hostIp: b.HostIp || undefined, hostPort: Number(b.HostPort || 0), containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
-      seen.add(key);
-    }
-  }
-  if (c.rec.HostConfig.PublishAllPorts) {
-    for (const key of Object.keys(c.rec.Config.ExposedPorts ?? {})) {
-      if (seen.has(key)) continue;
-      const [port, proto = 'tcp'] = key.split('/');
-      out.push({ hostPort: 0, containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
-    }
-  }
-  return out;
-}
 
-/** Fills a container's config from its image, as Docker does at create time. */
-function mergeImageConfig(config: ContainerConfig, image: ImageRecord): ContainerConfig {
-  const ic = image.config.config ?? {};
-  const out: ContainerConfig = { ...config };
-  out.Env = mergeEnv(ic.Env ?? [], config.Env ?? []);
-  if (config.Entrypoint && config.Entrypoint.length > 0) {
-    out.Cmd = config.Cmd && config.Cmd.length ? config.Cmd : null;
-  } else if (config.Entrypoint && config.Entrypoint.length === 0) {
-    out.Entrypoint = null;
-    out.Cmd = config.Cmd && config.Cmd.length ? config.Cmd : ic.Cmd ?? null;
-  } else {
-    out.Entrypoint = ic.Entrypoint ?? null;
-    out.Cmd = config.Cmd && config.Cmd.length ? config.Cmd : ic.Cmd ?? null;
-  }
-  out.WorkingDir = config.WorkingDir || ic.WorkingDir || '';
-  out.User = config.User || ic.User || '';
-  out.Labels = { ...(ic.Labels ?? {}), ...(config.Labels ?? {}) };
-  out.ExposedPorts = { ...(ic.ExposedPorts ?? {}), ...(config.ExposedPorts ?? {}) };
-  out.Volumes = { ...(ic.Volumes ?? {}), ...(config.Volumes ?? {}) };
-  out.StopSignal = config.StopSignal || ic.StopSignal || undefined;
-  out.Healthcheck = config.Healthcheck ?? ic.Healthcheck;
-  if (out.WorkingDir && !out.WorkingDir.startsWith('/')) throw new InvalidArgumentError(`the working directory '${out.WorkingDir}' is invalid, it needs to be an absolute path`);
-  return out;
-}
 
-function validateHostConfig(hc: HostConfig): void {
-  if ((hc.NetworkMode ?? '').startsWith('container:')) throw new InvalidArgumentError('--network container:<name> is not supported yet');
-  if (hc.Memory && hc.Memory < 6 * 1024 * 1024) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
-  if (hc.NanoCpus && hc.NanoCpus < 0) throw new InvalidArgumentError('invalid --cpus: must be positive');
-  const rp = hc.RestartPolicy?.Name ?? '';
-  if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(rp)) throw new InvalidArgumentError(`invalid restart policy '${rp}'`);
-  if (hc.AutoRemove && rp && rp !== 'no') throw new InvalidArgumentError('can\'t create \'AutoRemove\' container with restart policy');
-}
 
-function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: RuntimeSpecInput['seccomp'] } {
-  let noNewPrivileges = false;
-  let seccomp: RuntimeSpecInput['seccomp'] = 'default';
-  for (const o of opts) {
-    const [k, v = ''] = o.includes('=') ? [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)] : o.split(':', 2);
-    if (k === 'no-new-privileges') noNewPrivileges = v === '' || v === 'true';
-    else if (k === 'seccomp') seccomp = v === 'unconfined' ? 'unconfined' : { profileJson: v };
-    else if (k === 'apparmor' || k === 'label') continue;
-    else throw new InvalidArgumentError(`invalid --security-opt: ${JSON.stringify(o)}`);
-  }
-  return { noNewPrivileges, seccomp };
-}
 

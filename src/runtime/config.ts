@@ -1,0 +1,112 @@
+/**
+ * A container's configuration as Docker derives it: the image's defaults
+ * merged in at create time, the environment, host-config checks, security
+ * options, published ports.
+ */
+import { InvalidArgumentError } from '../errors';
+import { DEFAULT_PATH, type ImageRecord } from '../image/types';
+import type { PortMapping } from '../network';
+import type { RuntimeSpecInput } from './spec';
+import type { ContainerConfig, ContainerRecord, HostConfig } from './types';
+
+export function envKey(e: string): string {
+  const i = e.indexOf('=');
+  return i < 0 ? e : e.slice(0, i);
+}
+
+/** Later entries replace earlier ones with the same key (Docker's ReplaceOrAppendEnvValues). */
+export function mergeEnv(base: string[], extra: string[]): string[] {
+  const out = [...base];
+  for (const e of extra) {
+    const k = envKey(e);
+    const i = out.findIndex((x) => envKey(x) === k);
+    if (!e.includes('=')) {
+      const v = process.env[k];
+      if (v === undefined) continue;
+      if (i >= 0) out[i] = `${k}=${v}`;
+      else out.push(`${k}=${v}`);
+    } else if (i >= 0) out[i] = e;
+    else out.push(e);
+  }
+  return out;
+}
+
+export function containerEnv(cfg: ContainerConfig, home: string): string[] {
+  let env = mergeEnv([`PATH=${DEFAULT_PATH}`, `HOSTNAME=${cfg.Hostname}`], cfg.Tty ? ['TERM=xterm'] : []);
+  env = mergeEnv(env, cfg.Env ?? []);
+  if (!env.some((e) => envKey(e) === 'HOME')) env.push(`HOME=${home || '/'}`);
+  return env;
+}
+
+/** Docker's `default` network is `bridge`. */
+export function networkName(mode: string | undefined): string {
+  return !mode || mode === 'default' ? 'bridge' : mode;
+}
+
+/** `-p` bindings and `-P` (every exposed port on a random host port). */
+export function portMappings(rec: ContainerRecord): PortMapping[] {
+  const out: PortMapping[] = [];
+  const seen = new Set<string>();
+  for (const [key, binds] of Object.entries(rec.HostConfig.PortBindings ?? {})) {
+    const [port, proto = 'tcp'] = key.split('/');
+    for (const b of binds ?? [{}]) {
+      out.push({ hostIp: b.HostIp || undefined, hostPort: Number(b.HostPort || 0), containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
+      seen.add(key);
+    }
+  }
+  if (rec.HostConfig.PublishAllPorts) {
+    for (const key of Object.keys(rec.Config.ExposedPorts ?? {})) {
+      if (seen.has(key)) continue;
+      const [port, proto = 'tcp'] = key.split('/');
+      out.push({ hostPort: 0, containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
+    }
+  }
+  return out;
+}
+
+/** Fills a container's config from its image, as Docker does at create time. */
+export function mergeImageConfig(config: ContainerConfig, image: ImageRecord): ContainerConfig {
+  const ic = image.config.config ?? {};
+  const out: ContainerConfig = { ...config };
+  out.Env = mergeEnv(ic.Env ?? [], config.Env ?? []);
+  if (config.Entrypoint && config.Entrypoint.length > 0) {
+    out.Cmd = config.Cmd && config.Cmd.length ? config.Cmd : null;
+  } else if (config.Entrypoint && config.Entrypoint.length === 0) {
+    out.Entrypoint = null;
+    out.Cmd = config.Cmd && config.Cmd.length ? config.Cmd : ic.Cmd ?? null;
+  } else {
+    out.Entrypoint = ic.Entrypoint ?? null;
+    out.Cmd = config.Cmd && config.Cmd.length ? config.Cmd : ic.Cmd ?? null;
+  }
+  out.WorkingDir = config.WorkingDir || ic.WorkingDir || '';
+  out.User = config.User || ic.User || '';
+  out.Labels = { ...(ic.Labels ?? {}), ...(config.Labels ?? {}) };
+  out.ExposedPorts = { ...(ic.ExposedPorts ?? {}), ...(config.ExposedPorts ?? {}) };
+  out.Volumes = { ...(ic.Volumes ?? {}), ...(config.Volumes ?? {}) };
+  out.StopSignal = config.StopSignal || ic.StopSignal || undefined;
+  out.Healthcheck = config.Healthcheck ?? ic.Healthcheck;
+  if (out.WorkingDir && !out.WorkingDir.startsWith('/')) throw new InvalidArgumentError(`the working directory '${out.WorkingDir}' is invalid, it needs to be an absolute path`);
+  return out;
+}
+
+export function validateHostConfig(hc: HostConfig): void {
+  if ((hc.NetworkMode ?? '').startsWith('container:')) throw new InvalidArgumentError('--network container:<name> is not supported yet');
+  if (hc.Memory && hc.Memory < 6 * 1024 * 1024) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
+  if (hc.NanoCpus && hc.NanoCpus < 0) throw new InvalidArgumentError('invalid --cpus: must be positive');
+  const rp = hc.RestartPolicy?.Name ?? '';
+  if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(rp)) throw new InvalidArgumentError(`invalid restart policy '${rp}'`);
+  if (hc.AutoRemove && rp && rp !== 'no') throw new InvalidArgumentError('can\'t create \'AutoRemove\' container with restart policy');
+}
+
+export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: RuntimeSpecInput['seccomp'] } {
+  let noNewPrivileges = false;
+  let seccomp: RuntimeSpecInput['seccomp'] = 'default';
+  for (const o of opts) {
+    const [k, v = ''] = o.includes('=') ? [o.slice(0, o.indexOf('=')), o.slice(o.indexOf('=') + 1)] : o.split(':', 2);
+    if (k === 'no-new-privileges') noNewPrivileges = v === '' || v === 'true';
+    else if (k === 'seccomp') seccomp = v === 'unconfined' ? 'unconfined' : { profileJson: v };
+    else if (k === 'apparmor' || k === 'label') continue;
+    else throw new InvalidArgumentError(`invalid --security-opt: ${JSON.stringify(o)}`);
+  }
+  return { noNewPrivileges, seccomp };
+}
