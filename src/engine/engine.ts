@@ -168,6 +168,9 @@ export class Engine {
     const c = this.containers.get(container);
     const upper = join(c.dir, 'upper');
     const out: FileChange[] = [];
+    const image = this.images.byId(c.rec.Image as Digest);
+    // Unpacked once for the whole walk, not once per changed path.
+    const lowers = image ? await this.images.layerDirs(image) : [];
     const walk = async (rel: string) => {
       const entries = await fsp.readdir(join(upper, rel), { withFileTypes: true }).catch(() => []);
       for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -178,7 +181,7 @@ export class Engine {
           out.push({ Path: p, Kind: 2 });
           continue;
         }
-        out.push({ Path: p, Kind: (await lowerHas(c.rec.Image as Digest, p, this.images)) ? 0 : 1 });
+        out.push({ Path: p, Kind: (await inLowers(lowers, p)) ? 0 : 1 });
         if (e.isDirectory()) await walk(p);
       }
     };
@@ -293,10 +296,8 @@ async function* withoutRuntimeFiles(items: AsyncIterable<TarWriteItem>): AsyncGe
   }
 }
 
-async function lowerHas(imageId: Digest, path: string, images: ImageStore): Promise<boolean> {
-  const rec = images.byId(imageId);
-  if (!rec) return false;
-  for (const dir of await images.layerDirs(rec)) {
+async function inLowers(lowers: string[], path: string): Promise<boolean> {
+  for (const dir of lowers) {
     try {
       await fsp.lstat(join(dir, path));
       return true;

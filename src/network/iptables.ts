@@ -4,7 +4,7 @@
  * are the CNI plugins' business. Every rule Berth adds carries a comment tag
  * so it can be found and removed again without touching anyone else's.
  */
-import { run as execFile } from './exec';
+import { execFile } from '../sys/exec';
 import { InternalError } from '../errors';
 
 const IPTABLES = '/usr/sbin/iptables';

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConflictError, ForbiddenError, InternalError, InvalidArgumentError, NotFoundError, messageOf } from '../errors';
 import { atomicWriteJson, KeyedMutex } from '../sys/fsutil';
-import { run as execFile } from './exec';
+import { execFile } from '../sys/exec';
 import { addNetworkList, CniError, CNI_VERSION, delNetworkList, type CniResult, type NetConfList, type PluginConf } from './cni';
 import { contains, formatCidr, ipToInt, isReserved, nthHost, overlaps, parseCidr, type Cidr } from './ipnet';
 import { createNetns, removeNetns } from './netns';

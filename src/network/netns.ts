@@ -5,7 +5,7 @@
  * frees it once the container is gone.
  */
 import { promises as fsp } from 'node:fs';
-import { run as execFile } from './exec';
+import { execFile } from '../sys/exec';
 import { MNT_DETACH, umount2 } from '../sys/libc';
 import { InternalError } from '../errors';
 

@@ -15,14 +15,19 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `data` to `path` atomically (temp + fsync + rename + dir fsync). */
-export async function atomicWrite(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
+/**
+ * Writes `data` to `path` atomically (temp + fsync + rename + dir fsync).
+ * `durable: false` keeps the rename (readers never see a torn file) but skips
+ * the fsyncs, for state that is rebuilt from elsewhere after a crash.
+ */
+export async function atomicWrite(path: string, data: string | Buffer, mode = 0o600, opts: { durable?: boolean } = {}): Promise<void> {
+  const durable = opts.durable !== false;
   const dir = dirname(path);
   const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
   const h = await fsp.open(tmp, 'wx', mode);
   try {
     await h.writeFile(data);
-    await h.sync();
+    if (durable) await h.sync();
   } finally {
     await h.close();
   }
@@ -32,7 +37,7 @@ export async function atomicWrite(path: string, data: string | Buffer, mode = 0o
     await fsp.rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(dir);
+  if (durable) await fsyncDir(dir);
 }
 
 export async function atomicWriteJson(path: string, value: unknown, mode = 0o600): Promise<void> {

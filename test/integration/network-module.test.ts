@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import * as dnsPacket from 'dns-packet';
 import { DNS_RESOLVER_ARG, NetworkManager, runDnsResolver, type AttachResult } from '../../src/network';
 import { ConflictError, ForbiddenError, InvalidArgumentError } from '../../src/errors';
-import { run as execFile } from '../../src/network/exec';
+import { execFile } from '../../src/sys/exec';
 import { processAlive } from '../../src/sys/proc';
 
 function isRoot(): boolean {
@@ -405,7 +405,13 @@ function suite(): void {
           return '';
         }
       };
-      const veths = now.filter((l) => !links0.includes(l) && l.startsWith('veth') && ourBridges.has(masterOf(l)));
+      const ourVeths = async () => (await links()).filter((l) => !links0.includes(l) && l.startsWith('veth') && ourBridges.has(masterOf(l)));
+      // The kernel tears a deleted namespace's veth down asynchronously: allow it a moment.
+      let veths = await ourVeths();
+      for (let i = 0; i < 50 && veths.length; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        veths = await ourVeths();
+      }
       assert.deepEqual(veths, []);
     });
 

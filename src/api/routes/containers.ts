@@ -345,8 +345,21 @@ async function logs(engine: Engine, ctx: RequestContext): Promise<void> {
   const abort = new AbortController();
   res.on('close', () => abort.abort());
   const keep = (r: LogRecord) => (r.stream === 'stdout' ? wantOut : wantErr);
+  if (tail >= 0 && !follow) {
+    // One pass: keep the last `tail` records.
+    const last: LogRecord[] = [];
+    for await (const r of engine.containers.logs(c.rec.Id, { since, until })) {
+      if (!keep(r) || tail === 0) continue;
+      last.push(r);
+      if (last.length > tail) last.shift();
+    }
+    for (const r of last) if (!(await writeOut(res, encodeRecord(r, tty, timestamps)))) break;
+    res.end();
+    return;
+  }
   let skip = 0;
   if (tail >= 0) {
+    // Following: count first, then skip all but the last `tail` before following on.
     let n = 0;
     for await (const r of engine.containers.logs(c.rec.Id, { since, until })) if (keep(r)) n++;
     skip = Math.max(0, n - tail);

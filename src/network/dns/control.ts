@@ -6,8 +6,8 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { processAlive } from '../../sys/proc';
+import { atomicWrite } from '../../sys/fsutil';
 import { InternalError } from '../../errors';
 import type { HostsTable, ResolverConfig } from './server';
 
@@ -16,14 +16,14 @@ export interface ResolverHandle {
   port: number;
 }
 
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  await fsp.writeFile(tmp, data, { mode: 0o644 });
-  await fsp.rename(tmp, path);
-}
 
 async function readNumber(path: string): Promise<number> {
   return Number((await fsp.readFile(path, 'utf8').catch(() => '')).trim()) || 0;
+}
+
+/** The resolver's tables: rewritten by the manager on every start, so no fsync on the attach path. */
+function writeHostsFile(path: string, data: string): Promise<void> {
+  return atomicWrite(path, data, 0o644, { durable: false });
 }
 
 export class DnsControl {
@@ -53,7 +53,7 @@ export class DnsControl {
     await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
     const prevPort = await readNumber(join(dir, 'port'));
     const config: ResolverConfig = { ...cfg, port: prevPort };
-    await writeAtomic(join(dir, 'config.json'), JSON.stringify(config));
+    await writeHostsFile(join(dir, 'config.json'), JSON.stringify(config));
     if (!(await fsp.stat(join(dir, 'hosts.json')).catch(() => undefined))) await this.setHosts(networkId, { names: {} });
     const live = await this.running(networkId);
     if (live) return live;
@@ -90,7 +90,7 @@ export class DnsControl {
   async setHosts(networkId: string, table: HostsTable): Promise<void> {
     const dir = this.dir(networkId);
     await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-    await writeAtomic(join(dir, 'hosts.json'), JSON.stringify(table));
+    await writeHostsFile(join(dir, 'hosts.json'), JSON.stringify(table));
   }
 
   /** Stops the resolver and deletes its state directory. */
