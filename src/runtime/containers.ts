@@ -15,7 +15,7 @@ import type { EventBus } from '../engine/events';
 import type { ImageStore } from '../image/store';
 import type { Digest } from '../image/digest';
 import { atomicWriteJson, ensureDir, KeyedMutex, readJson } from '../sys/fsutil';
-import { mountAsync, umount2Async, MNT_DETACH } from '../sys/libc';
+import { mountAsync, umount2Async, MNT_DETACH, O_PATH } from '../sys/libc';
 import { mkdirInRoot } from '../sys/inroot';
 import { findBinary } from '../sys/exec';
 import { processAlive } from '../sys/proc';
@@ -1033,7 +1033,6 @@ export class ContainerManager {
 
 // ------------------------------------------------------------------ helpers
 
-const O_PATH = 0o10000000;
 
 /** Phase timer for BERTH_DEBUG_TIMING=1: where a start spends its time. */
 function timer(label: string): (phase: string) => void {

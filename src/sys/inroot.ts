@@ -4,9 +4,8 @@
  * Berth's root process onto host paths.
  */
 import { closeSync, constants, fstatSync, lchownSync, mkdirSync, openSync, type Stats } from 'node:fs';
-import { openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, SysError } from './libc';
+import { O_PATH, openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, SysError } from './libc';
 
-const O_PATH = 0o10000000;
 const O_CLOEXEC = 0o2000000;
 
 /** Opens `path` inside `rootfs` with in-root resolution; caller closes the fd. */
