@@ -1,6 +1,7 @@
 // Bundles the CLI, the daemon and every test file with esbuild (tsc only type-checks).
 import { build } from 'esbuild';
 import { readdirSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -11,8 +12,10 @@ const common = {
   format: 'cjs',
   sourcemap: 'linked',
   logLevel: 'warning',
-  // koffi ships a native addon; dockerode is test-only and heavy.
-  external: ['koffi', 'dockerode', 'ajv', 'ajv-draft-04', 'ajv-formats'],
+  // koffi ships a native addon; dockerode is test-only and heavy. The S3 SDK
+  // (megabytes) is required lazily by the registry's s3 driver only, s3rver is
+  // test-only, yaml is loaded by `registry serve --config` only.
+  external: ['koffi', 'dockerode', 'ajv', 'ajv-draft-04', 'ajv-formats', '@aws-sdk/client-s3', 's3rver', 'yaml'],
 };
 
 function walk(dir, out = []) {
@@ -38,3 +41,6 @@ await Promise.all([
     outbase: join(root, 'test'),
   }),
 ]);
+// A fresh, eager code cache for the new CLI bundle, made by a plain `node` as bin/berth runs.
+const cache = spawnSync(process.execPath, [join(root, 'scripts', 'code-cache.cjs'), join(root, 'dist', 'berth.js')], { stdio: 'inherit' });
+if (cache.status !== 0) process.stderr.write('build: could not write the CLI code cache; bin/berth will make it on first use\n');

@@ -49,6 +49,9 @@ import {
 } from './types';
 
 
+/** Container dirs being deleted in the background are renamed to this prefix first. */
+const TRASH_PREFIX = '.trash-';
+
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
 export interface Container {
@@ -113,6 +116,8 @@ export class ContainerManager {
   async init(): Promise<void> {
     for (const d of Object.values(this.dirs)) await ensureDir(d);
     for (const id of await fsp.readdir(this.dirs.containers)) {
+      // Left by a removal the daemon did not live to finish.
+      if (id.startsWith(TRASH_PREFIX)) void removeTree(join(this.dirs.containers, id));
       if (!/^[a-f0-9]{64}$/.test(id)) continue;
       const dir = join(this.dirs.containers, id);
       const rec = await readJson<ContainerRecord>(join(dir, 'container.json'));
@@ -197,8 +202,14 @@ export class ContainerManager {
       .map((c) => ({ id: c.rec.Id, running: c.state.Running }));
   }
 
+  /**
+   * Run state is atomic (rename) but not fsynced: a SIGKILLed daemon still
+   * finds a whole file, and after a power loss nothing is running anyway, so
+   * the ~2 fsyncs per start/exit would only buy latency. container.json, the
+   * user's configuration, stays durable.
+   */
   private async save(c: Container): Promise<void> {
-    await atomicWriteJson(join(c.dir, 'state.json'), c.state);
+    await atomicWriteJson(join(c.dir, 'state.json'), c.state, 0o600, { durable: false });
   }
 
   private async saveRecord(c: Container): Promise<void> {
@@ -261,8 +272,7 @@ export class ContainerManager {
         NetworkingConfig: networking,
       };
       const c: Container = { rec, state: initialState(), dir };
-      await this.saveRecord(c);
-      await this.save(c);
+      await Promise.all([this.saveRecord(c), this.save(c)]);
       this.containers.set(id, c);
       this.names.set(full, id);
       this.events.emit('container', 'create', id, { name: full.slice(1), image: config.Image });
@@ -399,7 +409,7 @@ export class ContainerManager {
       const ep = await this.networks.connect(c.rec.Id, { network: net.Name, aliases, ip });
       if (c.net) {
         c.net.networks[net.Name] = ep;
-        await atomicWriteJson(join(c.dir, 'network.json'), c.net);
+        await atomicWriteJson(join(c.dir, 'network.json'), c.net, 0o600, { durable: false });
       }
     }
     eps[net.Name] = { Aliases: aliases, IPAMConfig: ip ? { IPv4Address: ip } : null };
@@ -418,7 +428,7 @@ export class ContainerManager {
       await this.networks.disconnect(c.rec.Id, net.Name);
       if (c.net) {
         delete c.net.networks[net.Name];
-        await atomicWriteJson(join(c.dir, 'network.json'), c.net);
+        await atomicWriteJson(join(c.dir, 'network.json'), c.net, 0o600, { durable: false });
       }
     }
     delete eps[net.Name];
@@ -483,7 +493,7 @@ export class ContainerManager {
     const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined }));
     const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c.rec));
     c.net = res;
-    await atomicWriteJson(join(c.dir, 'network.json'), res);
+    await atomicWriteJson(join(c.dir, 'network.json'), res, 0o600, { durable: false });
     return res;
   }
 
@@ -751,7 +761,9 @@ export class ContainerManager {
       this.names.delete(c.rec.Name);
       await fsp.rm(join(this.dirs.exits, c.rec.Id), { force: true });
       await fsp.rm(join(this.dirs.sockets, c.rec.Id.slice(0, 12)), { force: true, recursive: true });
-      await removeTree(c.dir);
+      // One rename makes the removal final; the tree (a whole upper dir) goes in the background.
+      const trash = join(this.dirs.containers, `${TRASH_PREFIX}${c.rec.Id}`);
+      await fsp.rename(c.dir, trash).then(() => void removeTree(trash), () => removeTree(c.dir));
       removed = true;
     });
     if (!removed) return;

@@ -24,6 +24,7 @@ import type {
   OciSpec,
 } from './oci-types';
 import { defaultSeccompProfile, parseSeccompProfile, resolveSeccompProfile } from './seccomp';
+import { kernelHasX32 } from '../sys/libc';
 
 export type { OciSpec } from './oci-types';
 
@@ -91,6 +92,8 @@ export interface HostFacts {
   kernel: string;
   /** Capabilities the daemon holds: what --privileged and --cap-add ALL grant. */
   capabilities: string[];
+  /** Seccomp arches this kernel can't run (x32 without CONFIG_X86_X32_ABI): left out of filters. */
+  deadSeccompArches?: string[];
   /** /sys/fs/cgroup is cgroup2 (Docker then gives containers a private cgroupns). */
   cgroupV2: boolean;
   /** The memory controller can limit swap (memsw on v1); otherwise Docker drops the swap limit. */
@@ -297,6 +300,7 @@ export function probeHost(): HostFacts {
     arch: process.arch,
     kernel: os.release(),
     capabilities: daemonCapabilities(),
+    deadSeccompArches: process.arch === 'x64' && !kernelHasX32() ? ['SCMP_ARCH_X32'] : [],
     cgroupV2: isCgroup2('/sys/fs/cgroup'),
     swapLimit: isCgroup2('/sys/fs/cgroup') || fs.existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
     thermalThrottlePaths: thermalThrottlePaths(),
@@ -704,7 +708,7 @@ function buildDevices(input: RuntimeSpecInput, host: HostFacts): { nodes: OciLin
 /** moby WithSeccomp: privileged and unconfined run without a filter unless a custom profile is given. */
 function buildSeccomp(input: RuntimeSpecInput, caps: string[], host: HostFacts): OciSeccomp | undefined {
   if (input.seccomp === 'unconfined') return undefined;
-  const ctx = { arch: host.arch, kernel: host.kernel, capabilities: caps };
+  const ctx = { arch: host.arch, kernel: host.kernel, capabilities: caps, deadArches: host.deadSeccompArches };
   if (input.seccomp === 'default') {
     return input.privileged ? undefined : resolveSeccompProfile(defaultSeccompProfile(), ctx);
   }

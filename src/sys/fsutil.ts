@@ -40,8 +40,8 @@ export async function atomicWrite(path: string, data: string | Buffer, mode = 0o
   if (durable) await fsyncDir(dir);
 }
 
-export async function atomicWriteJson(path: string, value: unknown, mode = 0o600): Promise<void> {
-  await atomicWrite(path, JSON.stringify(value, null, 1) + '\n', mode);
+export async function atomicWriteJson(path: string, value: unknown, mode = 0o600, opts: { durable?: boolean } = {}): Promise<void> {
+  await atomicWrite(path, JSON.stringify(value, null, 1) + '\n', mode, opts);
 }
 
 export async function readJson<T>(path: string): Promise<T | undefined> {

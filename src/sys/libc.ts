@@ -18,6 +18,7 @@ interface Libc {
   connect: KoffiFn;
   close: KoffiFn;
   malloc_trim: KoffiFn;
+  syscall0: KoffiFn;
   errno: () => number;
 }
 
@@ -40,6 +41,7 @@ function load(): Libc {
     connect: lib.func('int connect(int fd, const void *addr, uint32_t len)'),
     close: lib.func('int close(int fd)'),
     malloc_trim: lib.func('int malloc_trim(size_t pad)'),
+    syscall0: lib.func('long syscall(long nr)'),
     errno: () => koffi.errno() as number,
   };
   return libc;
@@ -51,6 +53,23 @@ export function mallocTrim(): void {
     load().malloc_trim(0);
   } catch {
     // not glibc: nothing to do
+  }
+}
+
+/** x86 x32 ABI bit: syscall numbers with it set are x32 calls. */
+const X32_SYSCALL_BIT = 0x40000000;
+const SYS_GETPID = 39;
+
+/**
+ * Whether this x86_64 kernel runs x32 syscalls (CONFIG_X86_X32_ABI, off in
+ * Debian's kernels): an x32 getpid either answers or fails with ENOSYS.
+ */
+export function kernelHasX32(): boolean {
+  if (process.arch !== 'x64') return false;
+  try {
+    return load().syscall0(X32_SYSCALL_BIT + SYS_GETPID) === process.pid;
+  } catch {
+    return true; // can't tell: assume it does, which only costs time
   }
 }
 

@@ -12,7 +12,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { NetworkManager } from '../../src/network';
 
 export const REPO = resolve(__dirname, '..', '..');
-export const BERTH_BIN = join(REPO, 'dist', 'berth.js');
+// The real entry point: bin/berth loads the bundle through its code cache, as users run it.
+export const BERTH_BIN = join(REPO, 'bin', 'berth');
 export const BERTHD_BIN = join(REPO, 'dist', 'berthd.js');
 export const DOCKER_BIN = '/usr/local/bin/docker';
 

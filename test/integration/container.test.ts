@@ -5,7 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TestEngine, eventually, isRoot } from '../helpers/engine';
 
 describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays and runs runc' }, () => {
@@ -157,6 +159,28 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     assert.equal(lines[lines.length - 1], 'line 600 padding-padding-padding');
     const nums = lines.map((l) => Number(l.split(' ')[1]));
     nums.forEach((n, i) => i > 0 && assert.equal(n, nums[i - 1] + 1, 'a retained line was lost'));
+  });
+
+  test('berth cp: host file in, file and directory out, tar on stdout', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'berth-cp-'));
+    try {
+      writeFileSync(join(work, 'in.txt'), 'from the host\n');
+      assert.equal((await e.berth(['create', '--name', 'c-cp', 'busybox', 'true'])).code, 0);
+      const cpIn = await e.berth(['cp', join(work, 'in.txt'), 'c-cp:/tmp/in.txt']);
+      assert.equal(cpIn.code, 0, cpIn.stderr);
+      const cpOut = await e.berth(['cp', 'c-cp:/tmp/in.txt', join(work, 'out.txt')]);
+      assert.equal(cpOut.code, 0, cpOut.stderr);
+      assert.equal(readFileSync(join(work, 'out.txt'), 'utf8'), 'from the host\n');
+      const dirOut = await e.berth(['cp', 'c-cp:/etc', join(work, 'etc')]);
+      assert.equal(dirOut.code, 0, dirOut.stderr);
+      assert.match(readFileSync(join(work, 'etc', 'passwd'), 'utf8'), /^root:/m);
+      const tar = await e.berth(['cp', 'c-cp:/tmp/in.txt', '-']);
+      assert.equal(tar.code, 0, tar.stderr);
+      assert.match(tar.stdout, /^in\.txt/, 'a tar stream whose first entry is the file');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      await e.berth(['rm', '-f', 'c-cp']);
+    }
   });
 
   test('commit and diff capture the writable layer', async () => {

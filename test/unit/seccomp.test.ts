@@ -50,6 +50,27 @@ test('x86_64: architectures with sub-architectures, no Docker-only fields leak',
   assert.ok(!allowed(p, 's390_runtime_instr') && !allowed(p, 'set_tls'), 'other arches excluded');
 });
 
+test('arches the kernel cannot run are left out of the filter', () => {
+  const r = resolveSeccompProfile(defaultSeccompProfile(), {
+    arch: 'x64', kernel: '6.1.0-13-amd64', capabilities: defaults, deadArches: ['SCMP_ARCH_X32'],
+  });
+  assert.deepEqual(r?.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+});
+
+test('this kernel: x32 probe agrees with its build config when that is readable', async () => {
+  const { kernelHasX32 } = await import('../../src/sys/libc');
+  const { readFileSync } = await import('node:fs');
+  const { release } = await import('node:os');
+  let config: string;
+  try {
+    config = readFileSync(`/boot/config-${release()}`, 'utf8');
+  } catch {
+    return; // no config to compare with
+  }
+  if (process.arch !== 'x64') return;
+  assert.equal(kernelHasX32(), /^CONFIG_X86_X32_ABI=y$/m.test(config));
+});
+
 test('arm64 and s390x get their own architectures and rules', () => {
   const arm = resolve({ arch: 'arm64' });
   assert.deepEqual(arm.architectures, ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);

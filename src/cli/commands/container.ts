@@ -581,9 +581,10 @@ export async function cp(src: string, dest: string): Promise<void> {
   const from = split(src);
   const to = split(dest);
   if ((from && to) || (!from && !to)) throw new ExitError('copying between containers is not supported; one of source or destination must be a local path', 1);
-  const { spawn } = await import('node:child_process');
-  const { statSync } = await import('node:fs');
-  const { basename, dirname, resolve } = await import('node:path');
+  // require, not import(): bin/berth runs the bundle in a vm.Script without an ES module loader.
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const { statSync } = require('node:fs') as typeof import('node:fs');
+  const { basename, dirname, resolve } = require('node:path') as typeof import('node:path');
   if (from) {
     const res = await client.raw('GET', `/containers/${from.container}/archive`, { query: { path: from.path } });
     if ((res.statusCode ?? 500) >= 400) {
@@ -603,7 +604,7 @@ export async function cp(src: string, dest: string): Promise<void> {
     } catch {
       isDir = false;
     }
-    const { mkdtempSync, renameSync, rmSync, readdirSync } = await import('node:fs');
+    const { mkdtempSync, renameSync, rmSync, readdirSync } = require('node:fs') as typeof import('node:fs');
     const tmp = mkdtempSync(`${isDir ? target : dirname(target)}/.berth-cp-`);
     const tar = spawn('tar', ['-x', '-p', '-C', tmp], { stdio: ['pipe', 'inherit', 'inherit'] });
     res.pipe(tar.stdin);
