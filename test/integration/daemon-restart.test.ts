@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestEngine, eventually, isRoot, sleep } from '../helpers/engine';
 
@@ -40,6 +40,23 @@ describe('daemon restart', { skip: isRoot() ? false : 'needs root' }, () => {
     const st = await e.berth(['stop', '-t', '1', 'survivor']);
     assert.equal(st.code, 0, st.stderr);
     assert.equal((await e.berth(['inspect', '-f', '{{.State.Status}}', 'survivor'])).stdout.trim(), 'exited');
+  });
+
+  test('torn files (what a power loss leaves of unsynced writes) do not stop the daemon', async () => {
+    await e.berth(['create', '--name', 'torn-state', 'busybox', 'true']);
+    await e.berth(['create', '--name', 'torn-config', 'busybox', 'true']);
+    const ids = (await e.berth(['inspect', '-f', '{{.Id}}', 'torn-state', 'torn-config'])).stdout.trim().split('\n');
+    await e.stopDaemon();
+    writeFileSync(join(e.root, 'containers', ids[0], 'state.json'), '');
+    writeFileSync(join(e.root, 'containers', ids[1], 'container.json'), '{"Id": "trunc');
+    await e.start();
+    const st = await e.berth(['inspect', '-f', '{{.State.Status}}', 'torn-state']);
+    assert.equal(st.stdout.trim(), 'created', st.stderr);
+    const gone = await e.berth(['inspect', 'torn-config']);
+    assert.notEqual(gone.code, 0, 'a container without a readable config is dropped');
+    assert.equal(existsSync(join(e.root, 'containers', ids[1])), false);
+    const again = await e.berth(['run', '--rm', 'busybox', 'echo', 'ok']);
+    assert.equal(again.stdout, 'ok\n', again.stderr);
   });
 
   test('a second berthd on the same run dir is refused', async () => {
