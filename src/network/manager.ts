@@ -522,14 +522,15 @@ export class NetworkManager {
     const first = nets[0]!;
     if (first.Driver === 'host' || first.Driver === 'null') {
       await this.detach(containerId);
+      const host = readResolvConf();
       return {
         nsPath: '',
         namespace: { mode: first.Driver === 'host' ? 'host' : 'none' },
         networks: { [first.Name]: this.predefinedEndpoint(first) },
         ports: [],
-        dnsServers: first.Driver === 'host' ? readResolvConf().nameservers : containerResolvers(),
-        dnsSearch: readResolvConf().search,
-        dnsOptions: readResolvConf().options,
+        dnsServers: first.Driver === 'host' ? host.nameservers : containerResolvers(),
+        dnsSearch: host.search,
+        dnsOptions: host.options,
         hosts: [],
       };
     }
@@ -685,6 +686,10 @@ export class NetworkManager {
   }
 
   private async detachLocked(containerId: string, containerGone = false): Promise<void> {
+    // Nothing attached (--network none/host, or already detached): cheap stats instead of
+    // four trips to the thread pool; this runs at every start, exit and removal.
+    const sp = this.statePath(containerId);
+    if (!this.states.has(containerId) && !existsSync(sp) && !existsSync(`${sp}.tmp`) && !existsSync(this.netnsPath(containerId))) return;
     const state = this.states.get(containerId) ?? (await this.readJson<ContainerNetState>(this.statePath(containerId)));
     const touched = new Set<string>();
     if (state) {

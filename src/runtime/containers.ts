@@ -307,8 +307,7 @@ export class ContainerManager {
 
   private async startLocked(c: Container): Promise<void> {
     const id = c.rec.Id;
-    await fsp.rm(join(this.dirs.exits, id), { force: true });
-    await fsp.rm(join(c.dir, 'oom'), { force: true });
+    await Promise.all([fsp.rm(join(this.dirs.exits, id), { force: true }), fsp.rm(join(c.dir, 'oom'), { force: true })]);
     if (existsSync(join(this.dirs.runcRoot, id))) await this.runc.delete(id, true).catch(() => undefined);
     const rootfs = join(c.dir, 'rootfs');
     const t = timer(`start ${id.slice(0, 12)}`);
@@ -323,7 +322,8 @@ export class ContainerManager {
       t('mount');
       const net = await this.attachNetwork(c);
       t('network');
-      await this.writeEtcFiles(c, net);
+      // network.json lets a restarted daemon show (and detach) this container's networks.
+      await Promise.all([this.writeEtcFiles(c, net), atomicWriteJson(join(c.dir, 'network.json'), net, 0o600, { durable: false })]);
       const spec = await this.runtimeSpec(c, rootfs, net);
       t('spec');
       await fsp.writeFile(join(c.dir, 'config.json'), serializeRuntimeSpec(spec));
@@ -507,7 +507,6 @@ export class ContainerManager {
     const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined }));
     const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c.rec));
     c.net = res;
-    await atomicWriteJson(join(c.dir, 'network.json'), res, 0o600, { durable: false });
     return res;
   }
 
@@ -516,13 +515,11 @@ export class ContainerManager {
     const hc = c.rec.HostConfig;
     const host = net.namespace.mode === 'host';
     const name = host ? hostHostname() : cfg.Hostname!;
-    await fsp.writeFile(join(c.dir, 'hostname'), `${name}\n`);
     const extra = (hc.ExtraHosts ?? []).map((e) => {
       const i = e.lastIndexOf(':') > e.indexOf(':') && e.includes('::') ? e.indexOf(':') : e.indexOf(':');
       return { ip: e.slice(i + 1), names: [e.slice(0, i)] };
     });
     const hosts = host ? await fsp.readFile('/etc/hosts', 'utf8').catch(() => renderHosts([], extra)) : renderHosts(net.hosts, extra);
-    await fsp.writeFile(join(c.dir, 'hosts'), hosts);
     let resolv: string;
     if (host) resolv = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     else
@@ -531,7 +528,11 @@ export class ContainerManager {
         search: hc.DnsSearch?.length ? hc.DnsSearch : net.dnsSearch,
         options: hc.DnsOptions?.length ? hc.DnsOptions : net.dnsOptions,
       });
-    await fsp.writeFile(join(c.dir, 'resolv.conf'), resolv);
+    await Promise.all([
+      fsp.writeFile(join(c.dir, 'hostname'), `${name}\n`),
+      fsp.writeFile(join(c.dir, 'hosts'), hosts),
+      fsp.writeFile(join(c.dir, 'resolv.conf'), resolv),
+    ]);
   }
 
   private async runtimeSpec(c: Container, rootfs: string, net: AttachResult): Promise<ReturnType<typeof buildRuntimeSpec>> {
@@ -624,6 +625,7 @@ export class ContainerManager {
       t('cleaned up');
       return true;
     });
+    const t0 = timer(`exit ${c.rec.Id.slice(0, 12)}`);
     if (!first) return;
     this.events.emit('container', 'die', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image, exitCode: String(code) });
     this.notify(c, 'next-exit');
@@ -631,6 +633,7 @@ export class ContainerManager {
     if (c.rec.HostConfig.AutoRemove) {
       const pending = [...(this.readers.get(c.rec.Id) ?? [])];
       if (pending.length) await Promise.race([Promise.all(pending), sleep(5000)]);
+      t0('readers drained');
       await this.remove(c.rec.Id, { force: true, volumes: true }).catch(() => undefined);
       return;
     }
@@ -764,21 +767,25 @@ export class ContainerManager {
     }
     await this.lock.run(c.rec.Id, async () => {
       if (!this.containers.has(c.rec.Id)) return;
+      const mark = timer(`remove ${c.rec.Id.slice(0, 12)}`);
       const t = this.restartTimers.get(c.rec.Id);
       if (t) clearTimeout(t);
       c.state = { ...c.state, Status: 'removing', Restarting: false };
       // Exit handling already ran `runc delete`; only leftovers need another one.
       if (existsSync(join(this.dirs.runcRoot, c.rec.Id))) await this.runc.delete(c.rec.Id, true).catch(() => undefined);
-      await this.networks.detach(c.rec.Id).catch(() => undefined);
-      await this.unmountRootfs(c);
+      await Promise.all([
+        this.networks.detach(c.rec.Id).catch(() => undefined),
+        this.unmountRootfs(c),
+        fsp.rm(join(this.dirs.exits, c.rec.Id), { force: true }),
+        fsp.rm(join(this.dirs.sockets, c.rec.Id.slice(0, 12)), { force: true, recursive: true }),
+      ]);
       this.containers.delete(c.rec.Id);
       this.names.delete(c.rec.Name);
-      await fsp.rm(join(this.dirs.exits, c.rec.Id), { force: true });
-      await fsp.rm(join(this.dirs.sockets, c.rec.Id.slice(0, 12)), { force: true, recursive: true });
       // One rename makes the removal final; the tree (a whole upper dir) goes in the background.
       const trash = join(this.dirs.containers, `${TRASH_PREFIX}${c.rec.Id}`);
       await fsp.rename(c.dir, trash).then(() => void removeTree(trash), () => removeTree(c.dir));
       removed = true;
+      mark('done');
     });
     if (!removed) return;
     if (opts.volumes) {
@@ -1076,7 +1083,7 @@ function timer(label: string): (phase: string) => void {
   let last = process.hrtime.bigint();
   return (phase) => {
     const now = process.hrtime.bigint();
-    process.stderr.write(`${label} ${phase}: ${Number(now - last) / 1e6} ms\n`);
+    process.stderr.write(`${(Date.now() % 100_000) / 1000} ${label} ${phase}: ${(Number(now - last) / 1e6).toFixed(1)} ms\n`);
     last = now;
   };
 }

@@ -102,13 +102,17 @@ export class Runc {
       return;
     }
     try {
-      for (const path of Object.values(state.cgroup_paths ?? {})) {
-        if (!path.startsWith('/sys/fs/cgroup/')) throw new Error('unexpected cgroup path');
-        await fsp.rmdir(path).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'ENOENT') throw e;
-        });
-      }
-      await fsp.rm(dir, { recursive: true, force: true });
+      const paths = Object.values(state.cgroup_paths ?? {});
+      if (paths.some((p) => !p.startsWith('/sys/fs/cgroup/'))) throw new Error('unexpected cgroup path');
+      // One cgroup per v1 hierarchy (a dozen here), removed side by side.
+      await Promise.all([
+        ...paths.map((p) =>
+          fsp.rmdir(p).catch((e: NodeJS.ErrnoException) => {
+            if (e.code !== 'ENOENT') throw e;
+          }),
+        ),
+        fsp.rm(dir, { recursive: true, force: true }),
+      ]);
     } catch {
       await this.delete(id, true);
     }

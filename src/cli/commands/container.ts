@@ -251,7 +251,7 @@ export async function create(image: string, command: string[], f: RunFlags): Pro
 /** `run`: create, attach, wait and start in Docker's order, then exit with the container's code. */
 export async function run(image: string, command: string[], f: RunFlags): Promise<number> {
   const t0 = Date.now();
-  const mark = (what: string) => process.env.BERTH_DEBUG_TIMING && process.stderr.write(`[${Date.now() - t0} ms] ${what}\n`);
+  const mark = (what: string) => process.env.BERTH_DEBUG_TIMING && process.stderr.write(`${(Date.now() % 100_000) / 1000} [${Date.now() - t0} ms] ${what}\n`);
   mark(`uptime at run() ${Math.round(process.uptime() * 1000)} ms`);
   const client = await connect();
   mark('connected');
@@ -267,11 +267,13 @@ export async function run(image: string, command: string[], f: RunFlags): Promis
     out(`${id}\n`);
     return 0;
   }
+  // The wait goes out while the attach handshake runs: both must be in place before start.
+  const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`, { query: { condition: f.rm ? 'removed' : 'next-exit' } });
+  waitRes.catch(() => undefined); // awaited below; a failed attach must not leave it unhandled
   const attach = await client.hijack(`/containers/${id}/attach`, {
     query: { stream: 1, stdout: 1, stderr: 1, stdin: f.interactive ? 1 : 0 },
   });
   const pumped = pumpStreams(client, attach.socket, attach.head, { tty: !!f.tty, stdin: !!f.interactive, resizePath: `/containers/${id}/resize` });
-  const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`, { query: { condition: f.rm ? 'removed' : 'next-exit' } });
   mark('attached');
   try {
     await client.call('POST', `/containers/${id}/start`);
