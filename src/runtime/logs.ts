@@ -149,14 +149,20 @@ async function* followFile(path: string, o: ReadLogsOptions): AsyncGenerator<Log
   });
   let watcher: FSWatcher | undefined;
   const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+  const base = path.slice(path.lastIndexOf('/') + 1);
   try {
-    watcher = watch(dir, { persistent: false }, () => kick());
+    // The directory, to see the file replaced on rotation; other files' events (the
+    // container's state writes) are no reason to read.
+    watcher = watch(dir, { persistent: false }, (_ev, name) => {
+      if (!name || name === base) kick();
+    });
   } catch {
     watcher = undefined;
   }
   const timer = setInterval(kick, 250);
   let rest: Buffer = Buffer.alloc(0);
-  const buf = Buffer.alloc(1 << 20);
+  // Reads loop until drained; a small unzeroed buffer keeps each follower cheap to start.
+  const buf = Buffer.allocUnsafe(64 * 1024);
   try {
     for (;;) {
       if (o.signal?.aborted) return;

@@ -705,12 +705,32 @@ function buildDevices(input: RuntimeSpecInput, host: HostFacts): { nodes: OciLin
   return { nodes, rules };
 }
 
+const resolvedDefaults = new Map<string, OciSeccomp | undefined>();
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object') {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
 /** moby WithSeccomp: privileged and unconfined run without a filter unless a custom profile is given. */
 function buildSeccomp(input: RuntimeSpecInput, caps: string[], host: HostFacts): OciSeccomp | undefined {
   if (input.seccomp === 'unconfined') return undefined;
   const ctx = { arch: host.arch, kernel: host.kernel, capabilities: caps, deadArches: host.deadSeccompArches };
   if (input.seccomp === 'default') {
-    return input.privileged ? undefined : resolveSeccompProfile(defaultSeccompProfile(), ctx);
+    if (input.privileged) return undefined;
+    // Resolved once per capability set: the default profile is large and every start needs it.
+    const key = `${host.arch}|${host.kernel}|${(host.deadSeccompArches ?? []).join(',')}|${caps.join(',')}`;
+    let resolved = resolvedDefaults.get(key);
+    if (!resolved) {
+      // Frozen: one object is shared by every spec made from it.
+      resolved = deepFreeze(resolveSeccompProfile(defaultSeccompProfile(), ctx));
+      if (resolvedDefaults.size > 64) resolvedDefaults.clear();
+      resolvedDefaults.set(key, resolved);
+    }
+    return resolved;
   }
   return resolveSeccompProfile(parseSeccompProfile(input.seccomp.profileJson), ctx);
 }
