@@ -89,8 +89,26 @@ export function mergeImageConfig(config: ContainerConfig, image: ImageRecord): C
   return out;
 }
 
-export function validateHostConfig(hc: HostConfig): void {
-  if ((hc.NetworkMode ?? '').startsWith('container:')) throw new InvalidArgumentError('--network container:<name> is not supported yet');
+/** The container named by a `container:<name|id>` mode, or undefined for other modes. */
+export function joinedContainer(mode: string | undefined): string | undefined {
+  return mode?.startsWith('container:') ? mode.slice('container:'.length) : undefined;
+}
+
+/**
+ * Docker's checks (daemon verifyNetworkingConfig, runconfig): a container that
+ * joins another's network namespace takes its hostname, DNS and ports from it.
+ */
+export function validateHostConfig(hc: HostConfig, config: Pick<ContainerConfig, 'Hostname'> = {}): void {
+  const joined = joinedContainer(hc.NetworkMode);
+  if (joined !== undefined) {
+    if (!joined) throw new InvalidArgumentError('invalid network mode: container: needs a container name or ID');
+    if (config.Hostname) throw new InvalidArgumentError('conflicting options: hostname and the network mode');
+    if (hc.Dns?.length || hc.DnsSearch?.length || hc.DnsOptions?.length) throw new InvalidArgumentError('conflicting options: dns and the network mode');
+    if (hc.ExtraHosts?.length) throw new InvalidArgumentError('conflicting options: custom host-to-IP mapping and the network mode');
+    if (hc.PublishAllPorts || Object.keys(hc.PortBindings ?? {}).length) throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
+  }
+  if (joinedContainer(hc.PidMode) === '') throw new InvalidArgumentError('invalid PID mode: container: needs a container name or ID');
+  if ((hc.IpcMode ?? '').startsWith('container:')) throw new InvalidArgumentError('--ipc container:<name> is not supported yet');
   if (hc.Memory && hc.Memory < 6 * 1024 * 1024) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
   if (hc.NanoCpus && hc.NanoCpus < 0) throw new InvalidArgumentError('invalid --cpus: must be positive');
   const rp = hc.RestartPolicy?.Name ?? '';

@@ -23,7 +23,7 @@ import { removeTree } from '../image/snapshot/snapshotter';
 import { startConmon, RuntimeStartError } from './conmon';
 import { readLogs, type LogRecord, type ReadLogsOptions } from './logs';
 import { randomName, NAME_RE } from './names';
-import { containerEnv, mergeEnv, mergeImageConfig, networkName, parseSecurityOpts, portMappings, validateHostConfig } from './config';
+import { containerEnv, joinedContainer, mergeEnv, mergeImageConfig, networkName, parseSecurityOpts, portMappings, validateHostConfig } from './config';
 import { openAttachSocket, writeCtl, writeCtlMessage } from './conmon-io';
 import { LOG_MAX_SIZE, logMaxFiles, logMaxSize, rotateLogFiles } from './logfiles';
 import { ociMounts, resolveMounts } from './mounts';
@@ -232,9 +232,13 @@ export class ContainerManager {
     const merged = mergeImageConfig(config, image);
     const args = [...(merged.Entrypoint ?? []), ...(merged.Cmd ?? [])];
     if (args.length === 0) throw new InvalidArgumentError('no command specified');
-    validateHostConfig(hostConfig);
+    validateHostConfig(hostConfig, config);
     const netMode = networkName(hostConfig.NetworkMode);
-    if (!netMode.startsWith('container:')) this.networks.get(netMode);
+    const joined = joinedContainer(netMode);
+    if (joined !== undefined) this.get(joined);
+    else this.networks.get(netMode);
+    const joinedPid = joinedContainer(hostConfig.PidMode);
+    if (joinedPid !== undefined) this.get(joinedPid);
     const endpoints = networking?.EndpointsConfig ?? {};
     for (const n of Object.keys(endpoints)) this.networks.get(networkName(n));
     if (hostConfig.Init && !initBinary()) throw new InvalidArgumentError('--init needs a static init binary: install the Debian package tini');
@@ -503,6 +507,13 @@ export class ContainerManager {
     const mode = networkName(hc.NetworkMode);
     // Clients key endpoint settings by the network's name, `default` meaning the bridge.
     const eps = Object.fromEntries(Object.entries(c.rec.NetworkingConfig?.EndpointsConfig ?? {}).map(([k, v]) => [networkName(k), v]));
+    const joined = joinedContainer(mode);
+    if (joined !== undefined) {
+      // The other container's namespace, for as long as its processes (or ours) live.
+      const pid = this.runningPid(joined, 'network');
+      c.net = { nsPath: '', namespace: { mode: 'path', nsPath: `/proc/${pid}/ns/net` }, networks: {}, ports: [], dnsServers: [], dnsSearch: [], dnsOptions: [], hosts: [] };
+      return c.net;
+    }
     const names = [mode, ...Object.keys(eps).filter((n) => n !== mode)];
     const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined }));
     const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c.rec));
@@ -510,9 +521,23 @@ export class ContainerManager {
     return res;
   }
 
+  /** PID of a running container whose namespace another one joins (`container:<name>` modes). */
+  private runningPid(nameOrId: string, what: string): number {
+    const t = this.get(nameOrId);
+    if (!t.state.Running || !t.state.Pid) throw new ConflictError(`cannot join ${what} of a non running container: ${t.rec.Id}`);
+    return t.state.Pid;
+  }
+
   private async writeEtcFiles(c: Container, net: AttachResult): Promise<void> {
     const cfg = c.rec.Config;
     const hc = c.rec.HostConfig;
+    const joined = joinedContainer(hc.NetworkMode);
+    if (joined !== undefined) {
+      // Same network, same names: the other container's hostname, hosts and resolv.conf (as Docker).
+      const t = this.get(joined);
+      await Promise.all(['hostname', 'hosts', 'resolv.conf'].map((f) => fsp.copyFile(join(t.dir, f), join(c.dir, f))));
+      return;
+    }
     const host = net.namespace.mode === 'host';
     const name = host ? hostHostname() : cfg.Hostname!;
     const extra = (hc.ExtraHosts ?? []).map((e) => {
@@ -543,6 +568,8 @@ export class ContainerManager {
     if (cwd !== '/') mkdirInRoot(rootfs, cwd);
     const env = containerEnv(cfg, user.home);
     const sec = parseSecurityOpts(hc.SecurityOpt ?? []);
+    const joinedNet = joinedContainer(hc.NetworkMode);
+    const joinedPid = joinedContainer(hc.PidMode);
     const input: RuntimeSpecInput = {
       rootfs,
       readonlyRootfs: !!hc.ReadonlyRootfs,
@@ -550,7 +577,7 @@ export class ContainerManager {
       env,
       cwd,
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-      hostname: net.namespace.mode === 'host' ? hostHostname() : cfg.Hostname!,
+      hostname: net.namespace.mode === 'host' ? hostHostname() : joinedNet !== undefined ? this.get(joinedNet).rec.Config.Hostname! : cfg.Hostname!,
       domainname: cfg.Domainname || undefined,
       terminal: !!cfg.Tty,
       privileged: !!hc.Privileged,
@@ -571,7 +598,7 @@ export class ContainerManager {
       },
       network: net.namespace,
       ipc: hc.IpcMode === 'host' ? 'host' : 'private',
-      pid: hc.PidMode === 'host' ? 'host' : 'private',
+      pid: hc.PidMode === 'host' ? 'host' : joinedPid !== undefined ? { path: `/proc/${this.runningPid(joinedPid, 'PID namespace')}/ns/pid` } : 'private',
       uts: hc.UTSMode === 'host' || net.namespace.mode === 'host' ? 'host' : 'private',
       mounts: ociMounts(c.rec.MountPoints ?? []),
       hostsFile: join(c.dir, 'hosts'),

@@ -63,7 +63,8 @@ export interface RuntimeSpecInput {
   /** 'none' and 'private' both get a new netns ('none' = just loopback); 'path' joins one. */
   network: { mode: 'none' | 'host' | 'private' } | { mode: 'path'; nsPath: string };
   ipc: 'private' | 'host' | 'shareable';
-  pid: 'private' | 'host';
+  /** 'path': join another container's pid namespace (`--pid container:<name>`). */
+  pid: 'private' | 'host' | { path: string };
   uts: 'private' | 'host';
   /** Volumes, binds, tmpfs; a mount at a default destination replaces the default. */
   mounts: Array<{ destination: string; source: string; type: string; options: string[] }>;
@@ -661,7 +662,8 @@ function buildNamespaces(input: RuntimeSpecInput, host: HostFacts): OciNamespace
   if (net.mode === 'path') ns.push({ type: 'network', path: net.nsPath });
   else if (net.mode !== 'host') ns.push({ type: 'network' });
   if (input.uts !== 'host') ns.push({ type: 'uts' });
-  if (input.pid !== 'host') ns.push({ type: 'pid' });
+  if (typeof input.pid === 'object') ns.push({ type: 'pid', path: input.pid.path });
+  else if (input.pid !== 'host') ns.push({ type: 'pid' });
   if (input.ipc !== 'host') ns.push({ type: 'ipc' });
   // Docker's default cgroupns mode is private on cgroup v2 only (host on v1, and for privileged on v1).
   if (host.cgroupV2) ns.push({ type: 'cgroup' });

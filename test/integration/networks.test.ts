@@ -76,6 +76,32 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
     await e.berth(['rm', '-f', 'pub']);
   });
 
+  test('--network container: and --pid container: join a running container\'s namespaces', async () => {
+    const t = await e.berth(['run', '-d', '--name', 'ns-target', '--network', 'none', 'busybox', 'sh', '-c', 'echo shared > /tmp/i; httpd -f -p 127.0.0.1:8080 -h /tmp']);
+    assert.equal(t.code, 0, t.stderr);
+    try {
+      const targetNs = (await e.berth(['exec', 'ns-target', 'readlink', '/proc/1/ns/net'])).stdout.trim();
+      const targetHost = (await e.berth(['exec', 'ns-target', 'hostname'])).stdout.trim();
+      const j = await e.berth(['run', '--rm', '--network', 'container:ns-target', 'busybox', 'sh', '-c', 'readlink /proc/self/ns/net; hostname; wget -q -O - http://127.0.0.1:8080/i']);
+      assert.equal(j.code, 0, j.stderr);
+      assert.deepEqual(j.stdout.trim().split('\n'), [targetNs, targetHost, 'shared'], 'same netns and hostname; the target\'s loopback service answers');
+      const p = await e.berth(['run', '--rm', '--pid', 'container:ns-target', 'busybox', 'ps', '-o', 'comm']);
+      assert.match(p.stdout, /httpd/, 'the target\'s processes are visible');
+      const h = await e.berth(['run', '--rm', '--network', 'container:ns-target', '-h', 'other', 'busybox', 'true']);
+      assert.equal(h.code, 125);
+      assert.match(h.stderr, /conflicting options: hostname and the network mode/);
+      const missing = await e.berth(['run', '--rm', '--network', 'container:no-such-ctr', 'busybox', 'true']);
+      assert.equal(missing.code, 125);
+      assert.match(missing.stderr, /No such container: no-such-ctr/);
+      await e.berth(['create', '--name', 'ns-stopped', 'busybox', 'true']);
+      const stopped = await e.berth(['run', '--rm', '--network', 'container:ns-stopped', 'busybox', 'true']);
+      assert.notEqual(stopped.code, 0);
+      assert.match(stopped.stderr, /non running container/);
+    } finally {
+      await e.berth(['rm', '-f', 'ns-target', 'ns-stopped']);
+    }
+  });
+
   test('--internal networks have no route out', async () => {
     await e.berth(['network', 'create', '--internal', 'secluded']);
     const r = await e.berth(['run', '--rm', '--network', 'secluded', 'busybox', 'sh', '-c', 'ip route; ip route | grep -c default']);
