@@ -17,7 +17,7 @@ const opt = (name, def) => {
   return i >= 0 ? Number(args[i + 1]) : def;
 };
 const SMALL = opt('--small', 2000);
-const BIG_MB = opt('--big-mb', 30);
+const BIG_MB = opt('--big-mb', 40);
 if (process.getuid?.() !== 0) {
   console.error('bench/build: must run as root (berthd mounts overlays and runs runc)');
   process.exit(1);

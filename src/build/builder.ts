@@ -23,6 +23,7 @@ import { normalizeRef } from '../image/store';
 import { DEFAULT_PATH, type ImageConfig, type ImageRecord, platformArch } from '../image/types';
 import type { TarWriteItem } from '../image/tar/writer';
 import { BuildLayers } from './layer';
+import { spreadNewDirs } from './rootfs';
 import { Runc } from '../runtime/runc';
 import { openInRoot } from '../sys/inroot';
 import { MNT_DETACH, SysError, umount2 } from '../sys/libc';
@@ -138,6 +139,7 @@ export class Builder {
       }
       await removeTree(this.tmpRoot);
       await fsp.mkdir(this.tmpRoot, { recursive: true, mode: 0o700 });
+      await spreadNewDirs(this.tmpRoot);
     })();
     return this.ready;
   }
@@ -209,6 +211,8 @@ class BuildRun implements StepEnv {
   private total = 0;
   private contextWalk?: Promise<{ dir: string; entries: ContextEntry[] }>;
   private readonly layers: BuildLayers;
+  /** The layer a --no-cache rebuild of the current step gave last time (reproducible: likely again). */
+  private expectedLayer?: Digest;
   private decoder = new StringDecoder('utf8');
 
   constructor(
@@ -438,7 +442,12 @@ class BuildRun implements StepEnv {
       layer = hit.layer;
     } else {
       st.rebuilt = true;
-      layer = produce ? await produce() : undefined;
+      this.expectedLayer = this.opts.noCache && produce ? (await this.b.cache.get(key))?.layer?.digest : undefined;
+      try {
+        layer = produce ? await produce() : undefined;
+      } finally {
+        this.expectedLayer = undefined;
+      }
       const rec: CacheRecord = { v: 1, createdBy, ...(layer ? { layer } : {}) };
       await this.b.cache.put(key, rec);
       if (sources) await this.b.cache.putSources(sources.looseKey, sources.digest, sources.files);
@@ -496,8 +505,8 @@ class BuildRun implements StepEnv {
     return this.layers.dirsOf(st);
   }
 
-  writeLayer(items: TarWriteItem[]): Promise<CachedLayer | undefined> {
-    return this.layers.write(items);
+  writeLayer(st: Pick<StageState, 'diffIds'>, items: TarWriteItem[]): Promise<CachedLayer | undefined> {
+    return this.layers.write(st.diffIds, items, this.expectedLayer);
   }
 
   adoptLayerDir(layer: CachedLayer, dir: string): Promise<void> {

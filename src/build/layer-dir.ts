@@ -1,7 +1,8 @@
 /**
  * The unpacked twin of a COPY layer, written while its tar is streamed to the
- * content store, so later steps of the same build can use it as an overlay
- * lower dir without extracting the blob again.
+ * content store; the snapshotter adopts it as that layer's snapshot, so no
+ * step and no container ever extracts the blob again. It must therefore hold
+ * exactly what applyLayer would make of the tar (test/unit/build-layers).
  *
  * Only the builder's own tar items land here (cleaned names, regular
  * files/dirs/symlinks), into a fresh directory. Each entry's parent is opened
@@ -20,6 +21,8 @@ export class LayerDirWriter {
   private readonly rootfd: number;
   private parent?: { path: string; fd: number };
   private readonly dirs: Array<[string, number]> = [];
+  /** What this writer made, name → is a directory: the dir starts empty and nothing else writes to it, so no lstat per entry. */
+  private readonly made = new Map<string, boolean>();
 
   constructor(readonly dir: string) {
     this.rootfd = openat2(AT_FDCWD, dir, DIR_FLAGS, 0, 0);
@@ -47,11 +50,15 @@ export class LayerDirWriter {
     const gid = e.gid ?? 0;
     const mode = (e.mode ?? 0o644) & 0o7777;
     const mtime = e.mtime ?? 0;
-    const existing = fs.lstatSync(p, { throwIfNoEntry: false });
-    if (existing && !(existing.isDirectory() && e.type === 'directory')) fs.rmSync(p, { recursive: true, force: true });
+    const existing = this.made.get(name);
+    if (existing !== undefined && !(existing && e.type === 'directory')) {
+      fs.rmSync(p, { recursive: true, force: true });
+      if (existing) for (const k of this.made.keys()) if (k.startsWith(name + '/')) this.made.delete(k);
+    }
+    this.made.set(name, e.type === 'directory');
     switch (e.type) {
       case 'directory':
-        if (!existing?.isDirectory()) fs.mkdirSync(p, { mode: 0o700 });
+        if (!existing) fs.mkdirSync(p, { mode: 0o700 });
         fs.lchownSync(p, uid, gid);
         fs.chmodSync(p, mode);
         this.dirs.push([name, mtime]);

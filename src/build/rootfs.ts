@@ -8,6 +8,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { removeTree } from '../image/snapshot/snapshotter';
+import { execFile, findBinary } from '../sys/exec';
 import { MNT_DETACH, mountAsync, umount2Async } from '../sys/libc';
 
 /** overlay's options must fit one page; containers.ts has the same limit. */
@@ -24,6 +25,20 @@ export interface Sandbox {
   unmount(): Promise<void>;
   /** Unmounts and deletes the temp dir. */
   remove(): Promise<void>;
+}
+
+/**
+ * Marks `dir` as a top of directory hierarchies for ext4's Orlov allocator
+ * (chattr +T), so each build's temp dir starts in a block group of its own.
+ * Measured: new files in a group where many inodes were deleted in the last
+ * minute are slow to create on ext4 without a journal (the allocator skips
+ * every recently deleted inode, one inode-table lookup each), and /tmp-like
+ * groups are exactly that; a COPY of 2000 files took 2-4x longer there.
+ * Best effort: other filesystems refuse the flag, and nothing depends on it.
+ */
+export async function spreadNewDirs(dir: string): Promise<void> {
+  const chattr = findBinary(['/usr/bin/chattr', '/bin/chattr', '/sbin/chattr', '/usr/sbin/chattr']);
+  if (chattr) await execFile(chattr, ['+T', dir]).catch(() => undefined);
 }
 
 export async function makeTempDir(tmpRoot: string, prefix: string): Promise<string> {

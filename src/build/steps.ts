@@ -33,8 +33,8 @@ export interface StepEnv {
   content: ContentStore;
   /** Unpacked layer dirs of a stage's layers, bottom → top. */
   dirsOf(st: Pick<StageState, 'layers' | 'diffIds'>): Promise<string[]>;
-  /** Stores tar items as a layer (and keeps them unpacked for later steps); undefined for no items. */
-  writeLayer(items: TarWriteItem[]): Promise<CachedLayer | undefined>;
+  /** Stores tar items as a layer on top of `st`'s (and keeps them unpacked for later steps); undefined for no items. */
+  writeLayer(st: Pick<StageState, 'diffIds'>, items: TarWriteItem[]): Promise<CachedLayer | undefined>;
   /** Keeps a sandbox's upper dir as the unpacked form of its layer (later steps mount it as a lower). */
   adoptLayerDir(layer: CachedLayer, dir: string): Promise<void>;
   /** The build context: its directory and walked entries (with content hashes). */
@@ -232,7 +232,7 @@ async function copyLayer(env: StepEnv, st: StageState, chown: string, source: Co
   try {
     const owner = chown ? await resolveChown(view.root, chown) : undefined;
     const p = plan(view.root, owner, source);
-    if (p.archives.length === 0) return await env.writeLayer(p.items);
+    if (p.archives.length === 0) return await env.writeLayer(st, p.items);
   } finally {
     await view.close();
   }

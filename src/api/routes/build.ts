@@ -133,8 +133,9 @@ export function buildRoutes(r: Router, engine: Engine): void {
       const detail = { ...errorBody(e), ...(e instanceof BuildError && e.exitCode !== undefined ? { code: e.exitCode } : {}) };
       write({ errorDetail: detail, error: detail.message });
     } finally {
-      await context.remove().catch(() => undefined);
       if (res && !res.writableEnded) res.end();
+      // After the answer: deleting an uploaded context (thousands of files) is no part of the client's wait.
+      await context.remove().catch(() => undefined);
     }
   });
 

@@ -63,12 +63,16 @@ export interface WalkOptions {
   /**
    * Files changed less than this long before hashing are not cached: a second write in the
    * same timestamp tick would keep size, mtime and ctime (git's "racily clean" problem).
-   * Default 2000 ms, which covers filesystems with coarse timestamps.
+   * Default: 2000 ms for a file with whole-second times (a filesystem with coarse
+   * timestamps), else 50 ms (Linux stamps files from a clock that ticks every 10 ms at
+   * most), so a context written just before a build is trusted on the next one.
    */
   racyWindowMs?: number;
 }
 
-const DEFAULT_RACY_WINDOW_MS = 2000;
+const COARSE_RACY_WINDOW_MS = 2000;
+const FINE_RACY_WINDOW_MS = 50;
+const SECOND_NS = 1_000_000_000n;
 /** Files up to this size are read in one call; larger ones are streamed. */
 const READ_WHOLE_MAX = 1 << 20;
 /** Yield to the event loop this often, so a daemon stays responsive during a big walk. */
@@ -298,7 +302,10 @@ export async function walkContext(dir: string, opts: WalkOptions = {}): Promise<
   const stats: WalkStats = opts.stats ?? { entries: 0, hashed: 0, cacheHits: 0, bytesHashed: 0 };
   Object.assign(stats, { entries: walker.entries.length, hashed: 0, cacheHits: 0, bytesHashed: 0 });
   const cache = HashCache.load(opts.hashCachePath);
-  const racyNs = BigInt(opts.racyWindowMs ?? DEFAULT_RACY_WINDOW_MS) * 1_000_000n;
+  const racyWindowNs = (k: StatKey): bigint => {
+    const coarse = k.mtimeNs % SECOND_NS === 0n && k.ctimeNs % SECOND_NS === 0n;
+    return BigInt(opts.racyWindowMs ?? (coarse ? COARSE_RACY_WINDOW_MS : FINE_RACY_WINDOW_MS)) * 1_000_000n;
+  };
   let n = 0;
   for (const f of walker.files) {
     const cached = cache.get(f.key);
@@ -319,7 +326,7 @@ export async function walkContext(dir: string, opts: WalkOptions = {}): Promise<
     stats.hashed++;
     stats.bytesHashed += f.entry.size;
     // ctime moves on every write; only a change inside the window could go unnoticed later.
-    if (f.key.ctimeNs < startedNs - racyNs) cache.set(f.key, f.entry.contentHash);
+    if (f.key.ctimeNs < startedNs - racyWindowNs(f.key)) cache.set(f.key, f.entry.contentHash);
   }
   cache.save();
   return walker.entries;

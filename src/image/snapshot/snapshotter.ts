@@ -66,12 +66,60 @@ export class Snapshotter {
     return out;
   }
 
-  private async unpack(chainId: Digest, tar: AsyncIterable<Buffer>): Promise<Snapshot> {
+  /**
+   * Unpacks layer `index` of `diffIds` from content that is still arriving
+   * and being verified (a pull): extracted under a temp name like any
+   * snapshot, published only after `verified` resolves, so a layer that fails
+   * its digest check never becomes visible. Layers unpack independently of
+   * their parents, so several can run at once. An existing snapshot is
+   * returned and `tar` drained.
+   */
+  async unpackVerified(diffIds: Digest[], index: number, tar: AsyncIterable<Buffer>, verified: Promise<unknown>): Promise<Snapshot> {
+    const chain = chainIds(diffIds.slice(0, index + 1))[index];
+    return this.lock.run(chain, async () => {
+      const have = this.byChain.get(chain);
+      if (!have) return this.unpack(chain, tar, verified);
+      for await (const _ of tar) void _;
+      return have;
+    });
+  }
+
+  /**
+   * Takes `dir` (moved; same filesystem) as the unpacked form of the chain's
+   * top layer, for a writer that produced exactly what applyLayer would from
+   * that layer's tar (the builder's COPY layers): the blob is not extracted
+   * again. Undefined when the chain is already there or the move fails; the
+   * caller then still owns `dir`.
+   */
+  async adopt(chainId: Digest, dir: string): Promise<Snapshot | undefined> {
+    return this.lock.run(chainId, async () => {
+      if (this.byChain.has(chainId)) return undefined;
+      const tmp = join(this.root, `tmp-${randomBytes(6).toString('hex')}`);
+      await fsp.mkdir(tmp, { mode: 0o700 });
+      try {
+        await fsp.rename(dir, join(tmp, 'fs'));
+      } catch {
+        await fsp.rmdir(tmp).catch(() => undefined);
+        return undefined;
+      }
+      await fsp.writeFile(join(tmp, 'chain'), chainId + '\n');
+      const id = this.nextId++;
+      const final = join(this.root, String(id));
+      await fsp.rename(tmp, final);
+      await fsyncDir(this.root);
+      const snap = { id, chainId, dir: join(final, 'fs') };
+      this.byChain.set(chainId, snap);
+      return snap;
+    });
+  }
+
+  private async unpack(chainId: Digest, tar: AsyncIterable<Buffer>, verified?: Promise<unknown>): Promise<Snapshot> {
     const tmp = join(this.root, `tmp-${randomBytes(6).toString('hex')}`);
     await fsp.mkdir(join(tmp, 'fs'), { recursive: true, mode: 0o700 });
     await fsp.chmod(join(tmp, 'fs'), 0o755);
     try {
       await applyLayer(join(tmp, 'fs'), tar);
+      await verified;
       await fsp.writeFile(join(tmp, 'chain'), chainId + '\n');
       const id = this.nextId++;
       const final = join(this.root, String(id));
