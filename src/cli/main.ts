@@ -30,11 +30,25 @@ function normalizeArgv(args: string[]): string[] {
   return outArgs;
 }
 
-async function main(): Promise<number> {
+async function main(all = false): Promise<number> {
   const { Command, Option } = await import('commander');
   const { collect, ExitError, daemonError } = await import('./util');
   let exitCode = 0;
+  const args = normalizeArgv(process.argv.slice(0, 2).concat(aliasArgv(argv)));
+  // Defining all ~70 commands costs ~15 ms of every run; only the invoked one is needed. Help
+  // (no command word) and unknown commands (commander suggests names) get them all.
+  const word = args.slice(2).find((a) => !a.startsWith('-'));
+  const only = all || word === undefined || word === 'help' ? undefined : word;
+  let matched = false;
+  type Cmd = InstanceType<typeof Command>;
+  // Stands in for a command that is not defined: every chained call is a no-op.
+  const sink: Cmd = new Proxy(() => undefined, { get: (_t, k) => (k === 'then' ? undefined : sink), apply: () => sink }) as unknown as Cmd;
   const program = new Command('berth');
+  const top = (name: string): Cmd => {
+    if (only !== undefined && name !== only) return sink;
+    matched = true;
+    return program.command(name);
+  };
   program
     .description('Berth: a Docker-compatible container engine')
     .version(`Berth version ${BERTH_VERSION}`, '-v, --version')
@@ -74,6 +88,13 @@ async function main(): Promise<number> {
       .option('--init', 'Run an init inside the container that forwards signals and reaps processes')
       .option('--stop-signal <signal>', 'Signal to stop the container')
       .option('--stop-timeout <seconds>', 'Timeout (in seconds) to stop a container')
+      .option('--health-cmd <command>', 'Command to run to check health')
+      .option('--health-interval <duration>', 'Time between running the check (ms|s|m|h)')
+      .option('--health-timeout <duration>', 'Maximum time to allow one check to run (ms|s|m|h)')
+      .option('--health-start-period <duration>', 'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)')
+      .option('--health-start-interval <duration>', 'Time between running the check during the start period (ms|s|m|h)')
+      .option('--health-retries <n>', 'Consecutive failures needed to report unhealthy')
+      .option('--no-healthcheck', 'Disable any container-specified HEALTHCHECK')
       .option('--privileged', 'Give extended privileges to this container')
       .option('--cap-add <cap>', 'Add Linux capabilities', collect)
       .option('--cap-drop <cap>', 'Drop Linux capabilities', collect)
@@ -106,23 +127,23 @@ async function main(): Promise<number> {
       .passThroughOptions();
   const withNet = (o: Record<string, unknown>) => ({ ...o, network: (o.network ?? o.net) as string | undefined });
 
-  runOptions(program.command('run').description('Create and run a new container from an image')).action((image: string, command: string[], o) =>
+  runOptions(top('run').description('Create and run a new container from an image')).action((image: string, command: string[], o) =>
     set(C().then((m) => m.run(image, command, withNet(o)))),
   );
-  runOptions(program.command('create').description('Create a new container')).action((image: string, command: string[], o) =>
+  runOptions(top('create').description('Create a new container')).action((image: string, command: string[], o) =>
     set(C().then((m) => m.create(image, command, withNet(o)))),
   );
-  program.command('start').argument('<containers...>').option('-a, --attach', 'Attach STDOUT/STDERR').option('-i, --interactive', 'Attach STDIN').description('Start one or more stopped containers').action((ids: string[], o) => set(C().then((m) => m.start(ids, o))));
-  program.command('stop').argument('<containers...>').option('-t, --time <seconds>', 'Seconds to wait before killing the container').option('-s, --signal <signal>', 'Signal to send').description('Stop one or more running containers').action((ids: string[], o) => set(C().then((m) => m.stop(ids, o))));
-  program.command('restart').argument('<containers...>').option('-t, --time <seconds>').description('Restart one or more containers').action((ids: string[], o) => set(C().then((m) => m.restart(ids, o))));
-  program.command('kill').argument('<containers...>').option('-s, --signal <signal>', 'Signal to send to the container', 'KILL').description('Kill one or more running containers').action((ids: string[], o) => set(C().then((m) => m.kill(ids, o))));
+  top('start').argument('<containers...>').option('-a, --attach', 'Attach STDOUT/STDERR').option('-i, --interactive', 'Attach STDIN').description('Start one or more stopped containers').action((ids: string[], o) => set(C().then((m) => m.start(ids, o))));
+  top('stop').argument('<containers...>').option('-t, --time <seconds>', 'Seconds to wait before killing the container').option('-s, --signal <signal>', 'Signal to send').description('Stop one or more running containers').action((ids: string[], o) => set(C().then((m) => m.stop(ids, o))));
+  top('restart').argument('<containers...>').option('-t, --time <seconds>').description('Restart one or more containers').action((ids: string[], o) => set(C().then((m) => m.restart(ids, o))));
+  top('kill').argument('<containers...>').option('-s, --signal <signal>', 'Signal to send to the container', 'KILL').description('Kill one or more running containers').action((ids: string[], o) => set(C().then((m) => m.kill(ids, o))));
   const rmCmd = (cmd: InstanceType<typeof Command>) =>
     cmd.argument('<containers...>').option('-f, --force', 'Force the removal of a running container').option('-v, --volumes', 'Remove anonymous volumes').description('Remove one or more containers').action((ids: string[], o) => set(C().then((m) => m.rm(ids, o))));
-  rmCmd(program.command('rm'));
-  program.command('pause').argument('<containers...>').description('Pause all processes within one or more containers').action((ids: string[]) => set(C().then((m) => m.simple('pause', ids))));
-  program.command('unpause').argument('<containers...>').description('Unpause all processes within one or more containers').action((ids: string[]) => set(C().then((m) => m.simple('unpause', ids))));
-  program.command('wait').argument('<containers...>').description('Block until containers stop, then print their exit codes').action((ids: string[]) => set(C().then((m) => m.wait(ids))));
-  program.command('rename').argument('<container>').argument('<new-name>').description('Rename a container').action((a: string, b: string) => set(C().then((m) => m.rename(a, b))));
+  rmCmd(top('rm'));
+  top('pause').argument('<containers...>').description('Pause all processes within one or more containers').action((ids: string[]) => set(C().then((m) => m.simple('pause', ids))));
+  top('unpause').argument('<containers...>').description('Unpause all processes within one or more containers').action((ids: string[]) => set(C().then((m) => m.simple('unpause', ids))));
+  top('wait').argument('<containers...>').description('Block until containers stop, then print their exit codes').action((ids: string[]) => set(C().then((m) => m.wait(ids))));
+  top('rename').argument('<container>').argument('<new-name>').description('Rename a container').action((a: string, b: string) => set(C().then((m) => m.rename(a, b))));
   const psCmd = (cmd: InstanceType<typeof Command>) =>
     cmd
       .option('-a, --all', 'Show all containers (default shows just running)')
@@ -135,7 +156,7 @@ async function main(): Promise<number> {
       .option('-s, --size', 'Display total file sizes')
       .description('List containers')
       .action((o) => set(C().then((m) => m.ps(o))));
-  psCmd(program.command('ps'));
+  psCmd(top('ps'));
   program
     .command('logs')
     .argument('<container>')
@@ -161,29 +182,29 @@ async function main(): Promise<number> {
     .passThroughOptions()
     .description('Execute a command in a running container')
     .action((id: string, command: string[], o) => set(C().then((m) => m.exec(id, command, o))));
-  program.command('attach').argument('<container>').option('--no-stdin', 'Do not attach STDIN').option('--sig-proxy', 'Proxy signals (ignored)').description('Attach local standard input, output, and error streams to a running container').action((id: string, o) => set(C().then((m) => m.attach(id, o))));
-  program.command('inspect').argument('<names...>').option('-f, --format <format>', 'Format output using a Go template').option('--type <type>', 'Only inspect objects of the given type').option('-s, --size').description('Return low-level information on Docker objects').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, o))));
-  program.command('top').argument('<container>').argument('[ps-options...]').passThroughOptions().description('Display the running processes of a container').action((id: string, args: string[]) => set(C().then((m) => m.top(id, args))));
-  program.command('diff').argument('<container>').description("Inspect changes to files or directories on a container's filesystem").action((id: string) => set(C().then((m) => m.diff(id))));
-  program.command('export').argument('<container>').option('-o, --output <file>', 'Write to a file, instead of STDOUT').description("Export a container's filesystem as a tar archive").action((id: string, o) => set(C().then((m) => m.exportContainer(id, o))));
-  program.command('commit').argument('<container>').argument('[repository[:tag]]').option('-m, --message <msg>', 'Commit message').option('-a, --author <author>', 'Author').option('-c, --change <instr>', 'Apply Dockerfile instruction to the created image', collect).option('-p, --pause', 'Pause container during commit', true).option('--no-pause').description("Create a new image from a container's changes").action((id: string, ref: string | undefined, o) => set(C().then((m) => m.commit(id, ref, o))));
-  program.command('cp').argument('<src>').argument('<dest>').option('-a, --archive').option('-L, --follow-link').description('Copy files/folders between a container and the local filesystem').action((a: string, b: string) => set(C().then((m) => m.cp(a, b))));
+  top('attach').argument('<container>').option('--no-stdin', 'Do not attach STDIN').option('--sig-proxy', 'Proxy signals (ignored)').description('Attach local standard input, output, and error streams to a running container').action((id: string, o) => set(C().then((m) => m.attach(id, o))));
+  top('inspect').argument('<names...>').option('-f, --format <format>', 'Format output using a Go template').option('--type <type>', 'Only inspect objects of the given type').option('-s, --size').description('Return low-level information on Docker objects').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, o))));
+  top('top').argument('<container>').argument('[ps-options...]').passThroughOptions().description('Display the running processes of a container').action((id: string, args: string[]) => set(C().then((m) => m.top(id, args))));
+  top('diff').argument('<container>').description("Inspect changes to files or directories on a container's filesystem").action((id: string) => set(C().then((m) => m.diff(id))));
+  top('export').argument('<container>').option('-o, --output <file>', 'Write to a file, instead of STDOUT').description("Export a container's filesystem as a tar archive").action((id: string, o) => set(C().then((m) => m.exportContainer(id, o))));
+  top('commit').argument('<container>').argument('[repository[:tag]]').option('-m, --message <msg>', 'Commit message').option('-a, --author <author>', 'Author').option('-c, --change <instr>', 'Apply Dockerfile instruction to the created image', collect).option('-p, --pause', 'Pause container during commit', true).option('--no-pause').description("Create a new image from a container's changes").action((id: string, ref: string | undefined, o) => set(C().then((m) => m.commit(id, ref, o))));
+  top('cp').argument('<src>').argument('<dest>').option('-a, --archive').option('-L, --follow-link').description('Copy files/folders between a container and the local filesystem').action((a: string, b: string) => set(C().then((m) => m.cp(a, b))));
 
-  const container = program.command('container').description('Manage containers');
+  const container = top('container').description('Manage containers');
   runOptions(container.command('run')).action((image: string, command: string[], o) => set(C().then((m) => m.run(image, command, withNet(o)))));
   psCmd(container.command('ls').alias('list').alias('ps'));
   rmCmd(container.command('rm').alias('remove'));
   container.command('inspect').argument('<names...>').option('-f, --format <format>').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, { ...o, type: 'container' }))));
   container.command('prune').option('-f, --force', 'Do not prompt for confirmation').description('Remove all stopped containers').action((o) => set(C().then((m) => m.prune(o))));
 
-  program.command('images').argument('[repository]').option('-a, --all').option('-q, --quiet', 'Only show image IDs').option('--digests', 'Show digests').option('-f, --filter <filter>', 'Filter output', collect).option('--format <format>', 'Format output using a Go template').option('--no-trunc', "Don't truncate output").description('List images').action((repo: string | undefined, o) => set(I().then((m) => m.images(repo, o))));
-  program.command('import').argument('<file|->').argument('[repository[:tag]]').option('-c, --change <instr>', 'Apply Dockerfile instruction to the created image', collect).option('-m, --message <msg>', 'Set commit message for imported image').option('--platform <platform>').description('Import the contents from a tarball to create a filesystem image').action((file: string, ref: string | undefined, o) => set(I().then((m) => m.importImage(file, ref, o))));
-  program.command('tag').argument('<source>').argument('<target>').description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE').action((a: string, b: string) => set(I().then((m) => m.tag(a, b))));
-  program.command('rmi').argument('<images...>').option('-f, --force', 'Force removal of the image').option('--no-prune', 'Do not delete untagged parents').description('Remove one or more images').action((names: string[], o) => set(I().then((m) => m.rmi(names, o))));
-  program.command('history').argument('<image>').option('-q, --quiet').option('--no-trunc').option('-H, --human', '', true).option('--format <format>').description('Show the history of an image').action((name: string, o) => set(I().then((m) => m.history(name, o))));
-  program.command('save').argument('<images...>').option('-o, --output <file>', 'Write to a file, instead of STDOUT').description('Save one or more images to a tar archive').action((names: string[], o) => set(I().then((m) => m.save(names, o))));
-  program.command('load').option('-i, --input <file>', 'Read from tar archive file, instead of STDIN').option('-q, --quiet').description('Load an image from a tar archive or STDIN').action((o) => set(I().then((m) => m.load(o))));
-  const image = program.command('image').description('Manage images');
+  top('images').argument('[repository]').option('-a, --all').option('-q, --quiet', 'Only show image IDs').option('--digests', 'Show digests').option('-f, --filter <filter>', 'Filter output', collect).option('--format <format>', 'Format output using a Go template').option('--no-trunc', "Don't truncate output").description('List images').action((repo: string | undefined, o) => set(I().then((m) => m.images(repo, o))));
+  top('import').argument('<file|->').argument('[repository[:tag]]').option('-c, --change <instr>', 'Apply Dockerfile instruction to the created image', collect).option('-m, --message <msg>', 'Set commit message for imported image').option('--platform <platform>').description('Import the contents from a tarball to create a filesystem image').action((file: string, ref: string | undefined, o) => set(I().then((m) => m.importImage(file, ref, o))));
+  top('tag').argument('<source>').argument('<target>').description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE').action((a: string, b: string) => set(I().then((m) => m.tag(a, b))));
+  top('rmi').argument('<images...>').option('-f, --force', 'Force removal of the image').option('--no-prune', 'Do not delete untagged parents').description('Remove one or more images').action((names: string[], o) => set(I().then((m) => m.rmi(names, o))));
+  top('history').argument('<image>').option('-q, --quiet').option('--no-trunc').option('-H, --human', '', true).option('--format <format>').description('Show the history of an image').action((name: string, o) => set(I().then((m) => m.history(name, o))));
+  top('save').argument('<images...>').option('-o, --output <file>', 'Write to a file, instead of STDOUT').description('Save one or more images to a tar archive').action((names: string[], o) => set(I().then((m) => m.save(names, o))));
+  top('load').option('-i, --input <file>', 'Read from tar archive file, instead of STDIN').option('-q, --quiet').description('Load an image from a tar archive or STDIN').action((o) => set(I().then((m) => m.load(o))));
+  const image = top('image').description('Manage images');
   image.command('ls').alias('list').argument('[repository]').option('-a, --all').option('-q, --quiet').option('--digests').option('-f, --filter <filter>', '', collect).option('--format <format>').option('--no-trunc').action((repo: string | undefined, o) => set(I().then((m) => m.images(repo, o))));
   image.command('inspect').argument('<names...>').option('-f, --format <format>').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, { ...o, type: 'image' }))));
   image.command('prune').option('-a, --all', 'Remove all unused images, not just dangling ones').option('-f, --force').description('Remove unused images').action((o) => set(I().then((m) => m.prune(o))));
@@ -206,23 +227,23 @@ async function main(): Promise<number> {
       .addOption(new Option('--force-rm').hideHelp())
       .description('Build an image from a Dockerfile')
       .action((path: string, o) => set(B().then((m) => m.build(path, o))));
-  buildCmd(program.command('build'));
+  buildCmd(top('build'));
   buildCmd(image.command('build'));
-  const builder = program.command('builder').description('Manage builds');
+  const builder = top('builder').description('Manage builds');
   buildCmd(builder.command('build'));
   builder.command('prune').option('-a, --all', 'Remove all unused build cache').option('-f, --force', 'Do not prompt for confirmation').description('Remove build cache').action((o) => set(B().then((m) => m.prune(o))));
 
   const R = () => import('./commands/registry');
-  program.command('pull').argument('<name>').option('--platform <platform>', 'Set platform if server is multi-platform capable').option('-q, --quiet', 'Suppress verbose output').description('Download an image from a registry').action((name: string, o) => set(R().then((m) => m.pull(name, o))));
-  program.command('push').argument('<name>').option('-q, --quiet', 'Suppress verbose output').description('Upload an image to a registry').action((name: string, o) => set(R().then((m) => m.push(name, o))));
-  program.command('login').argument('[server]').option('-u, --username <username>').option('-p, --password <password>').option('--password-stdin', 'Take the password from stdin').description('Log in to a registry').action((sv: string | undefined, o) => set(R().then((m) => m.login(sv, o))));
-  program.command('logout').argument('[server]').description('Log out from a registry').action((sv: string | undefined) => set(R().then((m) => m.logout(sv))));
-  const registry = program.command('registry').description('Run and maintain a Berth registry');
+  top('pull').argument('<name>').option('--platform <platform>', 'Set platform if server is multi-platform capable').option('-q, --quiet', 'Suppress verbose output').description('Download an image from a registry').action((name: string, o) => set(R().then((m) => m.pull(name, o))));
+  top('push').argument('<name>').option('-q, --quiet', 'Suppress verbose output').description('Upload an image to a registry').action((name: string, o) => set(R().then((m) => m.push(name, o))));
+  top('login').argument('[server]').option('-u, --username <username>').option('-p, --password <password>').option('--password-stdin', 'Take the password from stdin').description('Log in to a registry').action((sv: string | undefined, o) => set(R().then((m) => m.login(sv, o))));
+  top('logout').argument('[server]').description('Log out from a registry').action((sv: string | undefined) => set(R().then((m) => m.logout(sv))));
+  const registry = top('registry').description('Run and maintain a Berth registry');
   registry.command('serve').option('--addr <host:port>', 'Listen address', '127.0.0.1:5000').option('--root <dir>', 'Storage directory', '/var/lib/berth-registry').option('-q, --quiet', 'No request log').option('--htpasswd <file>', 'Require basic auth from this htpasswd file (bcrypt entries)').option('--tls-cert <file>', 'Serve HTTPS with this certificate (PEM)').option('--tls-key <file>', 'Private key for --tls-cert (PEM)').description('Run an OCI registry in the foreground').action((o) => set(R().then((m) => m.serve(o))));
   registry.command('gc').option('--root <dir>', 'Storage directory', '/var/lib/berth-registry').option('--dry-run').description('Delete blobs no manifest references').action((o) => set(R().then((m) => m.gc(o))));
-  program.command('port').argument('<container>').argument('[private-port]').description('List port mappings or a specific mapping for the container').action((id: string, p: string | undefined) => set(C().then((m) => m.port(id, p))));
+  top('port').argument('<container>').argument('[private-port]').description('List port mappings or a specific mapping for the container').action((id: string, p: string | undefined) => set(C().then((m) => m.port(id, p))));
   const N = () => import('./commands/network');
-  const network = program.command('network').description('Manage networks');
+  const network = top('network').description('Manage networks');
   network.command('create').argument('<name>').option('-d, --driver <driver>', 'Driver to manage the Network', 'bridge').option('--subnet <cidr>', 'Subnet in CIDR format').option('--gateway <ip>', 'IPv4 Gateway for the master subnet').option('--internal', 'Restrict external access to the network').option('--label <label>', 'Set metadata on a network', collect).option('-o, --opt <opt>', 'Set driver specific options', collect).description('Create a network').action((name: string, o) => set(N().then((m) => m.create(name, o))));
   network.command('ls').alias('list').option('-q, --quiet').option('-f, --filter <filter>', '', collect).option('--format <format>').option('--no-trunc').description('List networks').action((o) => set(N().then((m) => m.ls(o))));
   network.command('inspect').argument('<names...>').option('-f, --format <format>').description('Display detailed information on one or more networks').action((names: string[], o) => set(N().then((m) => m.inspect(names, o))));
@@ -231,22 +252,23 @@ async function main(): Promise<number> {
   network.command('connect').argument('<network>').argument('<container>').option('--alias <alias>', 'Add network-scoped alias for the container', collect).option('--ip <address>').description('Connect a container to a network').action((n: string, c: string, o) => set(N().then((m) => m.connect(n, c, o))));
   network.command('disconnect').argument('<network>').argument('<container>').option('-f, --force').description('Disconnect a container from a network').action((n: string, c: string) => set(N().then((m) => m.disconnect(n, c))));
   const V = () => import('./commands/volume');
-  const volume = program.command('volume').description('Manage volumes');
+  const volume = top('volume').description('Manage volumes');
   volume.command('create').argument('[name]').option('-d, --driver <driver>', 'Volume driver name', 'local').option('-o, --opt <opt>', 'Set driver specific options', collect).option('--label <label>', 'Set metadata for a volume', collect).description('Create a volume').action((name: string | undefined, o) => set(V().then((m) => m.create(name, o))));
   volume.command('ls').alias('list').option('-q, --quiet').option('-f, --filter <filter>', '', collect).option('--format <format>').description('List volumes').action((o) => set(V().then((m) => m.ls(o))));
   volume.command('inspect').argument('<names...>').option('-f, --format <format>').description('Display detailed information on one or more volumes').action((names: string[], o) => set(V().then((m) => m.inspect(names, o))));
   volume.command('rm').alias('remove').argument('<names...>').option('-f, --force').description('Remove one or more volumes').action((names: string[], o) => set(V().then((m) => m.rm(names, o))));
   volume.command('prune').option('-a, --all', 'Remove all unused volumes, not just anonymous ones').option('-f, --force').description('Remove unused local volumes').action((o) => set(V().then((m) => m.prune(o))));
 
-  program.command('version').option('-f, --format <format>').description('Show the Berth version information').action((o) => set(S().then((m) => m.version(o))));
-  program.command('info').option('-f, --format <format>').description('Display system-wide information').action((o) => set(S().then((m) => m.info(o))));
-  program.command('events').option('-f, --filter <filter>', '', collect).option('--since <time>').option('--until <time>').option('--format <format>').description('Get real time events from the server').action((o) => set(S().then((m) => m.events(o))));
-  const system = program.command('system').description('Manage Berth');
+  top('version').option('-f, --format <format>').description('Show the Berth version information').action((o) => set(S().then((m) => m.version(o))));
+  top('info').option('-f, --format <format>').description('Display system-wide information').action((o) => set(S().then((m) => m.info(o))));
+  top('events').option('-f, --filter <filter>', '', collect).option('--since <time>').option('--until <time>').option('--format <format>').description('Get real time events from the server').action((o) => set(S().then((m) => m.events(o))));
+  const system = top('system').description('Manage Berth');
   system.command('info').option('-f, --format <format>').action((o) => set(S().then((m) => m.info(o))));
   system.command('events').option('-f, --filter <filter>', '', collect).option('--since <time>').option('--until <time>').action((o) => set(S().then((m) => m.events(o))));
 
+  if (!matched && only !== undefined) return main(true);
   try {
-    await program.parseAsync(normalizeArgv(process.argv.slice(0, 2).concat(aliasArgv(argv))), { from: 'node' });
+    await program.parseAsync(args, { from: 'node' });
   } catch (e) {
     const err = daemonError(e);
     process.stderr.write(`${err.message}\n`);

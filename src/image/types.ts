@@ -44,6 +44,8 @@ export interface HealthConfig {
   Timeout?: number;
   StartPeriod?: number;
   Retries?: number;
+  /** Probe interval during StartPeriod (ns; API 1.44). */
+  StartInterval?: number;
 }
 
 /** The `config` part of an image config: defaults for containers run from it (Docker's field names). */

@@ -4,7 +4,7 @@
  * options, published ports.
  */
 import { InvalidArgumentError } from '../errors';
-import { DEFAULT_PATH, type ImageRecord } from '../image/types';
+import { DEFAULT_PATH, type HealthConfig, type ImageRecord } from '../image/types';
 import type { PortMapping } from '../network';
 import type { RuntimeSpecInput } from './spec';
 import type { ContainerConfig, ContainerRecord, HostConfig } from './types';
@@ -84,9 +84,24 @@ export function mergeImageConfig(config: ContainerConfig, image: ImageRecord): C
   out.ExposedPorts = { ...(ic.ExposedPorts ?? {}), ...(config.ExposedPorts ?? {}) };
   out.Volumes = { ...(ic.Volumes ?? {}), ...(config.Volumes ?? {}) };
   out.StopSignal = config.StopSignal || ic.StopSignal || undefined;
-  out.Healthcheck = config.Healthcheck ?? ic.Healthcheck;
+  out.Healthcheck = mergeHealthcheck(config.Healthcheck, ic.Healthcheck);
+  if (config.Shell?.length || ic.Shell?.length) out.Shell = config.Shell?.length ? config.Shell : ic.Shell;
   if (out.WorkingDir && !out.WorkingDir.startsWith('/')) throw new InvalidArgumentError(`the working directory '${out.WorkingDir}' is invalid, it needs to be an absolute path`);
   return out;
+}
+
+/** moby merge: each healthcheck field the user leaves unset comes from the image. */
+function mergeHealthcheck(user: HealthConfig | undefined, image: HealthConfig | undefined): HealthConfig | undefined {
+  if (!user) return image;
+  if (!image) return user;
+  return {
+    Test: user.Test?.length ? user.Test : image.Test,
+    Interval: user.Interval || image.Interval,
+    Timeout: user.Timeout || image.Timeout,
+    StartPeriod: user.StartPeriod || image.StartPeriod,
+    StartInterval: user.StartInterval || image.StartInterval,
+    Retries: user.Retries || image.Retries,
+  };
 }
 
 /** The container named by a `container:<name|id>` mode, or undefined for other modes. */

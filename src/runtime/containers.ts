@@ -27,6 +27,7 @@ import { containerEnv, joinedContainer, mergeEnv, mergeImageConfig, networkName,
 import { openAttachSocket, writeCtl, writeCtlMessage } from './conmon-io';
 import { LOG_MAX_SIZE, logMaxFiles, logMaxSize, rotateLogFiles } from './logfiles';
 import { ociMounts, resolveMounts } from './mounts';
+import { HealthMonitor, initialHealth, probeCommand, type HealthState } from './health';
 import type { VolumeStore } from '../volume/store';
 import { type AttachResult, type NetworkManager, renderHosts, renderResolvConf } from '../network';
 import { applyLayer } from '../image/snapshot/apply';
@@ -85,6 +86,7 @@ export class ContainerManager {
   private names = new Map<string, string>();
   private waiters = new Map<string, Waiter[]>();
   private execs = new Map<string, ExecRecord>();
+  private healthMonitors = new Map<string, HealthMonitor>();
   private execWaiters = new Map<string, Array<() => void>>();
   private lock = new KeyedMutex();
   private watcher?: FSWatcher;
@@ -141,7 +143,11 @@ export class ContainerManager {
     this.logTimer = setInterval(() => void this.rotateRunningLogs(), 250);
     this.logTimer.unref();
     await this.reconcile();
-    for (const c of this.containers.values()) if (c.state.Running) this.watchLog(c);
+    for (const c of this.containers.values()) {
+      if (!c.state.Running) continue;
+      this.watchLog(c);
+      this.startHealth(c, c.state.Health ?? initialHealth());
+    }
     for (const c of this.containers.values()) if (!c.state.Running && this.shouldRestartOnBoot(c)) void this.start(c.rec.Id).catch(() => undefined);
   }
 
@@ -150,6 +156,7 @@ export class ContainerManager {
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.logTimer) clearInterval(this.logTimer);
     for (const w of this.logWatchers.values()) w.close();
+    for (const m of this.healthMonitors.values()) m.stop();
     for (const t of this.restartTimers.values()) clearTimeout(t);
   }
 
@@ -358,6 +365,7 @@ export class ContainerManager {
       c.state = { ...initialState(), Status: 'running', Running: true, Pid: pid, StartedAt: new Date().toISOString() };
       await this.save(c);
       this.watchLog(c);
+      this.startHealth(c, initialHealth());
       t('saved');
       this.events.emit('container', 'start', id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
     } catch (e) {
@@ -638,6 +646,7 @@ export class ContainerManager {
       if (!c.state.Running) return false;
       const t = timer(`exit ${c.rec.Id.slice(0, 12)}`);
       this.unwatchLog(c);
+      this.stopHealth(c.rec.Id);
       const oom = existsSync(join(c.dir, 'oom'));
       c.state = { ...c.state, Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, Error: error, FinishedAt: new Date().toISOString() };
       // runc's cleanup (cgroups, state dir), the unmount and the state write are independent.
@@ -977,6 +986,65 @@ export class ContainerManager {
     await rotateLogFiles(c.rec.LogPath, logMaxFiles(c.rec.HostConfig));
   }
 
+  // ---------------------------------------------------------------- health
+
+  /** Starts probing a running container that has a healthcheck (on start, and on daemon restart). */
+  private startHealth(c: Container, state: HealthState): void {
+    this.stopHealth(c.rec.Id);
+    const cfg = c.rec.Config;
+    const argv = probeCommand(cfg.Healthcheck, cfg.Shell?.length ? cfg.Shell : undefined);
+    if (!argv || !cfg.Healthcheck) {
+      delete c.state.Health;
+      return;
+    }
+    c.state.Health = state;
+    const m = new HealthMonitor(cfg.Healthcheck, argv, (cmd, ms) => this.runProbe(c.rec.Id, cmd, ms), state, (h, changed) => {
+      if (!c.state.Running) return;
+      c.state = { ...c.state, Health: h };
+      void this.save(c).catch(() => undefined);
+      if (changed) this.events.emit('container', `health_status: ${h.Status}`, c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
+    });
+    this.healthMonitors.set(c.rec.Id, m);
+    m.start();
+  }
+
+  private stopHealth(id: string): void {
+    this.healthMonitors.get(id)?.stop();
+    this.healthMonitors.delete(id);
+  }
+
+  /** One probe: an exec session whose output is kept, killed at the timeout (exit code -1, as Docker). */
+  private async runProbe(id: string, argv: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    const execId = this.createExec(id, { Cmd: argv, AttachStdout: true, AttachStderr: true });
+    const e = this.getExec(execId);
+    try {
+      await this.startExec(execId);
+      const done = this.execDone(execId).then(() => true);
+      const inTime = await Promise.race([done, sleep(timeoutMs).then(() => false)]);
+      if (!inTime) {
+        if (e.Pid) {
+          try {
+            process.kill(e.Pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+        return { exitCode: -1, output: `Health check exceeded timeout (${goDuration(timeoutMs)})` };
+      }
+      const chunks: Buffer[] = [];
+      for await (const r of readLogs(join(e.dir, 'exec.log'))) chunks.push(r.data);
+      return { exitCode: e.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
+    } catch (err) {
+      return { exitCode: -1, output: messageOf(err) };
+    } finally {
+      // Probes run every few seconds for the container's life: keep no record of them.
+      void this.execDone(execId).then(() => {
+        this.execs.delete(execId);
+        return fsp.rm(e.dir, { recursive: true, force: true });
+      });
+    }
+  }
+
   // ---------------------------------------------------------------- exec
 
   createExec(idOrName: string, config: ExecConfig): string {
@@ -1113,6 +1181,15 @@ function timer(label: string): (phase: string) => void {
     process.stderr.write(`${(Date.now() % 100_000) / 1000} ${label} ${phase}: ${(Number(now - last) / 1e6).toFixed(1)} ms\n`);
     last = now;
   };
+}
+
+/** Go's time.Duration text for a whole number of ms (200ms, 30s, 1.5s, 1m30s), as Docker's messages print it. */
+function goDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = `${Number(((ms % 60_000) / 1000).toFixed(3))}s`;
+  return h ? `${h}h${m}m${s}` : m ? `${m}m${s}` : s;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,5 +1,6 @@
 /** Containers as Berth stores them, in Docker's own field names so the API passes them through. */
 import type { HealthConfig } from '../image/types';
+import type { HealthState } from './health';
 
 /** Docker's container Config (the portable part). */
 export interface ContainerConfig {
@@ -23,6 +24,8 @@ export interface ContainerConfig {
   Labels?: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  /** The image's SHELL: how CMD-SHELL healthchecks run. */
+  Shell?: string[];
 }
 
 export interface RestartPolicy {
@@ -101,6 +104,8 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  /** Present while a container with a healthcheck runs (and after, with its last result). */
+  Health?: HealthState;
 }
 
 export interface ContainerRecord {

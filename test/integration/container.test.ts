@@ -183,6 +183,39 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     }
   });
 
+  test('healthchecks: starting, healthy, unhealthy, timeout, --no-healthcheck, ps filter and events', async () => {
+    const since = Math.floor(Date.now() / 1000);
+    const r = await e.berth(['run', '-d', '--name', 'c-health', '--health-cmd', 'cat /tmp/ok', '--health-interval', '200ms', '--health-retries', '2', 'busybox', 'sh', '-c', 'sleep 3; echo fine > /tmp/ok; sleep 600']);
+    assert.equal(r.code, 0, r.stderr);
+    const status = async () => (await e.berth(['inspect', '-f', '{{.State.Health.Status}}', 'c-health'])).stdout.trim();
+    await eventually(async () => (await status()) === 'unhealthy', 10_000);
+    await eventually(async () => (await status()) === 'healthy', 10_000);
+    const last = JSON.parse((await e.berth(['inspect', '-f', '{{json .State.Health}}', 'c-health'])).stdout) as { FailingStreak: number; Log: Array<{ ExitCode: number; Output: string }> };
+    assert.equal(last.FailingStreak, 0);
+    assert.equal(last.Log.at(-1)?.Output, 'fine\n', 'the probe output is kept');
+    assert.ok(last.Log.length <= 5);
+    const ps = await e.berth(['ps', '--filter', 'health=healthy', '--format', '{{.Names}} {{.Status}}']);
+    assert.match(ps.stdout, /^c-health Up .* \(healthy\)$/m);
+    const ev = await e.berth(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=c-health', '--format', '{{.Action}}']);
+    assert.match(ev.stdout, /health_status: unhealthy/);
+    assert.match(ev.stdout, /health_status: healthy/);
+    await e.berth(['rm', '-f', 'c-health']);
+
+    const slow = await e.berth(['run', '-d', '--name', 'c-health-slow', '--health-cmd', 'sleep 5', '--health-interval', '200ms', '--health-timeout', '300ms', '--health-retries', '1', 'busybox', 'sleep', '600']);
+    assert.equal(slow.code, 0, slow.stderr);
+    await eventually(async () => (await e.berth(['inspect', '-f', '{{.State.Health.Status}}', 'c-health-slow'])).stdout.trim() === 'unhealthy', 10_000);
+    const log = JSON.parse((await e.berth(['inspect', '-f', '{{json .State.Health.Log}}', 'c-health-slow'])).stdout) as Array<{ ExitCode: number; Output: string }>;
+    assert.equal(log[0].ExitCode, -1);
+    assert.equal(log[0].Output, 'Health check exceeded timeout (300ms)');
+    await e.berth(['rm', '-f', 'c-health-slow']);
+
+    const none = await e.berth(['run', '--rm', '--no-healthcheck', 'busybox', 'true']);
+    assert.equal(none.code, 0, none.stderr);
+    const bad = await e.berth(['run', '--rm', '--health-interval', '5 seconds', 'busybox', 'true']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /invalid duration/);
+  });
+
   test('commit and diff capture the writable layer', async () => {
     await e.berth(['run', '--name', 'c-commit', 'busybox', 'sh', '-c', 'echo v1 > /newfile; rm /bin/vi; echo x >> /etc/group']);
     const diff = await e.berth(['diff', 'c-commit']);

@@ -33,10 +33,16 @@ function ago(iso: string): number {
   return (Date.now() - Date.parse(iso)) / 1000;
 }
 
+/** docker ps: "Up 3 minutes (healthy)", "(health: starting)". */
+function healthSuffix(status: string | undefined): string {
+  if (!status) return '';
+  return status === 'starting' ? ' (health: starting)' : ` (${status})`;
+}
+
 export function statusText(c: Container): string {
   const st = c.state;
   if (st.Restarting) return `Restarting (${st.ExitCode}) ${humanDuration(ago(st.FinishedAt))} ago`;
-  if (st.Running) return `Up ${humanDuration(ago(st.StartedAt))}${st.Paused ? ' (Paused)' : ''}`;
+  if (st.Running) return `Up ${humanDuration(ago(st.StartedAt))}${st.Paused ? ' (Paused)' : healthSuffix(st.Health?.Status)}`;
   if (st.Status === 'removing') return 'Removal In Progress';
   if (st.StartedAt.startsWith('0001')) return 'Created';
   return `Exited (${st.ExitCode}) ${humanDuration(ago(st.FinishedAt))} ago`;
@@ -158,6 +164,7 @@ function listContainers(engine: Engine, ctx: RequestContext) {
   if (!all && limit <= 0 && !f.status && !f.exited) list = list.filter((c) => c.state.Running || c.state.Restarting);
   if (f.status) list = list.filter((c) => f.status.includes(c.state.Status));
   if (f.exited) list = list.filter((c) => c.state.Status === 'exited' && f.exited.includes(String(c.state.ExitCode)));
+  if (f.health) list = list.filter((c) => f.health.includes(c.state.Running && c.state.Health ? c.state.Health.Status : 'none'));
   if (f.name) list = list.filter((c) => f.name.some((n) => new RegExp(n).test(c.rec.Name.slice(1))));
   if (f.id) list = list.filter((c) => f.id.some((i) => c.rec.Id.startsWith(i)));
   if (f.label) list = list.filter((c) => f.label.every((l) => matchLabel(c.rec.Config.Labels, l)));

@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
 import { renderFormat, renderOne } from '../format';
-import { eachName, ExitError, filtersJson, keyValues, out, parseBytes, runFailure, since } from '../util';
+import { eachName, ExitError, filtersJson, keyValues, out, parseBytes, parseDuration, runFailure, since } from '../util';
 
 export interface RunFlags {
   detach?: boolean;
@@ -28,6 +28,14 @@ export interface RunFlags {
   init?: boolean;
   stopSignal?: string;
   stopTimeout?: string;
+  healthCmd?: string;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthStartPeriod?: string;
+  healthStartInterval?: string;
+  healthRetries?: string;
+  /** false with --no-healthcheck. */
+  healthcheck?: boolean;
   privileged?: boolean;
   capAdd?: string[];
   capDrop?: string[];
@@ -187,6 +195,7 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
     Labels: keyValues(f.label, 'label'),
     StopSignal: f.stopSignal,
     StopTimeout: f.stopTimeout !== undefined ? Number(f.stopTimeout) : undefined,
+    Healthcheck: healthcheck(f),
     ExposedPorts: exposed,
     NetworkingConfig: endpoint ? { EndpointsConfig: endpoint } : undefined,
     HostConfig: {
@@ -227,6 +236,26 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
       IpcMode: f.ipc ?? '',
       UTSMode: f.uts ?? '',
     },
+  };
+}
+
+/** docker run's --health-* flags; unset fields come from the image (the daemon merges them). */
+function healthcheck(f: RunFlags): Record<string, unknown> | undefined {
+  const timing = [f.healthInterval, f.healthTimeout, f.healthStartPeriod, f.healthStartInterval, f.healthRetries].some((v) => v !== undefined);
+  if (f.healthcheck === false) {
+    if (f.healthCmd !== undefined || timing) throw new ExitError('--no-healthcheck conflicts with --health-* options', 125);
+    return { Test: ['NONE'] };
+  }
+  if (f.healthCmd === undefined && !timing) return undefined;
+  const retries = f.healthRetries !== undefined ? Number(f.healthRetries) : undefined;
+  if (retries !== undefined && (!Number.isInteger(retries) || retries < 0)) throw new ExitError('--health-retries cannot be negative', 125);
+  return {
+    Test: f.healthCmd !== undefined ? ['CMD-SHELL', f.healthCmd] : undefined,
+    Interval: f.healthInterval !== undefined ? parseDuration(f.healthInterval, '--health-interval') : undefined,
+    Timeout: f.healthTimeout !== undefined ? parseDuration(f.healthTimeout, '--health-timeout') : undefined,
+    StartPeriod: f.healthStartPeriod !== undefined ? parseDuration(f.healthStartPeriod, '--health-start-period') : undefined,
+    StartInterval: f.healthStartInterval !== undefined ? parseDuration(f.healthStartInterval, '--health-start-interval') : undefined,
+    Retries: retries,
   };
 }
 
