@@ -236,11 +236,37 @@ async function main(all = false): Promise<number> {
   const R = () => import('./commands/registry');
   top('pull').argument('<name>').option('--platform <platform>', 'Set platform if server is multi-platform capable').option('-q, --quiet', 'Suppress verbose output').description('Download an image from a registry').action((name: string, o) => set(R().then((m) => m.pull(name, o))));
   top('push').argument('<name>').option('-q, --quiet', 'Suppress verbose output').description('Upload an image to a registry').action((name: string, o) => set(R().then((m) => m.push(name, o))));
+  top('search').argument('<term>').option('--limit <int>', 'Max number of search results').option('-f, --filter <filter>', 'Filter output based on conditions provided', collect).option('--format <string>', 'Pretty-print search using a Go template').option('--no-trunc', "Don't truncate output").description('Search registries for images').action((term: string, o) => set(R().then((m) => m.search(term, o))));
   top('login').argument('[server]').option('-u, --username <username>').option('-p, --password <password>').option('--password-stdin', 'Take the password from stdin').description('Log in to a registry').action((sv: string | undefined, o) => set(R().then((m) => m.login(sv, o))));
   top('logout').argument('[server]').description('Log out from a registry').action((sv: string | undefined) => set(R().then((m) => m.logout(sv))));
   const registry = top('registry').description('Run and maintain a Berth registry');
-  registry.command('serve').option('--addr <host:port>', 'Listen address', '127.0.0.1:5000').option('--root <dir>', 'Storage directory', '/var/lib/berth-registry').option('-q, --quiet', 'No request log').option('--htpasswd <file>', 'Require basic auth from this htpasswd file (bcrypt entries)').option('--tls-cert <file>', 'Serve HTTPS with this certificate (PEM)').option('--tls-key <file>', 'Private key for --tls-cert (PEM)').description('Run an OCI registry in the foreground').action((o) => set(R().then((m) => m.serve(o))));
-  registry.command('gc').option('--root <dir>', 'Storage directory', '/var/lib/berth-registry').option('--dry-run').description('Delete blobs no manifest references').action((o) => set(R().then((m) => m.gc(o))));
+  // Storage flags shared by serve and gc; defaults live in the config resolver so a --config file is not overridden by them.
+  const registryStorage = (c: InstanceType<typeof Command>) =>
+    c
+      .option('--config <file>', 'Config file in the distribution registry\'s format (YAML or JSON); flags override it')
+      .option('--root <dir>', 'Filesystem storage directory (default /var/lib/berth-registry)')
+      .option('--s3-bucket <name>', 'Store in this S3 bucket instead of a directory')
+      .option('--s3-region <region>', 'S3 region (default us-east-1)')
+      .option('--s3-endpoint <url>', 'S3-compatible endpoint, e.g. http://127.0.0.1:9000')
+      .option('--s3-access-key <id>', 'S3 access key (default $AWS_ACCESS_KEY_ID)')
+      .option('--s3-secret-key <secret>', 'S3 secret key (default $AWS_SECRET_ACCESS_KEY)')
+      .option('--s3-force-path-style', 'Address the bucket as endpoint/bucket (most self-hosted S3 servers)')
+      .option('--s3-prefix <prefix>', 'Key prefix inside the bucket');
+  registryStorage(registry.command('serve'))
+    .option('--addr <host:port>', 'Listen address (default 127.0.0.1:5000)')
+    .option('-q, --quiet', 'No request log')
+    .option('--log-format <format>', 'Request log format: combined or json')
+    .option('--htpasswd <file>', 'Require basic auth from this htpasswd file (bcrypt entries)')
+    .option('--auth-token-realm <url>', 'Token auth: the token server clients are sent to')
+    .option('--auth-token-service <name>', 'Token auth: this registry\'s name (the tokens\' audience)')
+    .option('--auth-token-issuer <name>', 'Token auth: the issuer tokens must name')
+    .option('--auth-token-rootcertbundle <file>', 'Token auth: PEM certificates whose keys sign tokens')
+    .option('--tls-cert <file>', 'Serve HTTPS with this certificate (PEM)')
+    .option('--tls-key <file>', 'Private key for --tls-cert (PEM)')
+    .description('Run an OCI registry in the foreground')
+    .action((o) => set(R().then((m) => m.serve(o))));
+  registryStorage(registry.command('gc')).option('--dry-run').description('Delete blobs no manifest references').action((o) => set(R().then((m) => m.gc(o))));
+  top('stats').argument('[containers...]').option('-a, --all', 'Show all containers (default shows just running)').option('--format <format>', 'Format output using a Go template').option('--no-stream', 'Disable streaming stats and only pull the first result').option('--no-trunc', "Do not truncate output").description('Display a live stream of container(s) resource usage statistics').action((ids: string[], o) => set(import('./commands/stats').then((m) => m.stats(ids, o))));
   top('port').argument('<container>').argument('[private-port]').description('List port mappings or a specific mapping for the container').action((id: string, p: string | undefined) => set(C().then((m) => m.port(id, p))));
   const N = () => import('./commands/network');
   const network = top('network').description('Manage networks');
@@ -277,7 +303,7 @@ async function main(all = false): Promise<number> {
   return exitCode;
 }
 
-const CONTAINER_VERBS = ['start', 'stop', 'kill', 'logs', 'exec', 'attach', 'top', 'diff', 'export', 'commit', 'cp', 'wait', 'rename', 'pause', 'unpause', 'restart', 'create'];
+const CONTAINER_VERBS = ['start', 'stop', 'kill', 'logs', 'exec', 'attach', 'top', 'diff', 'export', 'commit', 'cp', 'wait', 'rename', 'pause', 'unpause', 'restart', 'create', 'stats', 'port'];
 const IMAGE_VERBS: Record<string, string> = { import: 'import', tag: 'tag', rm: 'rmi', remove: 'rmi', history: 'history', save: 'save', load: 'load', pull: 'pull', push: 'push' };
 
 /** `berth container start x` is `berth start x`; `berth image rm x` is `berth rmi x`. */

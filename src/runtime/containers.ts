@@ -28,6 +28,7 @@ import { openAttachSocket, writeCtl, writeCtlMessage } from './conmon-io';
 import { LOG_MAX_SIZE, logMaxFiles, logMaxSize, rotateLogFiles } from './logfiles';
 import { ociMounts, resolveMounts } from './mounts';
 import { HealthMonitor, initialHealth, probeCommand, type HealthState } from './health';
+import { emptyStats, sampleStats, type ContainerStats } from './stats';
 import type { VolumeStore } from '../volume/store';
 import { type AttachResult, type NetworkManager, renderHosts, renderResolvConf } from '../network';
 import { applyLayer } from '../image/snapshot/apply';
@@ -35,7 +36,7 @@ import { packDirectory } from '../image/snapshot/pack';
 import { writeTar } from '../image/tar/writer';
 import { openInRoot } from '../sys/inroot';
 import { Runc } from './runc';
-import { buildRuntimeSpec, serializeRuntimeSpec, type RuntimeSpecInput } from './spec';
+import { buildRuntimeSpec, probeHost, serializeRuntimeSpec, type RuntimeSpecInput } from './spec';
 import { resolveUser } from './user';
 import { signalNumber } from './signals';
 import {
@@ -984,6 +985,15 @@ export class ContainerManager {
     const st = await fsp.stat(c.rec.LogPath).catch(() => undefined);
     if (!st || st.size < logMaxSize(c.rec.HostConfig)) return;
     await rotateLogFiles(c.rec.LogPath, logMaxFiles(c.rec.HostConfig));
+  }
+
+  // ---------------------------------------------------------------- stats
+
+  /** One resource-usage sample (zeros when not running); `prev` gives the CPU deltas' base. */
+  async stats(idOrName: string, prev?: ContainerStats): Promise<ContainerStats> {
+    const c = this.get(idOrName);
+    if (!c.state.Running) return emptyStats(c.rec.Id, c.rec.Name);
+    return sampleStats({ id: c.rec.Id, name: c.rec.Name, pid: c.state.Pid, cgroup: `/berth/${c.rec.Id}`, cgroupV2: probeHost().cgroupV2 }, prev);
   }
 
   // ---------------------------------------------------------------- health

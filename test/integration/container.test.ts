@@ -216,6 +216,39 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     assert.match(bad.stderr, /invalid duration/);
   });
 
+  test('stats: CPU, memory limit and pids from the cgroups, as a table and through the docker CLI', async () => {
+    const r = await e.berth(['run', '-d', '--name', 'c-stats', '-m', '64m', 'busybox', 'sh', '-c', 'while true; do :; done']);
+    assert.equal(r.code, 0, r.stderr);
+    try {
+      const s = await e.berth(['stats', '--no-stream', '--format', '{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}', 'c-stats']);
+      assert.equal(s.code, 0, s.stderr);
+      const [name, cpu, mem, pids] = s.stdout.trim().split('|');
+      assert.equal(name, 'c-stats');
+      assert.ok(parseFloat(cpu) > 20, `a busy loop uses CPU: ${cpu}`);
+      assert.match(mem, / \/ 64MiB$/);
+      assert.equal(pids, '1');
+      const table = await e.berth(['stats', '--no-stream']);
+      assert.match(table.stdout, /^CONTAINER ID +NAME +CPU % +MEM USAGE \/ LIMIT +MEM % +NET I\/O +BLOCK I\/O +PIDS$/m);
+      const d = await e.docker(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'c-stats']);
+      assert.equal(d.stdout.trim(), 'c-stats 1', d.stderr);
+    } finally {
+      await e.berth(['rm', '-f', 'c-stats']);
+    }
+  });
+
+  test('--no-trunc prints full IDs (ps, images, history)', async () => {
+    await e.berth(['create', '--name', 'c-notrunc', 'busybox', 'true']);
+    try {
+      const ps = await e.berth(['ps', '-aq', '--no-trunc', '--filter', 'name=c-notrunc']);
+      assert.match(ps.stdout, /^[0-9a-f]{64}\n$/);
+      assert.match((await e.berth(['ps', '-aq', '--filter', 'name=c-notrunc'])).stdout, /^[0-9a-f]{12}\n$/);
+      assert.match((await e.berth(['images', '-q', '--no-trunc', 'busybox'])).stdout, /^sha256:[0-9a-f]{64}\n$/);
+      assert.match((await e.berth(['history', '-q', '--no-trunc', 'busybox'])).stdout, /^sha256:[0-9a-f]{64}\n/);
+    } finally {
+      await e.berth(['rm', 'c-notrunc']);
+    }
+  });
+
   test('commit and diff capture the writable layer', async () => {
     await e.berth(['run', '--name', 'c-commit', 'busybox', 'sh', '-c', 'echo v1 > /newfile; rm /bin/vi; echo x >> /etc/group']);
     const diff = await e.berth(['diff', 'c-commit']);

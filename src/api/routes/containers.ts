@@ -470,6 +470,36 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.add('POST', '/containers/{id}/attach', (ctx) => attach(engine, ctx));
   r.add('GET', '/containers/{id}/logs', (ctx) => logs(engine, ctx));
   r.add('GET', '/containers/{id}/top', async (ctx) => ctx.send(200, await C.top(ctx.params.id, ctx.query.get('ps_args') || '-ef')));
+  r.add('GET', '/containers/{id}/stats', async (ctx) => {
+    // Docker: stream by default, one sample a second; stream=false waits for a second sample so
+    // CPU deltas are filled, unless one-shot asks for just one.
+    const stream = ctx.query.get('stream') === null || bool(ctx.query.get('stream'));
+    const oneShot = bool(ctx.query.get('one-shot'));
+    let sample = await C.stats(ctx.params.id);
+    if (!stream) {
+      if (!oneShot && C.get(ctx.params.id).state.Running) {
+        await new Promise((r) => setTimeout(r, 1000));
+        sample = await C.stats(ctx.params.id, sample);
+      }
+      ctx.send(200, sample);
+      return;
+    }
+    const res = ctx.stream('application/json');
+    let closed = false;
+    ctx.req.on('close', () => (closed = true));
+    res.write(JSON.stringify(sample) + '\n');
+    while (!closed) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (closed) break;
+      try {
+        sample = await C.stats(ctx.params.id, sample);
+      } catch {
+        break; // removed meanwhile
+      }
+      res.write(JSON.stringify(sample) + '\n');
+    }
+    res.end();
+  });
   r.add('GET', '/containers/{id}/changes', async (ctx) => ctx.send(200, await engine.changes(ctx.params.id)));
   r.add('DELETE', '/containers/{id}', async (ctx) => {
     await C.remove(ctx.params.id, { force: bool(ctx.query.get('force')), volumes: bool(ctx.query.get('v')) });

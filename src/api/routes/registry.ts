@@ -1,6 +1,6 @@
 /**
  * Registry endpoints of the Engine API: pull (`POST /images/create?fromImage=`),
- * push (`POST /images/{name}/push`) and `POST /auth`. Progress is Docker's JSON
+ * push (`POST /images/{name}/push`), search (`GET /images/search`) and `POST /auth`. Progress is Docker's JSON
  * message stream, so the docker CLI draws its own bars. The stream starts with
  * the first progress line: failures before it (auth, unknown tag) are plain
  * HTTP errors, later ones arrive in-band as `errorDetail`.
@@ -13,6 +13,8 @@ import type { ProgressEvent } from '../../registry/client/progress';
 import { pullImage } from '../../registry/client/pull';
 import { pushImage } from '../../registry/client/push';
 import { checkLogin } from '../../registry/client/login';
+import { parseSearchFilters, searchImages } from '../../registry/client/search';
+import { parseFilters } from '../filters';
 import { decodeRegistryAuth, normalizeServer } from '../../registry/credentials';
 import type { RequestContext, Router } from '../router';
 
@@ -78,6 +80,21 @@ export async function handlePush(ctx: RequestContext, engine: Engine): Promise<v
   out.res().end();
 }
 
+/** GET /images/search?term=&limit=&filters= (X-Registry-Auth optional). */
+export async function handleSearch(ctx: RequestContext): Promise<void> {
+  const term = ctx.query.get('term');
+  if (!term) throw new InvalidArgumentError('term is required');
+  const rawLimit = ctx.query.get('limit');
+  const limit = rawLimit ? Number(rawLimit) : undefined;
+  if (limit !== undefined && !Number.isInteger(limit)) throw new InvalidArgumentError(`invalid limit "${rawLimit}"`);
+  const results = await searchImages(term, {
+    credentials: decodeRegistryAuth(header(ctx, 'x-registry-auth')),
+    limit,
+    filters: parseSearchFilters(parseFilters(ctx.query.get('filters'))),
+  });
+  ctx.send(200, results);
+}
+
 /** POST /auth: checks credentials against the registry; the CLI stores them. */
 export async function handleAuth(ctx: RequestContext): Promise<void> {
   const body = (await ctx.json<{ username?: string; password?: string; serveraddress?: string; identitytoken?: string }>()) ?? {};
@@ -90,8 +107,9 @@ function header(ctx: RequestContext, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Registers push and auth; pull shares /images/create with import, so images.ts calls handlePull. */
+/** Registers push, search and auth; pull shares /images/create with import, so images.ts calls handlePull. */
 export function registryRoutes(r: Router, engine: Engine): void {
   r.add('POST', '/images/{name}/push', (ctx) => handlePush(ctx, engine));
   r.add('POST', '/auth', (ctx) => handleAuth(ctx));
+  r.add('GET', '/images/search', (ctx) => handleSearch(ctx));
 }

@@ -414,18 +414,18 @@ function portsText(ports: Summary['Ports']): string {
   return (ports ?? []).map((p) => (p.PublicPort ? `${p.IP || '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`)).join(', ');
 }
 
-export async function ps(f: { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; filter?: string[]; format?: string; noTrunc?: boolean; size?: boolean }): Promise<void> {
+export async function ps(f: { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; filter?: string[]; format?: string; trunc?: boolean; size?: boolean }): Promise<void> {
   const client = await connect();
   const limit = f.latest ? 1 : f.last ? Number(f.last) : undefined;
   const list = await client.json<Summary[]>('GET', '/containers/json', { query: { all: f.all ? 1 : undefined, limit, filters: filtersJson(f.filter) } });
   if (f.quiet) {
-    out(list.map((c) => `${f.noTrunc ? c.Id : c.Id.slice(0, 12)}\n`).join(''));
+    out(list.map((c) => `${f.trunc === false ? c.Id : c.Id.slice(0, 12)}\n`).join(''));
     return;
   }
   const rows = list.map((c) => {
-    const cmd = f.noTrunc || c.Command.length <= 20 ? c.Command : `${c.Command.slice(0, 19)}…`;
+    const cmd = f.trunc === false || c.Command.length <= 20 ? c.Command : `${c.Command.slice(0, 19)}…`;
     return {
-      ID: f.noTrunc ? c.Id : c.Id.slice(0, 12),
+      ID: f.trunc === false ? c.Id : c.Id.slice(0, 12),
       Image: c.Image,
       Command: JSON.stringify(cmd),
       CreatedAt: new Date(c.Created * 1000).toString(),

@@ -19,11 +19,11 @@ function splitTag(ref: string): [string, string] {
   return i > ref.lastIndexOf('/') ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, '<none>'];
 }
 
-export async function images(repo: string | undefined, f: { all?: boolean; quiet?: boolean; digests?: boolean; filter?: string[]; format?: string; noTrunc?: boolean }): Promise<void> {
+export async function images(repo: string | undefined, f: { all?: boolean; quiet?: boolean; digests?: boolean; filter?: string[]; format?: string; trunc?: boolean }): Promise<void> {
   const client = await connect();
   const filters = [...(f.filter ?? []), ...(repo ? [`reference=${repo}`] : [])];
   const list = await client.json<ImageSummary[]>('GET', '/images/json', { query: { all: f.all ? 1 : undefined, filters: filtersJson(filters) } });
-  const id = (i: ImageSummary) => (f.noTrunc ? i.Id : i.Id.slice(7, 19));
+  const id = (i: ImageSummary) => (f.trunc === false ? i.Id : i.Id.slice(7, 19));
   if (f.quiet) {
     const seen = new Set<string>();
     for (const i of list) if (!seen.has(i.Id)) seen.add(i.Id) && out(`${id(i)}\n`);
@@ -95,18 +95,18 @@ export async function rmi(names: string[], f: { force?: boolean; noPrune?: boole
   return failed ? 1 : 0;
 }
 
-export async function history(name: string, f: { quiet?: boolean; noTrunc?: boolean; format?: string; human?: boolean }): Promise<void> {
+export async function history(name: string, f: { quiet?: boolean; trunc?: boolean; format?: string; human?: boolean }): Promise<void> {
   const client = await connect();
   const list = await client.json<Array<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string }>>('GET', `/images/${name}/history`);
   if (f.quiet) {
-    out(list.map((h) => `${f.noTrunc ? h.Id : h.Id.startsWith('sha256:') ? h.Id.slice(7, 19) : h.Id}\n`).join(''));
+    out(list.map((h) => `${f.trunc === false ? h.Id : h.Id.startsWith('sha256:') ? h.Id.slice(7, 19) : h.Id}\n`).join(''));
     return;
   }
   const rows = list.map((h) => ({
-    ID: f.noTrunc ? h.Id : h.Id.startsWith('sha256:') ? h.Id.slice(7, 19) : h.Id,
+    ID: f.trunc === false ? h.Id : h.Id.startsWith('sha256:') ? h.Id.slice(7, 19) : h.Id,
     CreatedSince: since(h.Created),
     CreatedAt: new Date(h.Created * 1000).toISOString(),
-    CreatedBy: f.noTrunc || h.CreatedBy.length <= 45 ? h.CreatedBy : `${h.CreatedBy.slice(0, 44)}…`,
+    CreatedBy: f.trunc === false || h.CreatedBy.length <= 45 ? h.CreatedBy : `${h.CreatedBy.slice(0, 44)}…`,
     Size: humanSize(h.Size),
     Comment: h.Comment,
   }));

@@ -22,10 +22,10 @@ export async function create(name: string, f: { driver?: string; subnet?: string
   out(`${r.Id}\n`);
 }
 
-export async function ls(f: { quiet?: boolean; filter?: string[]; format?: string; noTrunc?: boolean }): Promise<void> {
+export async function ls(f: { quiet?: boolean; filter?: string[]; format?: string; trunc?: boolean }): Promise<void> {
   const client = await connectClient();
   const list = await client.json<Net[]>('GET', '/networks', { query: { filters: filtersJson(f.filter) } });
-  const id = (n: Net) => (f.noTrunc ? n.Id : n.Id.slice(0, 12));
+  const id = (n: Net) => (f.trunc === false ? n.Id : n.Id.slice(0, 12));
   if (f.quiet) {
     out(list.map((n) => `${id(n)}\n`).join(''));
     return;

@@ -1,11 +1,12 @@
 /**
  * Registry verbs: pull and push through the daemon (JSON progress rendered
- * per layer), login/logout (credentials checked by the daemon, stored in
+ * per layer), search (the daemon asks the registry's v1 search API), login/logout (credentials checked by the daemon, stored in
  * ~/.docker/config.json by the CLI, as docker does), and `registry serve|gc`,
  * which run in this process: the registry server needs no daemon.
  */
 import { connect, readBody } from '../client';
-import { ExitError, out } from '../util';
+import { renderFormat } from '../format';
+import { ExitError, filtersJson, out } from '../util';
 import { familiarString, fullString, parseReference, withDefaultTag } from '../../image/reference';
 import { encodeRegistryAuth, loadCredentials, normalizeServer, removeCredentials, saveCredentials } from '../../registry/credentials';
 
@@ -100,25 +101,127 @@ export async function push(name: string, f: { quiet?: boolean }): Promise<void> 
   if (f.quiet) out(`${familiarString(ref)}\n`);
 }
 
+interface SearchResult {
+  name: string;
+  description: string;
+  star_count: number;
+  is_official: boolean;
+  is_automated: boolean;
+}
+
+/** Docker's formatter.Ellipsis: at most `max` characters, the last one '…' when cut. */
+function ellipsis(s: string, max: number): string {
+  const chars = [...s];
+  return chars.length <= max ? s : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+/** The index a search term goes to, as the daemon decides (for the credentials to send). */
+function searchDomain(term: string): string {
+  const slash = term.indexOf('/');
+  const first = term.slice(0, slash);
+  return slash > 0 && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+}
+
+export async function search(term: string, f: { limit?: string; filter?: string[]; format?: string; trunc?: boolean; noTrunc?: boolean }): Promise<void> {
+  let limit: number | undefined;
+  if (f.limit !== undefined) {
+    limit = Number(f.limit);
+    if (!/^-?\d+$/.test(f.limit)) throw new ExitError(`invalid argument "${f.limit}" for "--limit" flag: strconv.ParseInt: parsing "${f.limit}": invalid syntax`, 125);
+  }
+  const client = await connect();
+  const results = await client.json<SearchResult[]>('GET', '/images/search', {
+    query: { term, limit: limit || undefined, filters: filtersJson(f.filter) },
+    headers: { 'X-Registry-Auth': await authHeader(searchDomain(term)) },
+  });
+  const trunc = f.trunc !== false && !f.noTrunc;
+  const rows = results.map((r) => ({
+    Name: r.name,
+    Description: trunc ? ellipsis(r.description.replace(/[\r\n]/g, ' '), 45) : r.description.replace(/[\r\n]/g, ' '),
+    StarCount: String(r.star_count),
+    IsOfficial: r.is_official ? '[OK]' : '',
+    IsAutomated: r.is_automated ? '[OK]' : '',
+  }));
+  out(renderFormat(f.format ?? '', rows, {
+    defaultFormat: 'table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}',
+    headers: { Name: 'NAME', Description: 'DESCRIPTION', StarCount: 'STARS', IsOfficial: 'OFFICIAL', IsAutomated: 'AUTOMATED' },
+  }));
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
+/**
+ * Reads one line from the terminal in raw mode: typed characters are echoed
+ * unless `hidden` (passwords). Ctrl-C aborts, Ctrl-D on an empty line ends.
+ */
+function promptLine(question: string, hidden: boolean): Promise<string> {
+  const stdin = process.stdin;
+  out(question);
+  return new Promise((resolve, reject) => {
+    let line = '';
+    const done = (err?: ExitError) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      out('\n');
+      if (err) reject(err);
+      else resolve(line);
+    };
+    const onData = (buf: Buffer) => {
+      for (const ch of buf.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\x03') return done(new ExitError('', 130));
+        if (ch === '\x04') {
+          if (line === '') return done();
+          continue;
+        }
+        if (ch === '\x7f' || ch === '\b') {
+          if (line) {
+            line = [...line].slice(0, -1).join('');
+            if (!hidden) out('\b \b');
+          }
+          continue;
+        }
+        if (ch < ' ') continue;
+        line += ch;
+        if (!hidden) out(ch);
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onData);
+  });
+}
+
 export async function login(server: string | undefined, f: { username?: string; password?: string; passwordStdin?: boolean }): Promise<void> {
   const domain = normalizeServer(server);
+  let username = f.username;
   let password = f.password;
   if (f.passwordStdin) {
     if (f.password) throw new ExitError('--password and --password-stdin are mutually exclusive', 1);
     if (!f.username) throw new ExitError('Must provide --username with --password-stdin', 1);
     password = await readStdin();
   }
-  if (!f.username || password === undefined) throw new ExitError('Error: Cannot perform an interactive login from a non TTY device; use --username and --password-stdin', 1);
+  if (username === undefined || password === undefined) {
+    // As docker: prompt on a terminal for what the flags did not give.
+    if (!process.stdin.isTTY) throw new ExitError('Error: Cannot perform an interactive login from a non TTY device', 1);
+    if (username === undefined) {
+      const stored = (await loadCredentials(domain).catch(() => undefined))?.username;
+      username = (await promptLine(stored ? `Username (${stored}): ` : 'Username: ', false)).trim() || stored || '';
+      if (!username) throw new ExitError('Error: Non-null Username Required', 1);
+    }
+    if (password === undefined) {
+      password = await promptLine('Password: ', true);
+      if (!password) throw new ExitError('Error: Password Required', 1);
+    }
+  }
   if (f.password) process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
   const client = await connect();
-  await client.json('POST', '/auth', { body: { username: f.username, password, serveraddress: domain } });
-  await saveCredentials(domain, f.username, password);
+  await client.json('POST', '/auth', { body: { username, password, serveraddress: domain } });
+  await saveCredentials(domain, username, password);
   out('Login Succeeded\n');
 }
 
@@ -128,42 +231,73 @@ export async function logout(server: string | undefined): Promise<void> {
   out(had ? `Removing login credentials for ${domain === 'docker.io' ? 'https://index.docker.io/v1/' : domain}\n` : `Not logged in to ${domain}\n`);
 }
 
-/** Runs the registry in the foreground; SIGINT/SIGTERM stop accepting, drain, exit 0. */
-export async function serve(f: { addr?: string; root?: string; quiet?: boolean; htpasswd?: string; tlsCert?: string; tlsKey?: string }): Promise<void> {
+/**
+ * Runs the registry in the foreground. Access log lines go to stdout
+ * (combined log format, or JSON lines); startup and shutdown to stderr.
+ * SIGINT/SIGTERM stop accepting, let in-flight requests finish (up to the
+ * drain timeout, then connections are cut), close the storage, exit 0; a
+ * second signal exits at once.
+ */
+export async function serve(f: import('../../registry/server/config').ServeFlags): Promise<void> {
   const { createRegistryServer } = await import('../../registry/server/server');
-  const addr = f.addr ?? '127.0.0.1:5000';
-  const colon = addr.lastIndexOf(':');
-  const host = addr.slice(0, colon).replace(/^\[|\]$/g, '') || '0.0.0.0';
-  const port = Number(addr.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new ExitError(`invalid --addr "${addr}": want HOST:PORT`, 1);
-  const root = f.root ?? '/var/lib/berth-registry';
-  if (!!f.tlsCert !== !!f.tlsKey) throw new ExitError('--tls-cert and --tls-key go together', 1);
+  const { openStorage, parseAddr, resolveServeSettings } = await import('../../registry/server/config');
+  const s = await resolveServeSettings(f);
+  const { host, port } = parseAddr(s.addr);
+  const storage = await openStorage(s.storage);
   const server = await createRegistryServer({
-    root,
-    htpasswd: f.htpasswd,
-    tls: f.tlsCert && f.tlsKey ? { cert: f.tlsCert, key: f.tlsKey } : undefined,
-    log: f.quiet ? undefined : (l) => process.stderr.write(`${new Date().toISOString()} ${l}\n`),
+    storage,
+    htpasswd: s.htpasswd?.path,
+    htpasswdRealm: s.htpasswd?.realm,
+    token: s.token,
+    tls: s.tls,
+    log: !s.log.access ? undefined : s.log.format === 'json' ? (_l, e) => out(`${JSON.stringify({ ...e, time: e.time.toISOString() })}\n`) : (l) => out(`${l}\n`),
+  });
+  let stopping = false;
+  // During the drain, every response closes its connection, so keep-alive clients let go.
+  server.prependListener('request', (_req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    if (!stopping) return;
+    res.setHeader('Connection', 'close');
+    res.once('finish', () => server.closeIdleConnections());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
   const a = server.address();
-  process.stderr.write(`berth registry listening on ${f.tlsCert ? 'https' : 'http'}://${typeof a === 'object' && a ? `${a.address}:${a.port}` : addr} (root ${root}${f.htpasswd ? ', htpasswd auth' : ''})\n`);
+  const auth = s.htpasswd ? ', htpasswd auth' : s.token ? `, token auth (realm ${s.token.realm})` : '';
+  process.stderr.write(`berth registry listening on ${s.tls ? 'https' : 'http'}://${typeof a === 'object' && a ? `${a.address}:${a.port}` : s.addr} (${storage.description}${auth})\n`);
   await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.stderr.write('berth registry: shutting down\n');
-      server.close(() => resolve());
+    const stop = (sig: string) => {
+      if (stopping) {
+        process.stderr.write(`berth registry: ${sig} again, exiting now\n`);
+        process.exit(130);
+      }
+      stopping = true;
+      process.stderr.write(`berth registry: ${sig}, draining in-flight requests (up to ${Math.round(s.drainTimeoutMs / 1000)}s)\n`);
+      const cut = setTimeout(() => server.closeAllConnections(), s.drainTimeoutMs);
+      cut.unref();
+      server.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
       server.closeIdleConnections();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
+  await storage.close();
+  process.stderr.write('berth registry: stopped\n');
 }
 
-export async function gc(f: { root?: string; dryRun?: boolean }): Promise<void> {
+export async function gc(f: import('../../registry/server/config').ServeFlags & { dryRun?: boolean }): Promise<void> {
   const { collectGarbage } = await import('../../registry/server/gc');
-  const r = await collectGarbage(f.root ?? '/var/lib/berth-registry', { dryRun: f.dryRun });
-  for (const d of r.deleted) out(`${f.dryRun ? 'would delete' : 'deleted'} blob ${d}\n`);
-  out(`${r.marked} blobs marked, ${r.deleted.length} ${f.dryRun ? 'eligible for deletion' : 'deleted'} (${r.freedBytes} bytes), ${r.uploadsPurged} stale uploads purged\n`);
+  const { openStorage, resolveServeSettings } = await import('../../registry/server/config');
+  const storage = await openStorage((await resolveServeSettings(f)).storage);
+  try {
+    const r = await collectGarbage(storage, { dryRun: f.dryRun });
+    for (const d of r.deleted) out(`${f.dryRun ? 'would delete' : 'deleted'} blob ${d}\n`);
+    out(`${r.marked} blobs marked, ${r.deleted.length} ${f.dryRun ? 'eligible for deletion' : 'deleted'} (${r.freedBytes} bytes), ${r.uploadsPurged} stale uploads purged\n`);
+  } finally {
+    await storage.close();
+  }
 }

@@ -34,13 +34,23 @@ export class CompressedMap {
 
   /** Records a mapping; writes are serialised so concurrent layer pushes do not lose entries. */
   async record(diffId: Digest, digest: Digest, size: number, repo: string): Promise<void> {
+    await this.recordMany([{ diffId, digest, size }], repo);
+  }
+
+  /**
+   * Records several mappings in one write. The file is a cache (a lost entry
+   * costs one recompression), so it is replaced atomically but not fsynced.
+   */
+  async recordMany(entries: Array<{ diffId: Digest; digest: Digest; size: number }>, repo: string): Promise<void> {
     const run = async () => {
       const data = (this.data = (await readJson<MapFile>(this.path)) ?? {});
-      const prev = data[diffId];
-      const repos = prev && prev.digest === digest ? prev.repos.filter((r) => r !== repo) : [];
-      // Most recent first, bounded: only a handful of mount candidates are ever tried.
-      data[diffId] = { digest, size, repos: [repo, ...repos].slice(0, 8) };
-      await atomicWriteJson(this.path, data, 0o644);
+      for (const { diffId, digest, size } of entries) {
+        const prev = data[diffId];
+        const repos = prev && prev.digest === digest ? prev.repos.filter((r) => r !== repo) : [];
+        // Most recent first, bounded: only a handful of mount candidates are ever tried.
+        data[diffId] = { digest, size, repos: [repo, ...repos].slice(0, 8) };
+      }
+      await atomicWriteJson(this.path, data, 0o644, { durable: false });
     };
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);

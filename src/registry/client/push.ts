@@ -1,27 +1,26 @@
 /**
- * Push: each layer (stored uncompressed) is gzipped deterministically to a
- * temp file while hashing, then skipped (HEAD), mounted from another
- * repository, or uploaded; three layers at a time. Then the config and an OCI
+ * Push: each layer (stored uncompressed) is skipped (HEAD) or mounted from
+ * another repository when an earlier push recorded its compressed digest;
+ * otherwise it is gzipped in parallel blocks (gzip.ts) while it uploads, its
+ * diffID checked on the way, and the upload closed with the digest the
+ * stream hashed to. Layers go three at a time; then the config and an OCI
  * manifest. The compressed digest per diffID is remembered for next time.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, promises as fsp } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { createReadStream } from 'node:fs';
 import { InvalidArgumentError } from '../../errors';
 import { type Digest, sha256 } from '../../image/digest';
 import { fullName, fullString } from '../../image/reference';
 import type { ImageStore } from '../../image/store';
 import { type Manifest, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_MANIFEST } from '../../image/types';
 import { CompressedMap } from './compressed';
+import { parallelGzip } from './gzip';
 import { registryError } from './errors';
 import { runBounded } from './pool';
 import { type ProgressFn, shortId, throttled } from './progress';
 import { openSession, type SessionOptions } from './session';
-import { blobExists, DEFAULT_CHUNK, startUpload, uploadBlob } from './upload';
+import type { RegistryTransport } from './transport';
+import { blobExists, DEFAULT_CHUNK, finishUpload, startUpload, uploadBlob, uploadStream } from './upload';
 
 export interface PushOptions extends SessionOptions {
   /** Upload in chunks (POST/PATCH/PUT) above this size; smaller blobs go in one PUT. */
@@ -53,6 +52,7 @@ export async function pushImage(store: ImageStore, refStr: string, opts: PushOpt
   await runBounded(diffIds, opts.concurrency ?? 3, async (diffId, i) => {
     const id = shortId(diffId);
     const known = await map.get(diffId);
+    let declined: string | undefined;
     if (known) {
       if (await blobExists(t, repo, known.digest)) {
         pushed[i] = known;
@@ -69,28 +69,19 @@ export async function pushImage(store: ImageStore, refStr: string, opts: PushOpt
           progress({ id, status: `Mounted from ${from.slice(slash + 1)}` });
           return;
         }
-        // Registry declined the mount and opened an ordinary upload; cancel it by letting it expire.
+        // Declined: the registry opened an ordinary upload instead; use it.
+        declined = r;
         break;
       }
     }
-    const tmp = join(store.content.ingestDir, `push-${randomBytes(8).toString('hex')}.gz`);
-    try {
-      const c = await compressLayer(store, diffId, tmp);
-      if (known && known.digest !== c.digest) throw new InvalidArgumentError(`layer ${diffId}: compression is not reproducible (got ${c.digest}, earlier ${known.digest})`);
-      if (known || !(await blobExists(t, repo, c.digest))) {
-        progress({ id, status: 'Pushing', current: 0, total: c.size });
-        const loc = await startUpload(t, repo);
-        if (loc === 'mounted') throw new InvalidArgumentError('registry reported a mount that was not asked for');
-        await uploadBlob(t, repo, loc, { kind: 'file', path: tmp }, c.digest, c.size, throttled(progress, id, 'Pushing', c.size), opts.chunkSize ?? DEFAULT_CHUNK);
-        progress({ id, status: 'Pushed' });
-      } else {
-        progress({ id, status: 'Layer already exists' });
-      }
-      await map.record(diffId, c.digest, c.size, domainRepo);
-      pushed[i] = c;
-    } finally {
-      await fsp.rm(tmp, { force: true });
-    }
+    const loc = declined ?? (await startUpload(t, repo));
+    if (loc === 'mounted') throw new InvalidArgumentError('registry reported a mount that was not asked for');
+    const total = rec.manifest.layers[i]?.size ?? 0;
+    progress({ id, status: 'Pushing', current: 0, total });
+    const c = await pushLayer(t, repo, store, diffId, loc, throttled(progress, id, 'Pushing', total), opts.chunkSize);
+    progress({ id, status: 'Pushed' });
+    await map.record(diffId, c.digest, c.size, domainRepo);
+    pushed[i] = c;
   });
 
   const configBytes = await store.content.read(rec.manifest.config.digest);
@@ -116,27 +107,36 @@ export async function pushImage(store: ImageStore, refStr: string, opts: PushOpt
   return { digest, size: body.length, tag, repoDigest: `${domainRepo}@${digest}` };
 }
 
-/** gzip with default level and an empty header (no name, mtime 0): the same input always gives the same bytes. */
-async function compressLayer(store: ImageStore, diffId: Digest, dest: string): Promise<{ digest: Digest; size: number }> {
+/**
+ * Streams one layer: read → sha256 (must equal the diffID: a corrupted store
+ * is never published) → parallel gzip → sha256 + size → upload. The upload is
+ * closed with its digest only after both checks, so a failure leaves nothing
+ * committed at the registry.
+ */
+async function pushLayer(t: RegistryTransport, repo: string, store: ImageStore, diffId: Digest, location: string, onBytes: (n: number) => void, chunk?: number): Promise<{ digest: Digest; size: number }> {
+  const raw = createHash('sha256');
+  let read = 0;
+  async function* local(): AsyncGenerator<Buffer> {
+    for await (const c of createReadStream(store.content.path(diffId), { highWaterMark: 1 << 20 })) {
+      raw.update(c as Buffer);
+      read += (c as Buffer).length;
+      onBytes(read);
+      yield c as Buffer;
+    }
+  }
   const hash = createHash('sha256');
   let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  const raw = createHash('sha256');
-  const check = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      raw.update(chunk);
-      cb(null, chunk);
-    },
-  });
-  await pipeline(store.content.stream(diffId), check, createGzip(), tap, createWriteStream(dest, { mode: 0o600 }));
-  // The local blob is trusted only as its hash: a corrupted store must not be published.
-  const actual = `sha256:${raw.digest('hex')}`;
-  if (actual !== diffId) throw new InvalidArgumentError(`local layer ${diffId} is corrupt (hashes to ${actual}); remove and re-pull the image`);
-  return { digest: `sha256:${hash.digest('hex')}`, size };
+  async function* compressed(): AsyncGenerator<Buffer> {
+    for await (const c of parallelGzip(local())) {
+      hash.update(c);
+      size += c.length;
+      yield c;
+    }
+    const actual = `sha256:${raw.digest('hex')}`;
+    if (actual !== diffId) throw new InvalidArgumentError(`local layer ${diffId} is corrupt (hashes to ${actual}); remove and re-pull the image`);
+  }
+  const end = await uploadStream(t, repo, location, compressed(), `layer ${shortId(diffId)}`, chunk);
+  const digest: Digest = `sha256:${hash.digest('hex')}`;
+  await finishUpload(t, repo, end, digest);
+  return { digest, size };
 }

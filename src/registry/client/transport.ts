@@ -4,6 +4,7 @@
  * registry answering 401 forever fails fast), redirects followed by hand so
  * Authorization never leaves the registry's origin, and errors as Berth errors.
  */
+import { createHash } from 'node:crypto';
 import { ForbiddenError, InvalidArgumentError, UnavailableError } from '../../errors';
 import { basicHeader, type Challenge, type Credentials, parseChallenges, TokenCache } from './auth';
 import type { Endpoint } from './endpoint';
@@ -73,7 +74,8 @@ export class RegistryTransport {
     if (c.scheme !== 'bearer') throw new UnavailableError(`${this.endpoint.domain}: unsupported auth scheme "${c.scheme}"`);
     if (this.creds.registrytoken) return `Bearer ${this.creds.registrytoken}`;
     const all = [...new Set([...scopes, ...(c.params.scope ? c.params.scope.split(' ') : [])])].sort();
-    const key = `${c.params.realm}|${c.params.service ?? ''}|${all.join(' ')}`;
+    // The cache is shared by every client of the daemon: a token belongs to the credentials that got it.
+    const key = `${c.params.realm}|${c.params.service ?? ''}|${all.join(' ')}|${credentialsKey(this.creds)}`;
     if (fresh) this.tokens.delete(key);
     let token = this.tokens.get(key);
     if (!token) {
@@ -150,4 +152,9 @@ export class RegistryTransport {
 function unauthorized(domain: string, detail: string, creds: Credentials): ForbiddenError {
   const hint = creds.username || creds.registrytoken || creds.identitytoken ? 'check your credentials' : `run: berth login ${domain}`;
   return new ForbiddenError(`${domain}: unauthorized: authentication required (${detail}; ${hint})`);
+}
+
+/** A digest of the credentials (never the secrets themselves) to key cached tokens by. */
+function credentialsKey(c: Credentials): string {
+  return createHash('sha256').update(`${c.username ?? ''}\0${c.password ?? ''}\0${c.identitytoken ?? ''}`).digest('hex').slice(0, 32);
 }

@@ -14,7 +14,8 @@ export type RegistryErrorCode =
   | 'DENIED'
   | 'UNSUPPORTED'
   | 'PAGINATION_NUMBER_INVALID'
-  | 'RANGE_INVALID';
+  | 'RANGE_INVALID'
+  | 'UNKNOWN';
 
 export class RegistryHttpError extends Error {
   constructor(

@@ -4,11 +4,11 @@
  * its children. Unmarked blobs older than a grace period are deleted, so an
  * upload committed moments ago whose manifest is not pushed yet survives a GC
  * run while serving. Abandoned uploads older than a week are purged too.
+ * Works on any storage driver through the RegistryStorage interface.
  */
-import { promises as fsp } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { Digest } from '../../image/digest';
-import { FsStorage } from './storage';
+import type { RegistryStorage } from './storage';
+import { FsStorage } from './storage-fs';
 
 export interface GcResult {
   marked: number;
@@ -20,13 +20,14 @@ export interface GcResult {
 const GRACE_MS = 60 * 60 * 1000;
 const UPLOAD_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
-export async function collectGarbage(root: string, opts: { dryRun?: boolean; graceMs?: number } = {}): Promise<GcResult> {
-  const store = new FsStorage(root);
-  await store.init();
+/** `store` is a storage driver, or a filesystem root directory. */
+export async function collectGarbage(store: RegistryStorage | string, opts: { dryRun?: boolean; graceMs?: number } = {}): Promise<GcResult> {
+  const s = typeof store === 'string' ? new FsStorage(store) : store;
+  await s.init();
   const marked = new Set<Digest>();
-  for (const repo of await store.repositories()) {
-    for (const d of await store.revisions(repo)) {
-      const m = await store.getManifest(repo, d);
+  for (const repo of await s.repositories()) {
+    for (const d of await s.revisions(repo)) {
+      const m = await s.getManifest(repo, d);
       if (!m) continue;
       marked.add(d);
       try {
@@ -39,23 +40,17 @@ export async function collectGarbage(root: string, opts: { dryRun?: boolean; gra
   }
   const cutoff = Date.now() - (opts.graceMs ?? GRACE_MS);
   const res: GcResult = { marked: marked.size, deleted: [], freedBytes: 0, uploadsPurged: 0 };
-  for (const d of await store.blobNames()) {
-    if (marked.has(d)) continue;
-    const st = await fsp.stat(store.blobPath(d)).catch(() => undefined);
-    if (!st || st.mtimeMs > cutoff) continue;
-    res.deleted.push(d);
-    res.freedBytes += st.size;
-    if (!opts.dryRun) await fsp.rm(dirname(store.blobPath(d)), { recursive: true, force: true });
+  for await (const b of s.listBlobs()) {
+    if (marked.has(b.digest) || b.modified > cutoff) continue;
+    res.deleted.push(b.digest);
+    res.freedBytes += b.size;
+    if (!opts.dryRun) await s.deleteBlob(b.digest);
   }
   const uploadCutoff = Date.now() - UPLOAD_MAX_AGE_MS;
-  for (const repo of await store.repositories()) {
-    const dir = join(root, 'repositories', repo, '_uploads');
-    for (const id of await fsp.readdir(dir).catch(() => [] as string[])) {
-      const started = Date.parse(await fsp.readFile(join(dir, id, 'startedat'), 'utf8').catch(() => ''));
-      if (Number.isFinite(started) && started > uploadCutoff) continue;
-      res.uploadsPurged++;
-      if (!opts.dryRun) await fsp.rm(join(dir, id), { recursive: true, force: true });
-    }
+  for await (const u of s.listUploads()) {
+    if (Number.isFinite(u.startedAt) && u.startedAt > uploadCutoff) continue;
+    res.uploadsPurged++;
+    if (!opts.dryRun) await s.purgeUpload(u.name, u.id);
   }
   return res;
 }

@@ -1,17 +1,23 @@
 /**
  * `berth registry serve`: an OCI distribution registry over node:http on top
- * of FsStorage. Routes follow the distribution spec; every error is the
- * spec's `{"errors":[…]}` body with its code.
+ * of a storage driver (filesystem or S3, see storage.ts). Routes follow the
+ * distribution spec; every error is the spec's `{"errors":[…]}` body with its
+ * code. Auth (htpasswd basic or bearer tokens) is checked per route against
+ * the access that route needs, as distribution's access controllers do.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
-import { loadHtpasswd } from './auth';
 import { pipeline } from 'node:stream/promises';
+import { type Access, type Authenticator, type Grant, loadHtpasswd } from './auth';
+import { InvalidArgumentError } from '../../errors';
 import { type Digest, isValidDigest, sha256 } from '../../image/digest';
 import { blobUnknown, digestInvalid, manifestUnknown, nameUnknown, RegistryHttpError } from './errors';
-import { FsStorage } from './storage';
+import { CachedStorage } from './cache';
+import type { RegistryStorage } from './storage';
+import { FsStorage } from './storage-fs';
 import { checkManifestRefs, parsePushedManifest } from './manifests';
+import { loadTokenAuth, type TokenAuthOptions } from './token';
 
 export const MAX_MANIFEST_BYTES = 4 << 20;
 /** Upper bound on `n` for catalog and tag listing (distribution's fix for CVE-2023-2253). */
@@ -22,63 +28,149 @@ const NAME_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
 const NAME_RE = new RegExp(`^${NAME_COMPONENT}(?:/${NAME_COMPONENT})*$`);
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 
+/** One finished request, for the access log. */
+export interface RequestLogEntry {
+  remote: string;
+  user?: string;
+  time: Date;
+  method: string;
+  url: string;
+  httpVersion: string;
+  status: number;
+  bytes: number;
+  durationMs: number;
+  referer?: string;
+  userAgent?: string;
+}
+
 export interface RegistryServerOptions {
-  root: string;
+  /** Filesystem root, used when `storage` is not given. */
+  root?: string;
+  /** A storage driver (e.g. S3Storage); the server owns it and closes it on `close`. */
+  storage?: RegistryStorage;
   /** htpasswd file (bcrypt entries): every request needs basic auth. */
   htpasswd?: string;
+  /** Realm of the Basic challenge (default berth-registry). */
+  htpasswdRealm?: string;
+  /** Bearer token auth as distribution's `auth.token` (exclusive with htpasswd). */
+  token?: TokenAuthOptions;
   /** Serve HTTPS with this certificate and key (PEM files). */
   tls?: { cert: string; key: string };
   /** Called once per request after the response finished (request log). */
-  log?: (line: string) => void;
+  log?: (line: string, entry: RequestLogEntry) => void;
+  /** Cache of links and manifests in front of the storage; 0 disables it (default 2000 ms). */
+  cacheTtlMs?: number;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, name: string, arg: string, url: URL) => Promise<void>;
+type Handler = (req: IncomingMessage, res: ServerResponse, name: string, arg: string, url: URL, grant: Grant) => Promise<void>;
+
+interface Route {
+  re: RegExp;
+  table: Record<string, Handler>;
+  /** Actions a method needs on the repository (token scopes). */
+  actions: Record<string, string[]>;
+}
+
+const PULL = ['pull'];
+const PUSH = ['pull', 'push'];
+const DELETE = ['delete'];
+
+/** Apache's combined log format, as distribution's access log writes it. */
+export function combinedLogLine(e: RequestLogEntry): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const t = e.time;
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const off = -t.getTimezoneOffset();
+  const tz = `${off >= 0 ? '+' : '-'}${pad(Math.floor(Math.abs(off) / 60))}${pad(Math.abs(off) % 60)}`;
+  const ts = `${pad(t.getDate())}/${months[t.getMonth()]}/${t.getFullYear()}:${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())} ${tz}`;
+  const q = (s: string | undefined) => (s ? `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"` : '"-"');
+  return `${e.remote} - ${e.user || '-'} [${ts}] "${e.method} ${e.url} HTTP/${e.httpVersion}" ${e.status} ${e.bytes} ${q(e.referer)} ${q(e.userAgent)}`;
+}
 
 export async function createRegistryServer(opts: RegistryServerOptions): Promise<Server> {
-  const store = new FsStorage(opts.root);
-  await store.init();
+  if (!opts.storage && !opts.root) throw new InvalidArgumentError('the registry server needs a root directory or a storage driver');
+  const inner = opts.storage ?? new FsStorage(opts.root!);
+  await inner.init();
+  const store = opts.cacheTtlMs === 0 ? inner : new CachedStorage(inner, { ttlMs: opts.cacheTtlMs });
   const h = new Handlers(store);
-  const routes: Array<[RegExp, Record<string, Handler>]> = [
-    [/^\/v2\/(.+)\/blobs\/uploads\/([^/]*)$/, { POST: h.startUpload, GET: h.uploadStatus, PATCH: h.patchUpload, PUT: h.putUpload, DELETE: h.cancelUpload }],
-    [/^\/v2\/(.+)\/blobs\/([^/]+)$/, { GET: h.getBlob, HEAD: h.getBlob, DELETE: h.deleteBlob }],
-    [/^\/v2\/(.+)\/manifests\/([^/]+)$/, { GET: h.getManifest, HEAD: h.getManifest, PUT: h.putManifest, DELETE: h.deleteManifest }],
-    [/^\/v2\/(.+)\/tags\/(list)$/, { GET: h.tags }],
-    [/^\/v2\/(.+)\/referrers\/([^/]+)$/, { GET: h.referrers }],
+  const routes: Route[] = [
+    {
+      re: /^\/v2\/(.+)\/blobs\/uploads\/([^/]*)$/,
+      table: { POST: h.startUpload, GET: h.uploadStatus, PATCH: h.patchUpload, PUT: h.putUpload, DELETE: h.cancelUpload },
+      actions: { POST: PUSH, GET: PUSH, PATCH: PUSH, PUT: PUSH, DELETE: PUSH },
+    },
+    { re: /^\/v2\/(.+)\/blobs\/([^/]+)$/, table: { GET: h.getBlob, HEAD: h.getBlob, DELETE: h.deleteBlob }, actions: { GET: PULL, HEAD: PULL, DELETE: DELETE } },
+    {
+      re: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+      table: { GET: h.getManifest, HEAD: h.getManifest, PUT: h.putManifest, DELETE: h.deleteManifest },
+      actions: { GET: PULL, HEAD: PULL, PUT: PUSH, DELETE: DELETE },
+    },
+    { re: /^\/v2\/(.+)\/tags\/(list)$/, table: { GET: h.tags }, actions: { GET: PULL } },
+    { re: /^\/v2\/(.+)\/referrers\/([^/]+)$/, table: { GET: h.referrers }, actions: { GET: PULL } },
   ];
-  const auth = opts.htpasswd ? loadHtpasswd(opts.htpasswd) : undefined;
+  if (opts.htpasswd && opts.token) throw new InvalidArgumentError('choose htpasswd or token auth, not both');
+  const auth: Authenticator | undefined = opts.htpasswd ? loadHtpasswd(opts.htpasswd, opts.htpasswdRealm) : opts.token ? loadTokenAuth(opts.token) : undefined;
   const server: Server = opts.tls
     ? createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key), keepAlive: true })
     : createServer({ keepAlive: true });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
-    if (opts.log) res.on('finish', () => opts.log!(`${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url}" ${res.statusCode} ${Date.now() - started}ms`));
+    let user: string | undefined;
+    if (opts.log) {
+      const log = opts.log;
+      res.on('finish', () => {
+        const entry: RequestLogEntry = {
+          remote: req.socket.remoteAddress ?? '-',
+          user,
+          time: new Date(started),
+          method: req.method ?? '-',
+          url: req.url ?? '-',
+          httpVersion: req.httpVersion,
+          status: res.statusCode,
+          bytes: Number(res.getHeader('content-length') ?? 0),
+          durationMs: Date.now() - started,
+          referer: req.headers.referer,
+          userAgent: req.headers['user-agent'],
+        };
+        log(combinedLogLine(entry), entry);
+      });
+    }
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://registry');
       const path = url.pathname;
       const method = req.method ?? 'GET';
-      if (auth && !(await auth.check(req))) {
-        res.setHeader('WWW-Authenticate', `Basic realm="${auth.realm}"`);
-        throw new RegistryHttpError(401, 'UNAUTHORIZED', 'authentication required');
-      }
+      const authorize = async (access: Access[]): Promise<Grant> => {
+        if (!auth) return { allows: () => true };
+        const r = await auth.check(req, access);
+        if (!r.ok) {
+          res.setHeader('WWW-Authenticate', r.challenge);
+          throw r.error ?? new RegistryHttpError(401, 'UNAUTHORIZED', 'authentication required', access.length ? access : undefined);
+        }
+        user = r.user;
+        return r.grant;
+      };
       if (path === '/v2/' || path === '/v2') {
         if (method !== 'GET' && method !== 'HEAD') throw new RegistryHttpError(405, 'UNSUPPORTED', 'method not allowed');
+        await authorize([]);
         send(res, 200, '{}', { 'Content-Type': 'application/json' }, method === 'HEAD');
         return;
       }
       if (path === '/v2/_catalog') {
         if (method !== 'GET') throw new RegistryHttpError(405, 'UNSUPPORTED', 'method not allowed');
-        await h.catalog(req, res, '', '', url);
+        const grant = await authorize([{ type: 'registry', name: 'catalog', actions: ['*'] }]);
+        await h.catalog(req, res, '', '', url, grant);
         return;
       }
-      for (const [re, table] of routes) {
+      for (const { re, table, actions } of routes) {
         const m = re.exec(path);
         if (!m) continue;
         const name = decodeURIComponent(m[1]);
         if (!NAME_RE.test(name) || name.length > 255) throw new RegistryHttpError(400, 'NAME_INVALID', 'invalid repository name', { name });
         const fn = table[method];
         if (!fn) throw new RegistryHttpError(405, 'UNSUPPORTED', `${method} not supported here`);
-        await fn(req, res, name, decodeURIComponent(m[2]), url);
+        const grant = await authorize([{ type: 'repository', name, actions: actions[method] }]);
+        await fn(req, res, name, decodeURIComponent(m[2]), url, grant);
         return;
       }
       throw new RegistryHttpError(404, 'NAME_UNKNOWN', 'not found');
@@ -88,11 +180,12 @@ export async function createRegistryServer(opts: RegistryServerOptions): Promise
         res.destroy();
         return;
       }
-      const err = e instanceof RegistryHttpError ? e : new RegistryHttpError(500, 'UNSUPPORTED', `internal error: ${e instanceof Error ? e.message : String(e)}`);
+      const err = e instanceof RegistryHttpError ? e : new RegistryHttpError(500, 'UNKNOWN', `internal error: ${e instanceof Error ? e.message : String(e)}`);
       send(res, err.status, err.body(), { 'Content-Type': 'application/json; charset=utf-8' }, req.method === 'HEAD');
     });
   });
   server.on('clientError', (_e, socket) => socket.destroy());
+  server.on('close', () => void store.close().catch(() => undefined));
   return server;
 }
 
@@ -138,7 +231,7 @@ function paginate(all: string[], url: URL, path: string): { items: string[]; lin
 }
 
 class Handlers {
-  constructor(private readonly store: FsStorage) {}
+  constructor(private readonly store: RegistryStorage) {}
 
   getBlob: Handler = async (req, res, name, arg) => {
     const d = parseDigestParam(arg);
@@ -166,12 +259,15 @@ class Handlers {
     }
     const headers: Record<string, string | number> = { ...base, 'Content-Length': end - start + 1 };
     if (status === 206) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
-    res.writeHead(status, headers);
     if (req.method === 'HEAD' || size === 0) {
+      res.writeHead(status, headers);
       res.end();
       return;
     }
-    await pipeline(this.store.blobStream(d, { start, end }), res);
+    // Opened before the headers go out, so a blob deleted underneath is still a clean 404.
+    const body = await this.store.openBlob(d, { start, end });
+    res.writeHead(status, headers);
+    await pipeline(body, res);
   };
 
   deleteBlob: Handler = async (_req, res, name, arg) => {
@@ -180,11 +276,12 @@ class Handlers {
     send(res, 202, '', {});
   };
 
-  startUpload: Handler = async (req, res, name, arg, url) => {
+  startUpload: Handler = async (req, res, name, arg, url, grant) => {
     if (arg !== '') throw new RegistryHttpError(405, 'UNSUPPORTED', 'POST to an upload URL');
     const mount = url.searchParams.get('mount');
     const from = url.searchParams.get('from');
-    if (mount !== null && from !== null && isValidDigest(mount) && NAME_RE.test(from)) {
+    // Without pull access to the source repository, a mount falls back to an upload (as distribution does).
+    if (mount !== null && from !== null && isValidDigest(mount) && NAME_RE.test(from) && grant.allows('repository', from, 'pull')) {
       if ((await this.store.blobSize(from, mount)) !== undefined) {
         await this.store.linkBlob(name, mount);
         req.resume();
@@ -197,8 +294,7 @@ class Handlers {
     if (digest !== null) {
       // Monolithic upload in the POST itself.
       const d = parseDigestParam(digest);
-      await this.store.append(name, id, req as AsyncIterable<Buffer>);
-      await this.store.commitUpload(name, id, d);
+      await this.store.commitUpload(name, id, d, req as AsyncIterable<Buffer>);
       send(res, 201, '', { Location: `/v2/${name}/blobs/${d}`, 'Docker-Content-Digest': d });
       return;
     }
@@ -232,8 +328,7 @@ class Handlers {
       throw new RegistryHttpError(400, 'DIGEST_INVALID', 'digest missing');
     }
     const d = parseDigestParam(raw);
-    await this.store.append(name, id, req as AsyncIterable<Buffer>);
-    await this.store.commitUpload(name, id, d);
+    await this.store.commitUpload(name, id, d, req as AsyncIterable<Buffer>);
     send(res, 201, '', { Location: `/v2/${name}/blobs/${d}`, 'Docker-Content-Digest': d });
   };
 

@@ -1,23 +1,25 @@
 /**
- * Filesystem storage in distribution's layout: blobs shared under
- * blobs/sha256/<2 hex>/<hex>/data, per-repository access through link files
- * (_layers, _manifests/revisions, _manifests/tags/<tag>/current/link).
- * Uploads live in <repo>/_uploads/<uuid>/data; a blob becomes visible only
- * by a rename after its digest was verified, and every link is written
- * atomically, so a tag always points to a complete manifest.
+ * The storage-driver boundary of `berth registry serve`: everything the HTTP
+ * handlers and the garbage collector need, and nothing about where bytes live.
+ * Two implementations keep distribution's layout (shared blobs under
+ * blobs/sha256/<2 hex>/<hex>/data, per-repository link files):
+ * `FsStorage` (storage-fs.ts) on a local directory and `S3Storage`
+ * (storage-s3.ts) on an S3-compatible object store.
+ *
+ * The contract every driver keeps (tested against both):
+ * - an upload becomes a blob only through `commitUpload`, and only after the
+ *   digest of everything received was verified; a mismatch leaves no blob;
+ * - links (layer, revision, tag) are replaced atomically, so a tag always
+ *   points to a complete manifest;
+ * - chunks are strictly sequential; a failed chunk leaves the upload as it was.
+ *
+ * @example
+ * const store = await openStorage({ driver: 'filesystem', root: '/srv/registry' });
+ * const id = await store.startUpload('library/app');
+ * await store.commitUpload('library/app', id, digest, request);
  */
-import { createReadStream, promises as fsp } from 'node:fs';
-import { createHash, type Hash, randomUUID } from 'node:crypto';
-import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type Digest, hexOf, isValidDigest } from '../../image/digest';
-import { atomicWrite, fsyncDir, KeyedMutex } from '../../sys/fsutil';
-import { digestInvalid, RegistryHttpError, uploadUnknown } from './errors';
-
-interface UploadState {
-  hash: Hash;
-  offset: number;
-}
+import type { Digest } from '../../image/digest';
 
 export interface StoredManifest {
   digest: Digest;
@@ -25,277 +27,101 @@ export interface StoredManifest {
   mediaType: string;
 }
 
-const UUID_RE = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
+/** An inclusive byte range, as HTTP's `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
 
-export class FsStorage {
-  private uploads = new Map<string, UploadState>();
-  readonly lock = new KeyedMutex();
+/** A committed blob as the garbage collector sees it. */
+export interface BlobEntry {
+  digest: Digest;
+  size: number;
+  /** When the blob was committed (ms since the epoch). */
+  modified: number;
+}
 
-  constructor(readonly root: string) {}
+export interface UploadEntry {
+  name: string;
+  id: string;
+  /** ms since the epoch; NaN when the start time is unreadable. */
+  startedAt: number;
+}
 
-  async init(): Promise<void> {
-    await fsp.mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true, mode: 0o755 });
-    await fsp.mkdir(join(this.root, 'repositories'), { recursive: true, mode: 0o755 });
-  }
+export interface RegistryStorage {
+  /** A short description for the startup line, e.g. `filesystem /srv/registry`. */
+  readonly description: string;
+  init(): Promise<void>;
+  /** Releases connections; the storage is unusable afterwards. */
+  close(): Promise<void>;
 
-  blobPath(d: Digest): string {
-    const hex = hexOf(d);
-    return join(this.root, 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
-  }
-
-  private repo(name: string): string {
-    return join(this.root, 'repositories', name);
-  }
-
-  private layerLink(name: string, d: Digest): string {
-    return join(this.repo(name), '_layers', 'sha256', hexOf(d), 'link');
-  }
-
-  private revisionLink(name: string, d: Digest): string {
-    return join(this.repo(name), '_manifests', 'revisions', 'sha256', hexOf(d), 'link');
-  }
-
-  private tagLink(name: string, tag: string): string {
-    return join(this.repo(name), '_manifests', 'tags', tag, 'current', 'link');
-  }
-
-  private async writeLink(path: string, d: Digest): Promise<void> {
-    await fsp.mkdir(dirname(path), { recursive: true, mode: 0o755 });
-    await atomicWrite(path, d, 0o644);
-  }
-
-  private async readLink(path: string): Promise<Digest | undefined> {
-    const s = await fsp.readFile(path, 'utf8').catch(() => undefined);
-    return s !== undefined && isValidDigest(s.trim()) ? (s.trim() as Digest) : undefined;
-  }
-
-  async repoExists(name: string): Promise<boolean> {
-    return fsp.stat(this.repo(name)).then(() => true, () => false);
-  }
-
+  repoExists(name: string): Promise<boolean>;
   /** Size of a blob the repository may read, or undefined. */
-  async blobSize(name: string, d: Digest): Promise<number | undefined> {
-    if ((await this.readLink(this.layerLink(name, d))) !== d) return undefined;
-    const st = await fsp.stat(this.blobPath(d)).catch(() => undefined);
-    return st?.size;
-  }
+  blobSize(name: string, d: Digest): Promise<number | undefined>;
+  /** Opens a committed blob for reading; rejects with `BLOB_UNKNOWN` if its data is gone. */
+  openBlob(d: Digest, range?: ByteRange): Promise<Readable>;
+  linkBlob(name: string, d: Digest): Promise<void>;
+  unlinkBlob(name: string, d: Digest): Promise<boolean>;
 
-  blobStream(d: Digest, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.blobPath(d), range);
-  }
-
-  async linkBlob(name: string, d: Digest): Promise<void> {
-    await this.writeLink(this.layerLink(name, d), d);
-  }
-
-  async unlinkBlob(name: string, d: Digest): Promise<boolean> {
-    const link = this.layerLink(name, d);
-    if ((await this.readLink(link)) === undefined) return false;
-    await fsp.rm(dirname(link), { recursive: true, force: true });
-    return true;
-  }
-
-  // ---- uploads ----
-
-  async startUpload(name: string): Promise<string> {
-    const id = randomUUID();
-    const dir = join(this.repo(name), '_uploads', id);
-    await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-    await fsp.writeFile(join(dir, 'data'), '');
-    await fsp.writeFile(join(dir, 'startedat'), new Date().toISOString());
-    this.uploads.set(id, { hash: createHash('sha256'), offset: 0 });
-    return id;
-  }
-
-  private uploadData(name: string, id: string): string {
-    return join(this.repo(name), '_uploads', id, 'data');
-  }
-
-  /** The upload's state; after a restart the hash is rebuilt from the data on disk. */
-  private async state(name: string, id: string): Promise<UploadState> {
-    if (!UUID_RE.test(id)) throw uploadUnknown();
-    const cached = this.uploads.get(id);
-    if (cached) return cached;
-    const path = this.uploadData(name, id);
-    const st = await fsp.stat(path).catch(() => undefined);
-    if (!st) throw uploadUnknown();
-    const hash = createHash('sha256');
-    for await (const c of createReadStream(path)) hash.update(c as Buffer);
-    const s = { hash, offset: st.size };
-    this.uploads.set(id, s);
-    return s;
-  }
-
-  async uploadOffset(name: string, id: string): Promise<number> {
-    return (await this.state(name, id)).offset;
-  }
-
+  startUpload(name: string): Promise<string>;
+  uploadOffset(name: string, id: string): Promise<number>;
   /**
    * Appends a chunk. `start` (from Content-Range) must equal the current
-   * offset: chunks are strictly sequential. On a short or failed body the
-   * file is cut back so the upload stays consistent with its hash.
+   * offset; `length`, when given, must equal the bytes received.
    */
-  async append(name: string, id: string, body: AsyncIterable<Buffer>, start?: number, length?: number): Promise<number> {
-    return this.lock.run(`upload:${id}`, async () => {
-      const s = await this.state(name, id);
-      if (start !== undefined && start !== s.offset)
-        throw new RegistryHttpError(416, 'BLOB_UPLOAD_INVALID', `chunk starts at ${start}, but the upload is at ${s.offset}`, { offset: s.offset });
-      const h = await fsp.open(this.uploadData(name, id), 'r+');
-      const hash = s.hash.copy();
-      let off = s.offset;
-      try {
-        for await (const c of body) {
-          hash.update(c);
-          let w = 0;
-          while (w < c.length) w += (await h.write(c, w, c.length - w, off + w)).bytesWritten;
-          off += c.length;
-        }
-        if (length !== undefined && off - s.offset !== length)
-          throw new RegistryHttpError(400, 'BLOB_UPLOAD_INVALID', `chunk has ${off - s.offset} bytes, Content-Range/Content-Length said ${length}`);
-      } catch (e) {
-        await h.truncate(s.offset).catch(() => undefined);
-        await h.close();
-        throw e;
-      }
-      await h.close();
-      s.hash = hash;
-      s.offset = off;
-      return off;
-    });
-  }
+  append(name: string, id: string, body: AsyncIterable<Buffer>, start?: number, length?: number): Promise<number>;
+  /**
+   * Appends `body` (the final chunk of a PUT, or a monolithic POST), verifies
+   * the digest of the whole upload and makes it a blob linked into `name`.
+   * The upload is gone afterwards, also on a digest mismatch. Returns the size.
+   */
+  commitUpload(name: string, id: string, expected: Digest, body?: AsyncIterable<Buffer>): Promise<number>;
+  cancelUpload(name: string, id: string): Promise<void>;
 
-  /** Verifies the digest and moves the data into place; the upload is gone either way on a mismatch. */
-  async commitUpload(name: string, id: string, expected: Digest): Promise<number> {
-    return this.lock.run(`upload:${id}`, async () => {
-      const s = await this.state(name, id);
-      const actual = `sha256:${s.hash.copy().digest('hex')}`;
-      const dir = dirname(this.uploadData(name, id));
-      if (actual !== expected) {
-        await this.cancelUploadLocked(id, dir);
-        throw digestInvalid(`content hashes to ${actual}, not ${expected}`);
-      }
-      const h = await fsp.open(this.uploadData(name, id), 'r');
-      await h.sync();
-      await h.close();
-      const target = this.blobPath(expected);
-      const exists = await fsp.stat(target).then(() => true, () => false);
-      if (!exists) {
-        await fsp.mkdir(dirname(target), { recursive: true, mode: 0o755 });
-        await fsp.rename(this.uploadData(name, id), target);
-        await fsyncDir(dirname(target));
-      }
-      await this.linkBlob(name, expected);
-      await this.cancelUploadLocked(id, dir);
-      return s.offset;
-    });
-  }
-
-  async cancelUpload(name: string, id: string): Promise<void> {
-    await this.state(name, id);
-    await this.lock.run(`upload:${id}`, () => this.cancelUploadLocked(id, dirname(this.uploadData(name, id))));
-  }
-
-  private async cancelUploadLocked(id: string, dir: string): Promise<void> {
-    this.uploads.delete(id);
-    await fsp.rm(dir, { recursive: true, force: true });
-  }
-
-  /** Stores a small blob (manifest) under its digest and links it into the repository. */
-  async putBlob(name: string, data: Buffer, d: Digest): Promise<void> {
-    const target = this.blobPath(d);
-    if (!(await fsp.stat(target).then(() => true, () => false))) {
-      await fsp.mkdir(dirname(target), { recursive: true, mode: 0o755 });
-      await atomicWrite(target, data, 0o644);
-    }
-  }
-
-  // ---- manifests ----
-
-  async putManifest(name: string, m: StoredManifest, tag?: string): Promise<void> {
-    await this.putBlob(name, m.bytes, m.digest);
-    const rev = this.revisionLink(name, m.digest);
-    await this.writeLink(rev, m.digest);
-    await atomicWrite(join(dirname(rev), 'mediatype'), m.mediaType, 0o644);
-    if (tag) await this.writeLink(this.tagLink(name, tag), m.digest);
-  }
-
-  async resolveTag(name: string, tag: string): Promise<Digest | undefined> {
-    return this.readLink(this.tagLink(name, tag));
-  }
-
-  async hasManifest(name: string, d: Digest): Promise<boolean> {
-    return (await this.readLink(this.revisionLink(name, d))) === d;
-  }
-
-  async getManifest(name: string, d: Digest): Promise<StoredManifest | undefined> {
-    if (!(await this.hasManifest(name, d))) return undefined;
-    const bytes = await fsp.readFile(this.blobPath(d)).catch(() => undefined);
-    if (!bytes) return undefined;
-    const mediaType = (await fsp.readFile(join(dirname(this.revisionLink(name, d)), 'mediatype'), 'utf8').catch(() => '')).trim();
-    return { digest: d, bytes, mediaType };
-  }
-
+  putManifest(name: string, m: StoredManifest, tag?: string): Promise<void>;
+  resolveTag(name: string, tag: string): Promise<Digest | undefined>;
+  hasManifest(name: string, d: Digest): Promise<boolean>;
+  getManifest(name: string, d: Digest): Promise<StoredManifest | undefined>;
   /** Deletes a revision and every tag pointing at it. */
-  async deleteManifest(name: string, d: Digest): Promise<boolean> {
-    if (!(await this.hasManifest(name, d))) return false;
-    for (const tag of await this.tags(name)) if ((await this.resolveTag(name, tag)) === d) await this.deleteTag(name, tag);
-    await fsp.rm(dirname(this.revisionLink(name, d)), { recursive: true, force: true });
-    return true;
-  }
+  deleteManifest(name: string, d: Digest): Promise<boolean>;
+  deleteTag(name: string, tag: string): Promise<boolean>;
+  tags(name: string): Promise<string[]>;
+  revisions(name: string): Promise<Digest[]>;
+  /** Every repository name, sorted. */
+  repositories(): Promise<string[]>;
+  /** Referrers: manifests whose `subject` is `subject`, recorded at push time. */
+  addReferrer(name: string, subject: Digest, d: Digest): Promise<void>;
+  referrers(name: string, subject: Digest): Promise<Digest[]>;
 
-  async deleteTag(name: string, tag: string): Promise<boolean> {
-    const dir = join(this.repo(name), '_manifests', 'tags', tag);
-    if ((await this.readLink(this.tagLink(name, tag))) === undefined) return false;
-    await fsp.rm(dir, { recursive: true, force: true });
-    return true;
-  }
+  // ---- for the garbage collector ----
+  listBlobs(): AsyncIterable<BlobEntry>;
+  /** Removes a blob's data (links stay; a read then answers BLOB_UNKNOWN). */
+  deleteBlob(d: Digest): Promise<void>;
+  listUploads(): AsyncIterable<UploadEntry>;
+  purgeUpload(name: string, id: string): Promise<void>;
+}
 
-  async tags(name: string): Promise<string[]> {
-    const names = await fsp.readdir(join(this.repo(name), '_manifests', 'tags')).catch(() => [] as string[]);
-    return names.filter((n) => !n.startsWith('.')).sort();
-  }
+export const UUID_RE = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
 
-  async revisions(name: string): Promise<Digest[]> {
-    const hexes = await fsp.readdir(join(this.repo(name), '_manifests', 'revisions', 'sha256')).catch(() => [] as string[]);
-    return hexes.map((h) => `sha256:${h}`).filter(isValidDigest);
-  }
+/** Distribution's layout as relative keys (`/`-separated), shared by every driver. */
+export const layout = {
+  blobData: (hex: string) => `blobs/sha256/${hex.slice(0, 2)}/${hex}/data`,
+  repo: (name: string) => `repositories/${name}`,
+  layerLink: (name: string, hex: string) => `repositories/${name}/_layers/sha256/${hex}/link`,
+  revisionDir: (name: string, hex: string) => `repositories/${name}/_manifests/revisions/sha256/${hex}`,
+  tagsDir: (name: string) => `repositories/${name}/_manifests/tags`,
+  tagLink: (name: string, tag: string) => `repositories/${name}/_manifests/tags/${tag}/current/link`,
+  referrersDir: (name: string, subjectHex: string) => `repositories/${name}/_referrers/sha256/${subjectHex}`,
+  uploadDir: (name: string, id: string) => `repositories/${name}/_uploads/${id}`,
+};
 
-  /** Every repository name (directories holding _manifests or _layers), sorted. */
-  async repositories(): Promise<string[]> {
-    const out: string[] = [];
-    const walk = async (rel: string) => {
-      const entries = await fsp.readdir(join(this.root, 'repositories', rel), { withFileTypes: true }).catch(() => []);
-      if (entries.some((e) => e.name === '_manifests' || e.name === '_layers')) out.push(rel);
-      for (const e of entries) if (e.isDirectory() && !e.name.startsWith('_') && !e.name.startsWith('.')) await walk(rel ? `${rel}/${e.name}` : e.name);
-    };
-    await walk('');
-    return out.sort();
-  }
-
-  /** Referrers: manifests whose `subject` is `d`, recorded at push time. */
-  async addReferrer(name: string, subject: Digest, d: Digest): Promise<void> {
-    await this.writeLink(join(this.repo(name), '_referrers', 'sha256', hexOf(subject), hexOf(d), 'link'), d);
-  }
-
-  async referrers(name: string, subject: Digest): Promise<Digest[]> {
-    const hexes = await fsp.readdir(join(this.repo(name), '_referrers', 'sha256', hexOf(subject))).catch(() => [] as string[]);
-    const out: Digest[] = [];
-    for (const h of hexes) {
-      const d = `sha256:${h}`;
-      if (isValidDigest(d) && (await this.hasManifest(name, d))) out.push(d);
-    }
-    return out;
-  }
-
-  async blobNames(): Promise<Digest[]> {
-    const out: Digest[] = [];
-    const base = join(this.root, 'blobs', 'sha256');
-    for (const p of await fsp.readdir(base).catch(() => [] as string[])) {
-      for (const h of await fsp.readdir(join(base, p)).catch(() => [] as string[])) {
-        const d = `sha256:${h}`;
-        if (isValidDigest(d)) out.push(d);
-      }
-    }
-    return out;
+/** The media type a manifest declares, for stores written without Berth's `mediatype` file. */
+export function sniffMediaType(bytes: Buffer): string {
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
+    if (typeof doc.mediaType === 'string') return doc.mediaType;
+    return Array.isArray(doc.manifests) ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json';
+  } catch {
+    return 'application/octet-stream';
   }
 }
