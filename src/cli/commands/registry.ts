@@ -4,6 +4,7 @@
  * ~/.docker/config.json by the CLI, as docker does), and `registry serve|gc`,
  * which run in this process: the registry server needs no daemon.
  */
+import { join } from 'node:path';
 import { connect, readBody } from '../client';
 import { renderFormat } from '../format';
 import { ExitError, filtersJson, out } from '../util';
@@ -238,9 +239,14 @@ export async function logout(server: string | undefined): Promise<void> {
  * drain timeout, then connections are cut), close the storage, exit 0; a
  * second signal exits at once.
  */
-export async function serve(f: import('../../registry/server/config').ServeFlags): Promise<void> {
-  const { createRegistryServer } = await import('../../registry/server/server');
-  const { openStorage, parseAddr, resolveServeSettings } = await import('../../registry/server/config');
+/** The server bundle beside this one (scripts/build.mjs builds it from src/registry/server/index.ts). */
+function registryServer(): typeof import('../../registry/server') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(join(__dirname, 'registry-server.js')) as typeof import('../../registry/server');
+}
+
+export async function serve(f: import('../../registry/server').ServeFlags): Promise<void> {
+  const { createRegistryServer, openStorage, parseAddr, resolveServeSettings } = registryServer();
   const s = await resolveServeSettings(f);
   const { host, port } = parseAddr(s.addr);
   const storage = await openStorage(s.storage);
@@ -289,9 +295,8 @@ export async function serve(f: import('../../registry/server/config').ServeFlags
   process.stderr.write('berth registry: stopped\n');
 }
 
-export async function gc(f: import('../../registry/server/config').ServeFlags & { dryRun?: boolean }): Promise<void> {
-  const { collectGarbage } = await import('../../registry/server/gc');
-  const { openStorage, resolveServeSettings } = await import('../../registry/server/config');
+export async function gc(f: import('../../registry/server').ServeFlags & { dryRun?: boolean }): Promise<void> {
+  const { collectGarbage, openStorage, resolveServeSettings } = registryServer();
   const storage = await openStorage((await resolveServeSettings(f)).storage);
   try {
     const r = await collectGarbage(storage, { dryRun: f.dryRun });
