@@ -19,7 +19,7 @@ import { InvalidArgumentError, NotFoundError, messageOf } from '../errors';
 import type { ContentStore } from '../image/content/store';
 import type { Digest } from '../image/digest';
 import { removeTree } from '../image/snapshot/snapshotter';
-import { normalizeRef } from '../image/store';
+import { normalizeRef, type Lease, type LeaseRefs } from '../image/store';
 import { DEFAULT_PATH, type ImageConfig, type ImageRecord, platformArch } from '../image/types';
 import type { TarWriteItem } from '../image/tar/writer';
 import { BuildLayers } from './layer';
@@ -27,10 +27,11 @@ import { spreadNewDirs } from './rootfs';
 import { Runc } from '../runtime/runc';
 import { openInRoot } from '../sys/inroot';
 import { MNT_DETACH, SysError, umount2 } from '../sys/libc';
+import { CacheMounts } from './cache-mounts';
 import { BuildCache, cacheKey, describeFileChanges, type CacheRecord, type CachedLayer } from './cache';
 import { applyConfigCommand, envValue, normalizeRunConfig } from './config';
 import { walkContext, type ContextEntry } from './context';
-import { DockerfileParseError, expandCommand, expandFrom, parseInstructions, type ArgCommand, type Command, type Instructions, type Stage } from './dockerfile';
+import { DockerfileParseError, expandCommand, expandFrom, parseInstructions, parseMount, type ArgCommand, type Command, type Instructions, type Stage } from './dockerfile';
 import { sourceOf, type SourceRef } from './dockerfile/errors';
 import type { ProgressSink } from './progress';
 import { RunFailedError } from './run-step';
@@ -102,6 +103,7 @@ export function builderOf(engine: Engine): Builder {
 
 export class Builder {
   readonly cache: BuildCache;
+  readonly cacheMounts: CacheMounts;
   readonly tmpRoot: string;
   readonly runcRoot: string;
   private ready?: Promise<void>;
@@ -109,6 +111,7 @@ export class Builder {
   constructor(readonly engine: Engine) {
     const root = join(engine.paths.root, 'builder');
     this.cache = new BuildCache(join(root, 'cache'));
+    this.cacheMounts = new CacheMounts(join(root, 'cache-mounts'));
     this.tmpRoot = join(root, 'tmp');
     this.runcRoot = join(engine.paths.run, 'runc-build');
   }
@@ -122,6 +125,7 @@ export class Builder {
   init(): Promise<void> {
     this.ready ??= (async () => {
       await this.cache.init();
+      await this.cacheMounts.init();
       await fsp.mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
       const runc = new Runc(this.runcRoot);
       for (const id of await fsp.readdir(this.runcRoot)) await runc.delete(id, true).catch(() => undefined);
@@ -149,17 +153,18 @@ export class Builder {
     return new BuildRun(this, opts, progress).run();
   }
 
-  /** `builder prune`: every cache entry goes; layers no image uses are then collected. */
+  /** `builder prune`: every cache entry and cache mount goes (as Docker's); layers no image uses are then collected. */
   async prune(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
     await this.init();
     const { keys, layers } = await this.cache.prune();
+    const mounts = await this.cacheMounts.prune();
     await removeTree(dirname(this.hashCachePath('/')));
     const inImages = new Set(this.engine.images.list().flatMap((i) => i.manifest.layers.map((l) => l.digest)));
     const candidates = new Map(layers.filter((l) => !inImages.has(l.digest)).map((l) => [l.digest, l.size]));
     await this.engine.images.collectGarbage();
-    let reclaimed = 0;
+    let reclaimed = mounts.size;
     for (const [d, size] of candidates) if (!(await this.engine.images.content.has(d))) reclaimed += size;
-    return { CachesDeleted: keys, SpaceReclaimed: reclaimed };
+    return { CachesDeleted: [...keys, ...mounts.ids.map((id) => `cache mount ${id}`)], SpaceReclaimed: reclaimed };
   }
 }
 
@@ -194,6 +199,7 @@ class BuildRun implements StepEnv {
   readonly tmpRoot: string;
   readonly runcRoot: string;
   readonly content: ContentStore;
+  readonly cacheMounts: CacheMounts;
   readonly signal?: AbortSignal;
   readonly network?: string;
   epoch = 0;
@@ -214,6 +220,8 @@ class BuildRun implements StepEnv {
   /** The layer a --no-cache rebuild of the current step gave last time (reproducible: likely again). */
   private expectedLayer?: Digest;
   private decoder = new StringDecoder('utf8');
+  /** Keeps what this build uses (base layers, cache hits, its own layers) from a concurrent GC. */
+  private readonly lease: Lease;
 
   constructor(
     private readonly b: Builder,
@@ -223,6 +231,8 @@ class BuildRun implements StepEnv {
     this.tmpRoot = b.tmpRoot;
     this.runcRoot = b.runcRoot;
     this.content = b.engine.images.content;
+    this.cacheMounts = b.cacheMounts;
+    this.lease = b.engine.images.lease();
     this.layers = new BuildLayers(b.engine.images, b.tmpRoot);
     this.signal = opts.signal;
     this.network = opts.network;
@@ -238,7 +248,16 @@ class BuildRun implements StepEnv {
       return await this.runStages();
     } finally {
       await this.layers.remove();
+      this.lease.release();
     }
+  }
+
+  private pin(refs: LeaseRefs): Promise<void> {
+    return this.b.engine.images.pin(this.lease, refs);
+  }
+
+  private pinImage(rec: ImageRecord): Promise<void> {
+    return this.pin({ blobs: [rec.manifestDigest, rec.manifest.config.digest, ...rec.manifest.layers.map((l) => l.digest)], diffIds: rec.config.rootfs.diff_ids });
   }
 
   private async runStages(): Promise<BuildResult> {
@@ -312,9 +331,11 @@ class BuildRun implements StepEnv {
       const dep = this.stageIndex(expandFrom(s, this.globals, this.expandOpts).baseName, i, false);
       if (dep !== undefined) visit(dep);
       for (const c of s.commands) {
-        if (c.kind !== 'copy' || !c.from) continue;
-        const d = this.stageIndex(c.from, i, true);
-        if (d !== undefined) visit(d);
+        const froms = c.kind === 'copy' && c.from ? [c.from] : c.kind === 'run' ? c.mountSpecs.map((m) => parseMount(m).from ?? '') : [];
+        for (const f of froms) {
+          const d = f ? this.stageIndex(f, i, true) : undefined;
+          if (d !== undefined) visit(d);
+        }
       }
     };
     visit(target);
@@ -326,7 +347,7 @@ class BuildRun implements StepEnv {
     const name = stage.name || String(i);
     let st: StageState | undefined;
     await this.step(undefined, stage, false, async () => {
-      const base = this.baseOf(stage, name, i);
+      const base = await this.baseOf(stage, name, i);
       st = base.state;
       return base.shownId;
     });
@@ -348,7 +369,7 @@ class BuildRun implements StepEnv {
     return state;
   }
 
-  private baseOf(stage: Stage, name: string, index: number): { state: StageState; shownId: string } {
+  private async baseOf(stage: Stage, name: string, index: number): Promise<{ state: StageState; shownId: string }> {
     const { baseName, platform } = expandFrom(stage, this.globals, this.expandOpts);
     const prior = this.stageIndex(baseName, index, false);
     if (prior !== undefined) return { state: stageFromStage(name, index, this.states[prior]), shownId: this.states[prior].key };
@@ -357,6 +378,7 @@ class BuildRun implements StepEnv {
     }
     const rec = this.b.engine.images.find(baseName);
     if (!rec) throw new NotFoundError(`pull access denied for ${baseName}: no such image here, and Berth builds use local images only (pull, load or import it first)`);
+    await this.pinImage(rec);
     return { state: stageFromImage(name, index, cacheKey(['FROM', rec.id, this.epoch, platform]), rec), shownId: rec.id };
   }
 
@@ -392,7 +414,7 @@ class BuildRun implements StepEnv {
       const x = expandCommand(cmd, stageLookup(st), this.expandOpts);
       switch (x.kind) {
         case 'run':
-          return this.fsStep(st, runStepOf(this, st, x));
+          return this.fsStep(st, await runStepOf(this, st, x));
         case 'copy':
         case 'add':
           return this.fsStep(st, await copyStepOf(this, st, x));
@@ -454,6 +476,7 @@ class BuildRun implements StepEnv {
     }
     const created = rfc3339(this.epoch);
     if (layer) {
+      await this.pin({ blobs: [layer.digest] });
       st.layers.push({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size });
       st.diffIds.push(layer.digest);
       st.history.push({ created, created_by: createdBy, comment: 'buildkit.dockerfile.v0' });
@@ -469,6 +492,7 @@ class BuildRun implements StepEnv {
     if (this.opts.noCache) reason = '--no-cache';
     else {
       const rec = await this.b.cache.get(key);
+      if (rec?.layer) await this.pin({ blobs: [rec.layer.digest] }); // before the check: a GC cannot slip in between
       if (rec && (!rec.layer || (await this.content.has(rec.layer.digest)))) {
         this.emit({ type: 'cached' });
         return rec;
@@ -501,7 +525,8 @@ class BuildRun implements StepEnv {
 
   // ---------------------------------------------------------------- StepEnv
 
-  dirsOf(st: Pick<StageState, 'layers' | 'diffIds'>): Promise<string[]> {
+  async dirsOf(st: Pick<StageState, 'layers' | 'diffIds'>): Promise<string[]> {
+    await this.pin({ blobs: st.layers.map((l) => l.digest), diffIds: st.diffIds });
     return this.layers.dirsOf(st);
   }
 

@@ -32,6 +32,7 @@ import {
   O_CLOEXEC,
   O_PATH,
   RESOLVE_BENEATH,
+  RESOLVE_IN_ROOT,
   RESOLVE_NO_MAGICLINKS,
   RESOLVE_NO_SYMLINKS,
   lgetxattr,
@@ -40,6 +41,7 @@ import {
 } from '../sys/libc';
 import { OVERLAY_OPAQUE_XATTR } from '../image/snapshot/whiteout';
 import type { Sandbox } from './rootfs';
+import type { MountTarget, RuntimeMount } from './run-mounts';
 
 export const HOST_NETWORK_ENV = 'BERTH_BUILD_ALLOW_HOST_NETWORK';
 const HOSTNAME = 'buildkitsandbox';
@@ -61,6 +63,9 @@ export interface RunStepOptions {
   onOutput: (data: Buffer) => void;
   onStart?: (id: string) => void;
   signal?: AbortSignal;
+  /** RUN --mount mounts, and their mount points (made for the step only). */
+  mounts?: RuntimeMount[];
+  mountTargets?: MountTarget[];
 }
 
 export class RunFailedError extends InvalidArgumentError {
@@ -82,12 +87,22 @@ export function stepNetwork(requested: string | undefined): 'none' | 'host' {
   return 'host';
 }
 
-function existsInRoot(rootfs: string, path: string): boolean {
+function existsInRoot(rootfs: string, path: string, follow = false): boolean {
   try {
-    closeSync(openInRoot(rootfs, path, O_PATH | constants.O_NOFOLLOW));
+    closeSync(openInRoot(rootfs, path, O_PATH | (follow ? 0 : constants.O_NOFOLLOW)));
     return true;
   } catch {
     return false;
+  }
+}
+
+function createFileInRoot(rootfs: string, path: string): void {
+  const root = openat2(AT_FDCWD, rootfs, O_PATH | constants.O_DIRECTORY | O_CLOEXEC, 0, 0);
+  try {
+    const flags = constants.O_CREAT | constants.O_WRONLY | constants.O_NOFOLLOW | O_CLOEXEC;
+    closeSync(openat2(root, path.replace(/^\/+/, ''), flags, 0o644, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
+  } finally {
+    closeSync(root);
   }
 }
 
@@ -100,6 +115,7 @@ export async function runStep(o: RunStepOptions): Promise<void> {
   if (o.cwd !== '/') mkdirInRoot(rootfs, o.cwd);
   const missing = STUBS.filter((s) => !existsInRoot(rootfs, s));
   const etcBefore = lstatInRoot(rootfs, 'etc');
+  const targetStubs = makeTargetStubs(rootfs, o.mountTargets ?? []);
 
   const hosts = join(sandbox.dir, 'hosts');
   const resolv = join(sandbox.dir, 'resolv.conf');
@@ -125,7 +141,7 @@ export async function runStep(o: RunStepOptions): Promise<void> {
     ipc: 'private',
     pid: 'private',
     uts: 'private',
-    mounts: [],
+    mounts: o.mounts ?? [],
     hostsFile: hosts,
     resolvConf: resolv,
     cgroupsPath: `/berth-build/${id}`,
@@ -140,9 +156,44 @@ export async function runStep(o: RunStepOptions): Promise<void> {
     if (code !== 0) throw new RunFailedError(runcError(log) ?? '', code);
   } finally {
     await sandbox.unmount();
+    removeStubs(sandbox.upper, targetStubs.stubs);
+    for (const [path, before] of targetStubs.copiedUp) removeCopiedUpDir(sandbox.upper, path, before);
     removeStubs(sandbox.upper, missing);
     if (etcBefore && missing.some((m) => m.startsWith('etc/'))) removeCopiedUpDir(sandbox.upper, 'etc', etcBefore);
   }
+}
+
+/**
+ * Mount points for RUN --mount targets the image lacks, made before the run
+ * (so we know exactly which) and removed after it, with the parent dirs that
+ * overlay copied up only for them: BuildKit's stub cleaner leaves no trace of
+ * a mount in the layer either. Deepest first.
+ */
+function makeTargetStubs(rootfs: string, targets: MountTarget[]): { stubs: string[]; copiedUp: Array<[string, Stats]> } {
+  const stubs = new Set<string>();
+  const copiedUp = new Map<string, Stats>();
+  for (const t of targets) {
+    const parts = t.path.split('/').filter(Boolean);
+    let firstMissing = parts.length;
+    for (let i = 0; i < parts.length; i++) {
+      if (!existsInRoot(rootfs, parts.slice(0, i + 1).join('/'), true)) {
+        firstMissing = i;
+        break;
+      }
+    }
+    if (firstMissing === parts.length) continue;
+    for (let i = 0; i < firstMissing; i++) {
+      const p = parts.slice(0, i + 1).join('/');
+      const st = lstatInRoot(rootfs, p);
+      if (st?.isDirectory() && !copiedUp.has(p)) copiedUp.set(p, st);
+    }
+    for (let i = firstMissing; i < parts.length; i++) stubs.add(parts.slice(0, i + 1).join('/'));
+    const dir = t.file ? parts.slice(0, -1).join('/') : t.path;
+    if (dir) mkdirInRoot(rootfs, dir);
+    if (t.file) createFileInRoot(rootfs, t.path);
+  }
+  const deepestFirst = (a: string, b: string) => b.split('/').length - a.split('/').length || (a < b ? -1 : 1);
+  return { stubs: [...stubs].sort(deepestFirst), copiedUp: [...copiedUp].sort((a, b) => deepestFirst(a[0], b[0])) };
 }
 
 
@@ -151,14 +202,25 @@ export async function runStep(o: RunStepOptions): Promise<void> {
  * (busybox's /etc gets /etc/hosts): gone again if it is empty, not opaque and
  * has its old owner and mode.
  */
-function removeCopiedUpDir(upper: string, name: string, before: Stats): void {
-  const root = openat2(AT_FDCWD, upper, O_PATH | constants.O_DIRECTORY | O_CLOEXEC, 0, 0);
+function removeCopiedUpDir(upper: string, path: string, before: Stats): void {
+  const i = path.lastIndexOf('/');
+  const leaf = path.slice(i + 1);
+  let root: number;
+  const top = openat2(AT_FDCWD, upper, O_PATH | constants.O_DIRECTORY | O_CLOEXEC, 0, 0);
   try {
-    const st = lstatAt(root, name);
+    // The command may have swapped a dir for a symlink to the host: never follow one.
+    root = openat2(top, i < 0 ? '.' : path.slice(0, i), O_PATH | constants.O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  } catch {
+    return;
+  } finally {
+    closeSync(top);
+  }
+  try {
+    const st = lstatAt(root, leaf);
     if (!st?.isDirectory() || st.mode !== before.mode || st.uid !== before.uid || st.gid !== before.gid) return;
-    const path = `/proc/self/fd/${root}/${name}`;
-    if (readdirSync(path).length > 0 || lgetxattr(path, OVERLAY_OPAQUE_XATTR)?.toString() === 'y') return;
-    unlinkat(root, name, AT_REMOVEDIR);
+    const p = `/proc/self/fd/${root}/${leaf}`;
+    if (readdirSync(p).length > 0 || lgetxattr(p, OVERLAY_OPAQUE_XATTR)?.toString() === 'y') return;
+    unlinkat(root, leaf, AT_REMOVEDIR);
   } catch {
     // keep it
   } finally {

@@ -19,11 +19,12 @@ import type { AddCommand, CopyCommand, RunCommand } from './dockerfile';
 import { commitUpper } from './layer';
 import { openSandbox, openView, type Sandbox } from './rootfs';
 import { RunFailedError, runStep, stepNetwork } from './run-step';
+import { checkMounts, mountKeyParts, openMounts, type MountEnv } from './run-mounts';
 import type { StageState } from './state';
 import { walkTree } from './tree';
 
 /** What the steps need from the build around them. */
-export interface StepEnv {
+export interface StepEnv extends MountEnv {
   tmpRoot: string;
   runcRoot: string;
   /** Seconds; mtimes are clamped to it. */
@@ -80,9 +81,9 @@ function shellScript(cmd: RunCommand): string {
   return [line, ...cmd.heredocs.map((h) => h.content + h.name)].join('\n');
 }
 
-export function runStepOf(env: StepEnv, st: StageState, cmd: RunCommand): FsStep {
+export async function runStepOf(env: StepEnv, st: StageState, cmd: RunCommand): Promise<FsStep> {
   if (cmd.security === 'insecure') throw new ForbiddenError('security.insecure is not allowed for builds (RUN --security=insecure needs an entitlement Berth does not grant)');
-  if (cmd.mountSpecs.length > 0) throw new InvalidArgumentError('RUN --mount is not supported by Berth yet');
+  const mounts = checkMounts(cmd.mounts ?? [], st.config.WorkingDir || '/');
   if (cmd.devices.length > 0) throw new InvalidArgumentError('RUN --device is not supported by Berth');
   const network = stepNetwork(cmd.network !== 'default' ? cmd.network : env.network);
   const shell = st.config.Shell ?? DEFAULT_SHELL;
@@ -93,11 +94,15 @@ export function runStepOf(env: StepEnv, st: StageState, cmd: RunCommand): FsStep
   const argPairs = [...st.args].filter(([k, v]) => v !== undefined && !envKeys.has(k)).map(([k, v]) => `${k}=${v}`);
   const prefix = argPairs.length ? `|${argPairs.length} ${argPairs.join(' ')} ` : '';
   const createdBy = `RUN ${prefix}${args.join(' ')} # buildkit`;
+  // As BuildKit: the mount options are part of the key (not of the history line), and so is what a bind shows.
+  const keyParts: unknown[] = [network];
+  if (mounts.length) keyParts.push(await mountKeyParts(env, mounts));
   return {
     createdBy,
-    keyParts: [network],
+    keyParts,
     produce: () =>
       inSandbox(env, st, async (sb) => {
+        const open = mounts.length ? await openMounts(env, mounts) : undefined;
         try {
           await runStep({
             sandbox: sb,
@@ -110,11 +115,15 @@ export function runStepOf(env: StepEnv, st: StageState, cmd: RunCommand): FsStep
             onOutput: env.output,
             onStart: (id) => env.running(id),
             signal: env.signal,
+            mounts: open?.mounts,
+            mountTargets: open?.targets,
           });
         } catch (e) {
           if (!(e instanceof RunFailedError)) throw e;
           const what = `The command '${args.join(' ')}' returned a non-zero code: ${e.exitCode}`;
           throw new RunFailedError(e.message ? `${e.message}\n${what}` : what, e.exitCode);
+        } finally {
+          await open?.close();
         }
       }),
   };

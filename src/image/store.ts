@@ -27,6 +27,31 @@ import {
 
 const GC_GRACE_MS = 60_000;
 
+/**
+ * containerd's lease: what a running operation (a build) uses — blobs and
+ * layer-chain snapshots — is kept from garbage collection until it is
+ * released, whatever its age. Pin through ImageStore.pin, so a pin never lands
+ * in the middle of a sweep.
+ */
+export class Lease {
+  readonly blobs = new Set<Digest>();
+  readonly chains = new Set<Digest>();
+  constructor(private readonly owner: Set<Lease>) {}
+
+  /** Idempotent; also after a failure. */
+  release(): void {
+    this.owner.delete(this);
+    this.blobs.clear();
+    this.chains.clear();
+  }
+}
+
+/** What a lease pins: blobs by digest, and the snapshots of the layer chain `diffIds` (each prefix). */
+export interface LeaseRefs {
+  blobs?: Iterable<Digest>;
+  diffIds?: Digest[];
+}
+
 export interface RemoveResult {
   untagged: string[];
   deleted: Digest[];
@@ -48,6 +73,9 @@ export class ImageStore {
   private refs = new Map<string, Digest>();
   private lock = new KeyedMutex();
   private readonly indexPath: string;
+  private readonly leases = new Set<Lease>();
+  /** Set while a sweep runs: pins wait for it, then the caller re-checks what exists. */
+  private sweeping?: Promise<void>;
 
   constructor(root: string) {
     this.content = new ContentStore(join(root, 'image'));
@@ -267,27 +295,60 @@ export class ImageStore {
     return snaps.map((s) => s.dir);
   }
 
-  /** Removes blobs and snapshots no image refers to (after rmi/prune). */
+  lease(): Lease {
+    const l = new Lease(this.leases);
+    this.leases.add(l);
+    return l;
+  }
+
+  /**
+   * Adds refs to a lease. Waits out a running sweep, so once this resolves
+   * whatever still exists stays until the lease is released (check existence
+   * after pinning, not before).
+   */
+  async pin(lease: Lease, refs: LeaseRefs): Promise<void> {
+    while (this.sweeping) await this.sweeping;
+    if (!this.leases.has(lease)) return;
+    for (const b of refs.blobs ?? []) lease.blobs.add(b);
+    if (refs.diffIds) for (const c of chainIds(refs.diffIds)) lease.chains.add(c);
+  }
+
+  /** Removes blobs and snapshots no image refers to (after rmi/prune); leased ones stay. */
   async collectGarbage(): Promise<void> {
     await this.lock.run('index', async () => {
-      const keepBlobs = new Set<Digest>();
-      const keepChains = new Set<Digest>();
-      for (const rec of this.images.values()) {
-        keepBlobs.add(rec.manifestDigest);
-        keepBlobs.add(rec.manifest.config.digest);
-        for (const l of rec.manifest.layers) keepBlobs.add(l.digest);
-        for (const c of chainIds(rec.config.rootfs.diff_ids)) keepChains.add(c);
+      let done!: () => void;
+      this.sweeping = new Promise<void>((r) => (done = r));
+      try {
+        await this.sweep();
+      } finally {
+        this.sweeping = undefined;
+        done();
       }
-      // Blobs and snapshots written in the last minute may belong to an import, load or commit
-      // that has not indexed its image yet: a lease by age, so GC never races a writer.
-      const cutoff = Date.now() - GC_GRACE_MS;
-      for (const d of await this.content.list()) {
-        if (keepBlobs.has(d)) continue;
-        const st = await fsp.stat(this.content.path(d)).catch(() => undefined);
-        if (st && st.mtimeMs > cutoff) continue;
-        await this.content.delete(d);
-      }
-      await this.snapshots.prune(keepChains, cutoff);
     });
+  }
+
+  private async sweep(): Promise<void> {
+    const keepBlobs = new Set<Digest>();
+    const keepChains = new Set<Digest>();
+    for (const rec of this.images.values()) {
+      keepBlobs.add(rec.manifestDigest);
+      keepBlobs.add(rec.manifest.config.digest);
+      for (const l of rec.manifest.layers) keepBlobs.add(l.digest);
+      for (const c of chainIds(rec.config.rootfs.diff_ids)) keepChains.add(c);
+    }
+    for (const l of this.leases) {
+      for (const b of l.blobs) keepBlobs.add(b);
+      for (const c of l.chains) keepChains.add(c);
+    }
+    // Blobs and snapshots written in the last minute may belong to an import, load or commit
+    // that has not indexed its image yet: a lease by age, so GC never races a writer.
+    const cutoff = Date.now() - GC_GRACE_MS;
+    for (const d of await this.content.list()) {
+      if (keepBlobs.has(d)) continue;
+      const st = await fsp.stat(this.content.path(d)).catch(() => undefined);
+      if (st && st.mtimeMs > cutoff) continue;
+      await this.content.delete(d);
+    }
+    await this.snapshots.prune(keepChains, cutoff);
   }
 }
