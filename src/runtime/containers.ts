@@ -883,7 +883,10 @@ export class ContainerManager {
   /** Output for attach: from now (or the whole log with `logs`) until the container's next exit. */
   attachOutput(c: Container, o: { logs: boolean; stream: boolean; signal: AbortSignal }): AsyncGenerator<LogRecord> {
     if (!o.stream) return readLogs(c.rec.LogPath, o.logs ? {} : { until: 0n });
-    return readLogs(c.rec.LogPath, { follow: true, fromEnd: !o.logs, signal: o.signal, stopWhen: this.wait(c.rec.Id, 'next-exit').then(() => undefined) });
+    // A container that never ran has no old output: reading from the start loses nothing even
+    // if its start overtakes this attach (the CLI sends both without waiting, as a run does).
+    const fresh = c.state.StartedAt.startsWith('0001') && !c.state.Running;
+    return readLogs(c.rec.LogPath, { follow: true, fromEnd: !o.logs && !fresh, signal: o.signal, stopWhen: this.wait(c.rec.Id, 'next-exit').then(() => undefined) });
   }
 
   logs(idOrName: string, opts: ReadLogsOptions): AsyncGenerator<LogRecord> {

@@ -299,13 +299,24 @@ export async function run(image: string, command: string[], f: RunFlags): Promis
   // The wait goes out while the attach handshake runs: both must be in place before start.
   const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`, { query: { condition: f.rm ? 'removed' : 'next-exit' } });
   waitRes.catch(() => undefined); // awaited below; a failed attach must not leave it unhandled
-  const attach = await client.hijack(`/containers/${id}/attach`, {
+  const attaching = client.hijack(`/containers/${id}/attach`, {
     query: { stream: 1, stdout: 1, stderr: 1, stdin: f.interactive ? 1 : 0 },
   });
+  // Without stdin the start need not wait for the attach handshake: the daemon replays a
+  // fresh container's output from its first byte, whichever request it sees first.
+  const starting = f.interactive ? undefined : client.call('POST', `/containers/${id}/start`);
+  starting?.catch(() => undefined); // awaited below
+  let attach: Awaited<typeof attaching>;
+  try {
+    attach = await attaching;
+  } catch (e) {
+    await starting?.catch(() => undefined);
+    throw e;
+  }
   const pumped = pumpStreams(client, attach.socket, attach.head, { tty: !!f.tty, stdin: !!f.interactive, resizePath: `/containers/${id}/resize` });
   mark('attached');
   try {
-    await client.call('POST', `/containers/${id}/start`);
+    await (starting ?? client.call('POST', `/containers/${id}/start`));
     mark('started');
   } catch (e) {
     attach.socket.destroy();
