@@ -1,12 +1,14 @@
 /**
- * The CLI's API client: plain node:http over the Unix socket, plus the
- * `Upgrade: tcp` hijack for attach and exec. Starts berthd when nobody answers.
+ * The CLI's API client over the Unix socket (./http.ts), plus the `Upgrade:
+ * tcp` hijack for attach and exec. Starts berthd when nobody answers.
  */
-import { request, type IncomingMessage } from 'node:http';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { send, type ApiResponse } from './http';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { API_VERSION, enginePaths } from '../config';
+
+export type { ApiResponse };
 
 export class ApiError extends Error {
   constructor(readonly status: number, message: string) {
@@ -37,7 +39,7 @@ export class Client {
   constructor(readonly socketPath: string) {}
 
   /** Sends a request; when no daemon answers, starts berthd once and retries (bodyless requests only). */
-  async raw(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
+  async raw(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> {
     try {
       return await this.rawOnce(method, path, opts);
     } catch (e) {
@@ -46,23 +48,17 @@ export class Client {
     }
   }
 
-  private rawOnce(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      // No agent (createConnection) and an explicit Host header spare node:http an IP check
-      // whose regex compilation costs ~10 ms per CLI run.
-      const headers: Record<string, string> = { Host: 'berth', ...(opts.headers ?? {}) };
-      let payload: string | undefined;
-      if (opts.body !== undefined) {
-        payload = JSON.stringify(opts.body);
-        headers['Content-Type'] = 'application/json';
-        headers['Content-Length'] = String(Buffer.byteLength(payload));
-      }
-      if (opts.stream) headers['Content-Type'] ??= 'application/x-tar';
-      const req = request({ createConnection: () => netConnect(this.socketPath), method, path: buildPath(path, opts.query), headers }, resolve);
-      req.on('error', reject);
-      if (opts.stream) opts.stream.pipe(req);
-      else req.end(payload);
-    });
+  private async rawOnce(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> {
+    const headers: Record<string, string> = { Host: 'berth', ...(opts.headers ?? {}) };
+    let payload: string | undefined;
+    if (opts.body !== undefined) {
+      payload = JSON.stringify(opts.body);
+      headers['Content-Type'] = 'application/json';
+    }
+    if (opts.stream) headers['Content-Type'] ??= 'application/x-tar';
+    const res = await send(this.socketPath, { method, path: buildPath(path, opts.query), headers, body: payload, stream: opts.stream });
+    if ('upgraded' in res) throw new ApiError(500, 'unexpected protocol upgrade');
+    return res;
   }
 
   async json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -81,33 +77,25 @@ export class Client {
   }
 
   /** Opens a hijacked connection (attach, exec start) and returns the raw socket. */
-  hijack(path: string, opts: RequestOptions = {}): Promise<{ socket: Socket; head: Buffer }> {
-    return new Promise((resolve, reject) => {
-      const payload = opts.body !== undefined ? JSON.stringify(opts.body) : '';
-      const req = request({
-        createConnection: () => netConnect(this.socketPath),
+  async hijack(path: string, opts: RequestOptions = {}): Promise<{ socket: Socket; head: Buffer }> {
+    const payload = opts.body !== undefined ? JSON.stringify(opts.body) : '';
+    const res = await send(
+      this.socketPath,
+      {
         method: 'POST',
         path: buildPath(path, opts.query),
-        headers: {
-          Host: 'berth',
-          Connection: 'Upgrade',
-          Upgrade: 'tcp',
-          'Content-Type': opts.body !== undefined ? 'application/json' : 'text/plain',
-          'Content-Length': String(Buffer.byteLength(payload)),
-        },
-      });
-      req.on('upgrade', (_res, socket: Socket, head: Buffer) => resolve({ socket, head }));
-      req.on('response', async (res) => {
-        const body = await readBody(res);
-        reject(new ApiError(res.statusCode ?? 500, errorMessage(body)));
-      });
-      req.on('error', reject);
-      req.end(payload);
-    });
+        headers: { Host: 'berth', Connection: 'Upgrade', Upgrade: 'tcp', 'Content-Type': opts.body !== undefined ? 'application/json' : 'text/plain' },
+        body: payload,
+      },
+      { upgrade: true },
+    );
+    if ('upgraded' in res) return { socket: res.upgraded, head: res.head };
+    const body = await readBody(res);
+    throw new ApiError(res.statusCode, errorMessage(body));
   }
 }
 
-export function readBody(res: IncomingMessage): Promise<Buffer> {
+export function readBody(res: ApiResponse): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
@@ -126,18 +114,14 @@ function errorMessage(body: Buffer): string {
 }
 
 async function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ createConnection: () => netConnect(socketPath), method: 'GET', path: '/_ping', timeout: 2000, headers: { Host: 'berth' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-    req.end();
-  });
+  try {
+    const res = await send(socketPath, { method: 'GET', path: '/_ping', headers: { Host: 'berth' } }, { timeoutMs: 2000 });
+    if ('upgraded' in res) return false;
+    res.resume();
+    return res.statusCode === 200;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -13,7 +13,7 @@ import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync, wr
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import type { IncomingMessage } from 'node:http';
+import type { ApiResponse } from '../client';
 import { randomBytes } from 'node:crypto';
 import { connect, readBody, type Client } from '../client';
 import { ExitError, humanSize, out } from '../util';
@@ -196,7 +196,7 @@ interface StreamMessage {
   errorDetail?: { message?: string; code?: number };
 }
 
-async function readMessages(res: IncomingMessage, onMessage: (m: StreamMessage) => void): Promise<void> {
+async function readMessages(res: ApiResponse, onMessage: (m: StreamMessage) => void): Promise<void> {
   const rl = createInterface({ input: res, crlfDelay: Infinity });
   for await (const line of rl) {
     if (!line.trim()) continue;
@@ -208,7 +208,7 @@ async function readMessages(res: IncomingMessage, onMessage: (m: StreamMessage) 
   }
 }
 
-async function post(client: Client, query: Record<string, unknown>, upload: Upload): Promise<IncomingMessage> {
+async function post(client: Client, query: Record<string, unknown>, upload: Upload): Promise<ApiResponse> {
   const q = Object.fromEntries(Object.entries({ ...query, ...upload.query }).filter(([, v]) => v !== undefined)) as Record<string, string | string[]>;
   return client.raw('POST', '/build', { query: q, stream: upload.stream ?? Readable.from([]), headers: { 'Content-Type': 'application/x-tar' } });
 }

@@ -51,7 +51,7 @@ class ProgressRenderer {
   }
 }
 
-async function streamProgress(res: import('node:http').IncomingMessage, quiet: boolean): Promise<void> {
+async function streamProgress(res: import('../client').ApiResponse, quiet: boolean): Promise<void> {
   if ((res.statusCode ?? 500) >= 400) {
     const body = (await readBody(res)).toString('utf8');
     let msg = body;
