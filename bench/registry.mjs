@@ -363,7 +363,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) fail('must run as root (berthd unpacks layers as root): sudo npm run bench:registry', 1);
   if (!fs.existsSync('/usr/bin/docker-registry')) fail('/usr/bin/docker-registry not found: apt-get install docker-registry', 1);
-  for (const f of ['berth.js', 'berthd.js']) if (!fs.existsSync(path.join(REPO, 'dist', f))) fail(`dist/${f} missing: run npm run build first`, 1);
+  for (const f of ['berth.js', 'berthd.js', 'registry-server.js']) if (!fs.existsSync(path.join(REPO, 'dist', f))) fail(`dist/${f} missing: run npm run build first`, 1);
   const skopeo = which('skopeo');
   const curl = which('curl');
   const podman = which('podman') && spawnSync('podman', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0 ? 'podman' : undefined;
@@ -375,7 +375,7 @@ async function main() {
   // Private copy of the bundles: others may rebuild dist/ meanwhile.
   const pkg = path.join(T, 'pkg');
   fs.mkdirSync(pkg);
-  for (const f of ['berth.js', 'berthd.js']) fs.copyFileSync(path.join(REPO, 'dist', f), path.join(pkg, f));
+  for (const f of ['berth.js', 'berthd.js', 'registry-server.js']) fs.copyFileSync(path.join(REPO, 'dist', f), path.join(pkg, f));
   const env = (state.env = berthEnv(T));
   const cliEnv = { ...env };
   delete cliEnv.NODE_EXTRA_CA_CERTS; // as bin/berth's shebang does
