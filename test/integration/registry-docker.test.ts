@@ -7,21 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer as netServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { BERTH_BIN, DOCKER_BIN, TestEngine, isRoot } from '../helpers/engine';
+import { freePort } from '../helpers/net';
 
 const skip = !isRoot() ? 'needs root: berthd unpacks layers' : !existsSync(DOCKER_BIN) ? `no docker CLI at ${DOCKER_BIN}` : false;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = netServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 describe('docker push/pull through Berth to Berth\'s registry', { skip }, () => {
   const e = new TestEngine();

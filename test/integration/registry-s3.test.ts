@@ -9,7 +9,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -22,6 +21,7 @@ import { pushImage } from '../../src/registry/client/push';
 import { collectGarbage } from '../../src/registry/server/gc';
 import { createRegistryServer } from '../../src/registry/server/server';
 import { S3Storage, type S3StorageConfig } from '../../src/registry/server/storage-s3';
+import { tempDirs } from '../helpers/net';
 
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
@@ -31,15 +31,7 @@ type S3rverClass = new (opts: Record<string, unknown>) => S3rverInstance;
 // s3rver ships no types; it is a devDependency used only here.
 const S3rver = require('s3rver') as S3rverClass;
 
-const tmps: string[] = [];
-function tmpdir(prefix: string): string {
-  const d = mkdtempSync(`/tmp/${prefix}`);
-  tmps.push(d);
-  return d;
-}
-after(() => {
-  for (const d of tmps) rmSync(d, { recursive: true, force: true });
-});
+const tmpdir = tempDirs();
 
 const BUCKET = 'registry';
 const PREFIX = 'team/reg';

@@ -11,9 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, type KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
-import { createServer as netServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { sha256 } from '../../src/image/digest';
 import { ImageStore } from '../../src/image/store';
@@ -23,44 +23,18 @@ import { pullImage } from '../../src/registry/client/pull';
 import { pushImage } from '../../src/registry/client/push';
 import { createRegistryServer } from '../../src/registry/server/server';
 import { libtrustKeyId } from '../../src/registry/server/token';
+import { freePort, run, tempDirs } from '../helpers/net';
 
-const tmps: string[] = [];
-function tmpdir(prefix: string): string {
-  const d = mkdtempSync(`/tmp/${prefix}`);
-  tmps.push(d);
-  return d;
-}
-after(() => {
-  for (const d of tmps) rmSync(d, { recursive: true, force: true });
-});
+const tmpdir = tempDirs();
 
 const root = process.getuid?.() === 0;
 
-function run(cmd: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 async function openssl(...args: string[]): Promise<void> {
   const r = await run('openssl', args);
   assert.equal(r.status, 0, r.stderr);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = netServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -10,11 +10,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as netServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { type Digest, sha256 } from '../../src/image/digest';
+import { sha256 } from '../../src/image/digest';
 import { ImageStore } from '../../src/image/store';
 import { writeTar } from '../../src/image/tar';
 import { type ImageConfig, type ImageRecord, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_MANIFEST, platformArch } from '../../src/image/types';
@@ -26,6 +26,7 @@ import { collectGarbage } from '../../src/registry/server/gc';
 import { handlePull, handlePush } from '../../src/api/routes/registry';
 import type { RequestContext } from '../../src/api/router';
 import type { Engine } from '../../src/engine/engine';
+import { freePort, run } from '../helpers/net';
 
 const tmps: string[] = [];
 function tmpdir(prefix = 'breg-'): string {
@@ -37,15 +38,6 @@ after(() => {
   for (const d of tmps) rmSync(d, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = netServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function waitFor(url: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -109,17 +101,6 @@ class Distribution {
   }
 }
 
-/** Async spawn: the registry under test may live in this very process, so never block the loop. */
-function run(cmd: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 const hasDistribution = existsSync('/usr/bin/docker-registry');
 const hasSkopeo = existsSync('/usr/bin/skopeo');

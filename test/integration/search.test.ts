@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as netServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DOCKER_BIN, TestEngine, isRoot } from '../helpers/engine';
 import { splitSearchTerm } from '../../src/registry/client/search';
+import { freePort } from '../helpers/net';
 
 const RESULTS = [
   { name: 'acme/web', description: 'A web server image with a description long enough to be truncated', star_count: 42, is_official: false, is_automated: true },
@@ -44,15 +45,6 @@ class FakeSearch {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = netServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 test('search terms pick the index as Docker does', () => {
   assert.deepEqual(splitSearchTerm('nginx'), { domain: 'docker.io', query: 'nginx' });
