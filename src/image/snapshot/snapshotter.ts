@@ -102,15 +102,20 @@ export class Snapshotter {
         await fsp.rmdir(tmp).catch(() => undefined);
         return undefined;
       }
-      await fsp.writeFile(join(tmp, 'chain'), chainId + '\n');
-      const id = this.nextId++;
-      const final = join(this.root, String(id));
-      await fsp.rename(tmp, final);
-      await fsyncDir(this.root);
-      const snap = { id, chainId, dir: join(final, 'fs') };
-      this.byChain.set(chainId, snap);
-      return snap;
+      return this.publish(chainId, tmp);
     });
+  }
+
+  /** Makes a filled temp snapshot dir visible under the next numeric ID. */
+  private async publish(chainId: Digest, tmp: string): Promise<Snapshot> {
+    await fsp.writeFile(join(tmp, 'chain'), chainId + '\n');
+    const id = this.nextId++;
+    const final = join(this.root, String(id));
+    await fsp.rename(tmp, final);
+    await fsyncDir(this.root);
+    const snap = { id, chainId, dir: join(final, 'fs') };
+    this.byChain.set(chainId, snap);
+    return snap;
   }
 
   private async unpack(chainId: Digest, tar: AsyncIterable<Buffer>, verified?: Promise<unknown>): Promise<Snapshot> {
@@ -120,14 +125,7 @@ export class Snapshotter {
     try {
       await applyLayer(join(tmp, 'fs'), tar);
       await verified;
-      await fsp.writeFile(join(tmp, 'chain'), chainId + '\n');
-      const id = this.nextId++;
-      const final = join(this.root, String(id));
-      await fsp.rename(tmp, final);
-      await fsyncDir(this.root);
-      const snap = { id, chainId, dir: join(final, 'fs') };
-      this.byChain.set(chainId, snap);
-      return snap;
+      return await this.publish(chainId, tmp);
     } catch (e) {
       await removeTree(tmp);
       throw e;
