@@ -313,10 +313,28 @@ function aliasArgv(args: string[]): string[] {
   return args;
 }
 
+/**
+ * Exits once stdout and stderr are flushed, not when the last handle closes: a
+ * finished `run` would otherwise wait ~5 ms for sockets and stdin to wind down.
+ */
+function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  const pending = [process.stdout, process.stderr].filter((s) => s.writableLength > 0);
+  if (pending.length === 0) process.exit(code);
+  let left = pending.length;
+  for (const s of pending) s.once('drain', () => --left === 0 && process.exit(code));
+}
+
+// `berth save | head`: a reader that went away ends us quietly, as SIGPIPE ends C tools (128 + 13).
+for (const s of [process.stdout, process.stderr]) {
+  s.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+    throw e;
+  });
+}
+
 main().then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => exitWhenFlushed(code),
   (e) => {
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestEngine, eventually, isRoot } from '../helpers/engine';
+import { BERTH_BIN, TestEngine, eventually, isRoot } from '../helpers/engine';
+import { spawnSync } from 'node:child_process';
 
 describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays and runs runc' }, () => {
   const e = new TestEngine();
@@ -247,6 +248,12 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     } finally {
       await e.berth(['rm', 'c-notrunc']);
     }
+  });
+
+  test('a reader that goes away (| head) ends the CLI quietly with 141, as SIGPIPE would', () => {
+    const r = spawnSync('bash', ['-c', `"${BERTH_BIN}" save busybox | head -c 100 > /dev/null; echo "rc=\${PIPESTATUS[0]}"`], { env: e.env, encoding: 'utf8' });
+    assert.equal(r.stdout.trim(), 'rc=141');
+    assert.doesNotMatch(r.stderr, /EPIPE|at /, 'no stack trace');
   });
 
   test('commit and diff capture the writable layer', async () => {
