@@ -371,6 +371,9 @@ async function main() {
     fs.chmodSync(path.join(pkg, 'bin', f), 0o755);
   }
   fs.copyFileSync(path.join(REPO, 'package.json'), path.join(pkg, 'package.json'));
+  // bin/berth's code cache is made by scripts/code-cache.cjs (at build time, and again when stale).
+  fs.mkdirSync(path.join(pkg, 'scripts'));
+  fs.copyFileSync(path.join(REPO, 'scripts', 'code-cache.cjs'), path.join(pkg, 'scripts', 'code-cache.cjs'));
   BIN_BERTH = path.join(pkg, 'bin', 'berth');
   DAEMON_JS = path.join(pkg, 'dist', 'berthd.js');
   const build = {};
@@ -394,6 +397,8 @@ async function main() {
       await sleep(500);
     }
   }
+  // The CLI's code cache for the copied bundle, made as the build makes it.
+  spawnSync(process.execPath, [path.join(pkg, 'scripts', 'code-cache.cjs'), path.join(pkg, 'dist', 'berth.js')], { stdio: 'inherit' });
   results.build = build;
   results.build.gitHead = (spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout ?? '').trim();
   results.build.gitDirty = (spawnSync('git', ['-C', REPO, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).stdout ?? '').trim() !== '';
