@@ -160,6 +160,9 @@ async function readStdin(): Promise<string> {
  */
 function promptLine(question: string, hidden: boolean): Promise<string> {
   const stdin = process.stdin;
+  // The terminal stops echoing before the question shows: an answer typed the moment it
+  // appears must not be echoed either.
+  stdin.setRawMode(true);
   out(question);
   return new Promise((resolve, reject) => {
     let line = '';
@@ -191,7 +194,6 @@ function promptLine(question: string, hidden: boolean): Promise<string> {
         if (!hidden) out(ch);
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });
@@ -232,6 +234,12 @@ export async function logout(server: string | undefined): Promise<void> {
   out(had ? `Removing login credentials for ${domain === 'docker.io' ? 'https://index.docker.io/v1/' : domain}\n` : `Not logged in to ${domain}\n`);
 }
 
+/** The server bundle beside this one (scripts/build.mjs builds it from src/registry/server/index.ts). */
+function registryServer(): typeof import('../../registry/server') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(join(__dirname, 'registry-server.js')) as typeof import('../../registry/server');
+}
+
 /**
  * Runs the registry in the foreground. Access log lines go to stdout
  * (combined log format, or JSON lines); startup and shutdown to stderr.
@@ -239,12 +247,6 @@ export async function logout(server: string | undefined): Promise<void> {
  * drain timeout, then connections are cut), close the storage, exit 0; a
  * second signal exits at once.
  */
-/** The server bundle beside this one (scripts/build.mjs builds it from src/registry/server/index.ts). */
-function registryServer(): typeof import('../../registry/server') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(join(__dirname, 'registry-server.js')) as typeof import('../../registry/server');
-}
-
 export async function serve(f: import('../../registry/server').ServeFlags): Promise<void> {
   const { createRegistryServer, openStorage, parseAddr, resolveServeSettings } = registryServer();
   const s = await resolveServeSettings(f);
