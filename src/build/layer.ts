@@ -19,6 +19,7 @@ import { MEDIA_OCI_LAYER, type Descriptor } from '../image/types';
 import type { CachedLayer } from './cache';
 import { LayerDirWriter } from './layer-dir';
 import { makeTempDir } from './rootfs';
+import { coalesce } from '../sys/chunks';
 
 /**
  * Packs `upper` (sorted entries, mtimes clamped to `epoch`, no atime/ctime) and
@@ -131,20 +132,4 @@ export class BuildLayers {
     this.workDir = undefined;
     this.dirs.clear();
   }
-}
-
-/** Tar output in chunks of about `size` bytes: one blob write per MiB instead of three per file. */
-export async function* coalesce(chunks: AsyncIterable<Buffer>, size = 1 << 20): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of chunks) {
-    if (n > 0 && n + c.length > size) {
-      yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
-      parts = [];
-      n = 0;
-    }
-    parts.push(c);
-    n += c.length;
-  }
-  if (n > 0) yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
 }
