@@ -51,6 +51,12 @@ import {
 } from './types';
 
 
+/** How long an ended exec stays inspectable; BERTH_EXEC_RETENTION_MS overrides (tests). */
+function execRetentionMs(): number {
+  const v = Number(process.env.BERTH_EXEC_RETENTION_MS);
+  return Number.isFinite(v) && v > 0 ? v : 5 * 60_000;
+}
+
 /** Container dirs being deleted in the background are renamed to this prefix first. */
 const TRASH_PREFIX = '.trash-';
 
@@ -818,6 +824,7 @@ export class ContainerManager {
       ]);
       this.containers.delete(c.rec.Id);
       this.names.delete(c.rec.Name);
+      for (const e of this.execs.values()) if (e.ContainerID === c.rec.Id) this.execs.delete(e.ID);
       // One rename makes the removal final; the tree (a whole upper dir) goes in the background.
       const trash = join(this.dirs.containers, `${TRASH_PREFIX}${c.rec.Id}`);
       await fsp.rename(c.dir, trash).then(() => void removeTree(trash), () => removeTree(c.dir));
@@ -1148,6 +1155,15 @@ export class ContainerManager {
     for (const fn of this.execWaiters.get(e.ID) ?? []) fn();
     this.execWaiters.delete(e.ID);
     this.events.emit('container', `exec_die`, e.ContainerID, { execID: e.ID, exitCode: String(e.ExitCode) });
+    // A container exec'd into every few seconds must not pile up records and log dirs forever:
+    // an ended exec stays inspectable for a while (its exit code), then goes.
+    setTimeout(() => this.forgetExec(e), execRetentionMs()).unref();
+  }
+
+  private forgetExec(e: ExecRecord): void {
+    if (this.execs.get(e.ID) !== e || e.Running) return;
+    this.execs.delete(e.ID);
+    void fsp.rm(e.dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   execDone(id: string): Promise<void> {

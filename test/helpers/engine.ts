@@ -38,7 +38,8 @@ export class TestEngine {
   readonly subnetPool = `10.${200 + randomInt(50)}.0.0/16`;
   daemon?: ChildProcess;
 
-  constructor() {
+  /** @param daemonEnv extra environment for berthd only (its tuning knobs). */
+  constructor(private readonly daemonEnv: Record<string, string> = {}) {
     this.dir = mkdtempSync('/tmp/bt-');
     this.root = join(this.dir, 'root');
     this.run = join(this.dir, 'run');
@@ -61,7 +62,7 @@ export class TestEngine {
   }
 
   async start(): Promise<void> {
-    this.daemon = spawn(process.execPath, ['--max-semi-space-size=2', BERTHD_BIN], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.daemon = spawn(process.execPath, ['--max-semi-space-size=2', BERTHD_BIN], { env: { ...this.env, ...this.daemonEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     this.daemon.stderr!.on('data', (d: Buffer) => {
       log += d.toString();

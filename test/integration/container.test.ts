@@ -5,14 +5,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BERTH_BIN, TestEngine, eventually, isRoot } from '../helpers/engine';
 import { spawnSync } from 'node:child_process';
 
 describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays and runs runc' }, () => {
-  const e = new TestEngine();
+  // Ended execs are forgotten after 2 s here (default 5 minutes): the exec cleanup test waits it out.
+  const e = new TestEngine({ BERTH_EXEC_RETENTION_MS: '2000' });
   before(async () => {
     await e.start();
     await e.busybox();
@@ -254,6 +255,21 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     const r = spawnSync('bash', ['-c', `"${BERTH_BIN}" save busybox | head -c 100 > /dev/null; echo "rc=\${PIPESTATUS[0]}"`], { env: e.env, encoding: 'utf8' });
     assert.equal(r.stdout.trim(), 'rc=141');
     assert.doesNotMatch(r.stderr, /EPIPE|at /, 'no stack trace');
+  });
+
+  test('ended execs are forgotten after the retention time: no records or log dirs pile up', async () => {
+    const r = await e.berth(['run', '-d', '--name', 'c-execs', 'busybox', 'sleep', '600']);
+    assert.equal(r.code, 0, r.stderr);
+    try {
+      const id = r.stdout.trim();
+      const execDir = join(e.root, 'containers', id, 'exec');
+      for (let i = 0; i < 3; i++) assert.equal((await e.berth(['exec', 'c-execs', 'true'])).code, 0);
+      assert.equal(readdirSync(execDir).length, 3, 'each exec keeps its dir for a while');
+      await eventually(() => readdirSync(execDir).length === 0, 15_000);
+      assert.equal((await e.berth(['exec', 'c-execs', 'echo', 'still'])).stdout, 'still\n');
+    } finally {
+      await e.berth(['rm', '-f', 'c-execs']);
+    }
   });
 
   test('commit and diff capture the writable layer', async () => {
