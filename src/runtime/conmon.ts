@@ -29,6 +29,8 @@ export interface ConmonOptions {
   leaveStdinOpen: boolean;
   /** For `exec`: path of the runtime-spec process JSON. */
   execProcessSpec?: string;
+  /** false: skip conmon's fsync of the log at exit (for logs deleted with their container). */
+  syncLog?: boolean;
 }
 
 export class RuntimeStartError extends InternalError {}
@@ -62,6 +64,7 @@ export function conmonArgs(o: ConmonOptions): string[] {
   if (o.stdin) args.push('-i');
   if (o.leaveStdinOpen) args.push('--leave-stdin-open');
   if (o.execProcessSpec) args.push('--exec', '--exec-process-spec', o.execProcessSpec);
+  if (o.syncLog === false) args.push('--no-sync-log');
   return args;
 }
 

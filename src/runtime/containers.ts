@@ -365,6 +365,8 @@ export class ContainerManager {
         terminal: !!cfg.Tty,
         stdin: !!cfg.OpenStdin,
         leaveStdinOpen: !!cfg.OpenStdin && !cfg.StdinOnce,
+        // A --rm container's log goes with it: its exit need not wait for an fsync.
+        syncLog: !c.rec.HostConfig.AutoRemove,
       });
       t('conmon+runc create');
       await this.runc.startFast(id);
@@ -1120,6 +1122,8 @@ export class ContainerManager {
         stdin: !!e.Config.AttachStdin,
         leaveStdinOpen: false,
         execProcessSpec: join(e.dir, 'process.json'),
+        // The exec's output goes to its client and the log is dropped later: no fsync at exit.
+        syncLog: false,
       });
     } catch (err) {
       e.Running = false;
