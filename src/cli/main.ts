@@ -143,6 +143,20 @@ async function main(all = false): Promise<number> {
   top('pause').argument('<containers...>').description('Pause all processes within one or more containers').action((ids: string[]) => set(C().then((m) => m.simple('pause', ids))));
   top('unpause').argument('<containers...>').description('Unpause all processes within one or more containers').action((ids: string[]) => set(C().then((m) => m.simple('unpause', ids))));
   top('wait').argument('<containers...>').description('Block until containers stop, then print their exit codes').action((ids: string[]) => set(C().then((m) => m.wait(ids))));
+  top('update')
+    .argument('<containers...>')
+    .option('-m, --memory <bytes>', 'Memory limit')
+    .option('--memory-swap <bytes>', "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    .option('--memory-reservation <bytes>', 'Memory soft limit')
+    .option('--cpus <n>', 'Number of CPUs')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--cpu-period <us>', 'Limit CPU CFS (Completely Fair Scheduler) period')
+    .option('--cpu-quota <us>', 'Limit CPU CFS (Completely Fair Scheduler) quota')
+    .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
+    .option('--pids-limit <n>', 'Tune container pids limit (set -1 for unlimited)')
+    .option('--restart <policy>', 'Restart policy to apply when a container exits')
+    .description('Update configuration of one or more containers')
+    .action((ids: string[], o) => set(C().then((m) => m.update(ids, o))));
   top('rename').argument('<container>').argument('<new-name>').description('Rename a container').action((a: string, b: string) => set(C().then((m) => m.rename(a, b))));
   const psCmd = (cmd: InstanceType<typeof Command>) =>
     cmd
@@ -303,7 +317,7 @@ async function main(all = false): Promise<number> {
   return exitCode;
 }
 
-const CONTAINER_VERBS = ['start', 'stop', 'kill', 'logs', 'exec', 'attach', 'top', 'diff', 'export', 'commit', 'cp', 'wait', 'rename', 'pause', 'unpause', 'restart', 'create', 'stats', 'port'];
+const CONTAINER_VERBS = ['start', 'stop', 'kill', 'logs', 'exec', 'attach', 'top', 'diff', 'export', 'commit', 'cp', 'wait', 'rename', 'pause', 'unpause', 'restart', 'create', 'stats', 'port', 'update'];
 const IMAGE_VERBS: Record<string, string> = { import: 'import', tag: 'tag', rm: 'rmi', remove: 'rmi', history: 'history', save: 'save', load: 'load', pull: 'pull', push: 'push' };
 
 /** `berth container start x` is `berth start x`; `berth image rm x` is `berth rmi x`. */

@@ -43,6 +43,7 @@ import {
   type ContainerConfig,
   type ContainerRecord,
   type ContainerState,
+  type ContainerUpdate,
   type ExecConfig,
   type ExecRecord,
   type HostConfig,
@@ -774,6 +775,55 @@ export class ContainerManager {
     if (c.state.Running) await this.stop(c.rec.Id, timeoutSec);
     await this.start(c.rec.Id);
     this.events.emit('container', 'restart', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
+  }
+
+  /**
+   * `docker update`: new limits for a container, applied at once to a running
+   * one (`runc update`) and kept for its next starts; a new restart policy.
+   */
+  async update(idOrName: string, u: ContainerUpdate): Promise<{ Warnings: string[] }> {
+    const c = this.get(idOrName);
+    return this.lock.run(c.rec.Id, async () => {
+      const hc: HostConfig = { ...c.rec.HostConfig };
+      if (u.RestartPolicy?.Name) {
+        if (hc.AutoRemove && u.RestartPolicy.Name !== 'no') throw new ConflictError('Restart policy cannot be updated because AutoRemove is enabled for the container');
+        hc.RestartPolicy = { Name: u.RestartPolicy.Name, MaximumRetryCount: u.RestartPolicy.MaximumRetryCount ?? 0 };
+      }
+      const flags: string[] = [];
+      const set = <K extends 'Memory' | 'MemorySwap' | 'MemoryReservation' | 'CpuShares' | 'CpuPeriod' | 'CpuQuota'>(k: K, flag: string) => {
+        const v = u[k];
+        if (!v) return; // Docker: zero means "leave as it is"
+        hc[k] = v;
+        flags.push(flag, String(v));
+      };
+      set('Memory', '--memory');
+      set('MemorySwap', '--memory-swap');
+      set('MemoryReservation', '--memory-reservation');
+      set('CpuShares', '--cpu-share');
+      if (u.NanoCpus) {
+        if (u.CpuQuota || u.CpuPeriod) throw new InvalidArgumentError('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
+        hc.NanoCpus = u.NanoCpus;
+        flags.push('--cpu-period', '100000', '--cpu-quota', String(Math.round((u.NanoCpus / 1e9) * 100000)));
+      } else {
+        set('CpuPeriod', '--cpu-period');
+        set('CpuQuota', '--cpu-quota');
+      }
+      if (u.CpusetCpus) {
+        hc.CpusetCpus = u.CpusetCpus;
+        flags.push('--cpuset-cpus', u.CpusetCpus);
+      }
+      if (u.PidsLimit) {
+        hc.PidsLimit = u.PidsLimit;
+        flags.push('--pids-limit', String(u.PidsLimit > 0 ? u.PidsLimit : -1));
+      }
+      validateHostConfig(hc);
+      // The kernel has the last word (e.g. a memory limit below current use): ask it first.
+      if (c.state.Running && flags.length) await this.runc.update(c.rec.Id, flags);
+      c.rec.HostConfig = hc;
+      await this.saveRecord(c);
+      this.events.emit('container', 'update', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
+      return { Warnings: [] };
+    });
   }
 
   async pause(idOrName: string): Promise<void> {

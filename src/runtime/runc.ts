@@ -118,6 +118,11 @@ export class Runc {
     }
   }
 
+  /** Changes a running container's cgroup limits (`runc update` flags, e.g. ['--memory', '67108864']). */
+  async update(id: string, flags: string[]): Promise<void> {
+    await this.run(['update', ...flags, id]);
+  }
+
   async pause(id: string): Promise<void> {
     await this.run(['pause', id]);
   }

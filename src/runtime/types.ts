@@ -167,3 +167,6 @@ export interface ExecRecord {
   Pid: number;
   dir: string;
 }
+
+/** Docker's ContainerUpdate body: resource limits and the restart policy (zero or absent = unchanged). */
+export type ContainerUpdate = Pick<HostConfig, 'Memory' | 'MemorySwap' | 'MemoryReservation' | 'NanoCpus' | 'CpuShares' | 'CpuPeriod' | 'CpuQuota' | 'CpusetCpus' | 'PidsLimit' | 'RestartPolicy'>;

@@ -272,6 +272,37 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     }
   });
 
+  test('update: limits change in the running container and stay for its next start; restart policy; Docker\'s errors', async () => {
+    const r = await e.berth(['run', '-d', '--name', 'c-upd', '-m', '64m', '--pids-limit', '20', 'busybox', 'sleep', '600']);
+    assert.equal(r.code, 0, r.stderr);
+    try {
+      const limits = async () => (await e.berth(['exec', 'c-upd', 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us'])).stdout.trim().split('\n');
+      assert.deepEqual(await limits(), [String(64 << 20), '20', '-1']);
+      const u = await e.berth(['update', '-m', '128m', '--memory-swap', '256m', '--pids-limit', '50', '--cpus', '0.5', '--restart', 'on-failure:3', 'c-upd']);
+      assert.equal(u.code, 0, u.stderr);
+      assert.equal(u.stdout, 'c-upd\n');
+      assert.deepEqual(await limits(), [String(128 << 20), '50', '50000']);
+      const hc = await e.berth(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}', 'c-upd']);
+      assert.equal(hc.stdout.trim(), `${128 << 20} 50 on-failure:3`);
+      // The docker CLI's update takes the same route.
+      const d = await e.docker(['update', '--memory', '96m', '--memory-swap', '200m', 'c-upd']);
+      assert.equal(d.code, 0, d.stderr);
+      assert.deepEqual((await limits())[0], String(96 << 20));
+      // Kept for the next start.
+      assert.equal((await e.berth(['restart', '-t', '0', 'c-upd'])).code, 0);
+      assert.deepEqual(await limits(), [String(96 << 20), '50', '50000']);
+      const bad = await e.berth(['update', '-m', '1m', 'c-upd']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /Minimum memory limit allowed is 6MB/);
+    } finally {
+      await e.berth(['rm', '-f', 'c-upd']);
+    }
+    await e.berth(['run', '-d', '--rm', '--name', 'c-upd-rm', 'busybox', 'sleep', '600']);
+    const rm = await e.berth(['update', '--restart', 'always', 'c-upd-rm']);
+    assert.match(rm.stderr, /AutoRemove is enabled/);
+    await e.berth(['rm', '-f', 'c-upd-rm']);
+  });
+
   test('commit and diff capture the writable layer', async () => {
     await e.berth(['run', '--name', 'c-commit', 'busybox', 'sh', '-c', 'echo v1 > /newfile; rm /bin/vi; echo x >> /etc/group']);
     const diff = await e.berth(['diff', 'c-commit']);

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Engine } from '../../engine/engine';
 import { ConflictError, InvalidArgumentError, NotModifiedError } from '../../errors';
 import type { Container, WaitCondition } from '../../runtime/containers';
-import type { ContainerConfig, HostConfig, NetworkingConfig } from '../../runtime/types';
+import type { ContainerConfig, ContainerUpdate, HostConfig, NetworkingConfig } from '../../runtime/types';
 import { parseTimestamp, type LogRecord } from '../../runtime/logs';
 import { frame, STDERR, STDOUT } from '../stdcopy';
 import { writeOut } from '../stream';
@@ -470,6 +470,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.add('POST', '/containers/{id}/attach', (ctx) => attach(engine, ctx));
   r.add('GET', '/containers/{id}/logs', (ctx) => logs(engine, ctx));
   r.add('GET', '/containers/{id}/top', async (ctx) => ctx.send(200, await C.top(ctx.params.id, ctx.query.get('ps_args') || '-ef')));
+  r.add('POST', '/containers/{id}/update', async (ctx) => ctx.send(200, await C.update(ctx.params.id, (await ctx.json<ContainerUpdate>()) ?? {})));
   r.add('GET', '/containers/{id}/stats', async (ctx) => {
     // Docker: stream by default, one sample a second; stream=false waits for a second sample so
     // CPU deltas are filled, unless one-shot asks for just one.

@@ -402,6 +402,48 @@ export async function wait(ids: string[]): Promise<number> {
   });
 }
 
+export interface UpdateFlags {
+  memory?: string;
+  memorySwap?: string;
+  memoryReservation?: string;
+  cpus?: string;
+  cpuShares?: string;
+  cpuPeriod?: string;
+  cpuQuota?: string;
+  cpusetCpus?: string;
+  pidsLimit?: string;
+  restart?: string;
+}
+
+/** `update`: docker update's flags into the API body; unset flags stay zero (unchanged). */
+export async function update(ids: string[], f: UpdateFlags): Promise<number> {
+  const num = (v: string | undefined, flag: string) => {
+    if (v === undefined) return 0;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new ExitError(`invalid argument "${v}" for "${flag}" flag`, 125);
+    return n;
+  };
+  const [policy, retries] = f.restart ? f.restart.split(':') : [];
+  const body = {
+    Memory: f.memory ? parseBytes(f.memory) : 0,
+    MemorySwap: f.memorySwap ? (f.memorySwap === '-1' ? -1 : parseBytes(f.memorySwap)) : 0,
+    MemoryReservation: f.memoryReservation ? parseBytes(f.memoryReservation) : 0,
+    NanoCpus: f.cpus ? Math.round(num(f.cpus, '--cpus') * 1e9) : 0,
+    CpuShares: num(f.cpuShares, '--cpu-shares'),
+    CpuPeriod: num(f.cpuPeriod, '--cpu-period'),
+    CpuQuota: num(f.cpuQuota, '--cpu-quota'),
+    CpusetCpus: f.cpusetCpus ?? '',
+    PidsLimit: f.pidsLimit !== undefined ? num(f.pidsLimit, '--pids-limit') : undefined,
+    RestartPolicy: policy ? { Name: policy, MaximumRetryCount: retries ? Number(retries) : 0 } : undefined,
+  };
+  const client = await connect();
+  return eachName(ids, async (id) => {
+    const r = await client.json<{ Warnings?: string[] }>('POST', `/containers/${id}/update`, { body });
+    for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
+    out(`${id}\n`);
+  });
+}
+
 export async function rename(from: string, to: string): Promise<void> {
   const client = await connect();
   await client.call('POST', `/containers/${from}/rename`, { query: { name: to } });
