@@ -54,6 +54,8 @@ export interface BuildOptions {
   network?: string;
   /** Persistent hash cache for a context that is read in place. */
   hashCachePath?: string;
+  /** `--secret`: what RUN --mount=type=secret shows, by ID; never in a layer or a cache key. */
+  secrets?: ReadonlyMap<string, Buffer>;
   signal?: AbortSignal;
 }
 
@@ -202,6 +204,7 @@ class BuildRun implements StepEnv {
   readonly cacheMounts: CacheMounts;
   readonly signal?: AbortSignal;
   readonly network?: string;
+  readonly secrets?: ReadonlyMap<string, Buffer>;
   epoch = 0;
   private instr!: Instructions;
   private source!: SourceRef;
@@ -236,6 +239,7 @@ class BuildRun implements StepEnv {
     this.layers = new BuildLayers(b.engine.images, b.tmpRoot);
     this.signal = opts.signal;
     this.network = opts.network;
+    this.secrets = opts.secrets;
     this.buildArgs = Object.fromEntries(Object.entries(opts.buildArgs ?? {}).filter((kv): kv is [string, string] => typeof kv[1] === 'string'));
   }
 

@@ -8,6 +8,8 @@
  *   stage's cache key / the image's ID.
  * - cache: a persistent dir per ID (cache-mounts.ts); its content is in no key.
  * - tmpfs: a tmpfs, `size` bytes at most.
+ * - secret: a `--secret` value as a read-only file (default /run/secrets/<id>,
+ *   mode 0400) and/or an environment variable; in no key, no layer.
  *
  * Views are overlay mounts made by berthd in their own temp dir; the source
  * is opened in-root first and handed to overlay as /proc/self/fd/N, so a
@@ -43,6 +45,8 @@ export interface MountTarget {
 export interface OpenMounts {
   mounts: RuntimeMount[];
   targets: MountTarget[];
+  /** `NAME=value` for secrets exposed as environment variables (`env=`). */
+  env: string[];
   /** Unmounts the views and gives back the cache dirs; idempotent. */
   close(): Promise<void>;
 }
@@ -54,13 +58,21 @@ export interface MountEnv {
   context(): Promise<{ dir: string; entries: ContextEntry[] }>;
   fromRef(ref: string): StageState | ImageRecord;
   dirsOf(st: Pick<StageState, 'layers' | 'diffIds'>): Promise<string[]>;
+  /** The build's `--secret` values by ID. */
+  secrets?: ReadonlyMap<string, Buffer>;
 }
 
 /** The RUN's mounts with absolute targets and defaults filled in; unsupported types fail here. */
 export function checkMounts(mounts: readonly Mount[], workdir: string): Mount[] {
   const out = mounts.map((m) => {
-    if (m.type === 'secret' || m.type === 'ssh') {
-      throw new InvalidArgumentError(`RUN --mount=type=${m.type} is not supported by Berth yet (it needs build secrets / SSH forwarding from the client)`);
+    if (m.type === 'ssh') throw new InvalidArgumentError('RUN --mount=type=ssh is not supported by Berth yet (it needs SSH agent forwarding from the client)');
+    if (m.type === 'secret') {
+      // BuildKit: the ID defaults to the target's base name, the target to /run/secrets/<id>;
+      // with only env= the secret is a variable and no file.
+      const id = m.cacheId || m.source || (m.target ? posix.basename(m.target) : '');
+      if (!id) throw new InvalidArgumentError('RUN --mount=type=secret: an id or a target is required');
+      const target = m.target ? posix.resolve(workdir || '/', m.target) : m.env ? undefined : `/run/secrets/${id}`;
+      return { ...m, cacheId: id, target };
     }
     if (!m.target) throw new InvalidArgumentError(`RUN --mount=type=${m.type}: target is required`);
     const target = posix.resolve(workdir || '/', m.target);
@@ -72,8 +84,9 @@ export function checkMounts(mounts: readonly Mount[], workdir: string): Mount[] 
   });
   const seen = new Set<string>();
   for (const m of out) {
-    if (seen.has(m.target!)) throw new InvalidArgumentError(`RUN --mount: two mounts at ${m.target}`);
-    seen.add(m.target!);
+    if (m.target === undefined) continue;
+    if (seen.has(m.target)) throw new InvalidArgumentError(`RUN --mount: two mounts at ${m.target}`);
+    seen.add(m.target);
   }
   return out;
 }
@@ -82,7 +95,8 @@ export function checkMounts(mounts: readonly Mount[], workdir: string): Mount[] 
 export async function mountKeyParts(env: MountEnv, mounts: readonly Mount[]): Promise<unknown[]> {
   const parts: unknown[] = [];
   for (const m of mounts) {
-    const opts = [m.type, m.target, m.source ?? '', m.from ?? '', m.readOnly, m.cacheId ?? '', m.cacheSharing ?? '', m.mode ?? -1, m.uid ?? -1, m.gid ?? -1, m.sizeLimit];
+    // A secret's value is in no key (as BuildKit): only how it is mounted.
+    const opts = [m.type, m.target ?? '', m.source ?? '', m.from ?? '', m.readOnly, m.cacheId ?? '', m.cacheSharing ?? '', m.mode ?? -1, m.uid ?? -1, m.gid ?? -1, m.sizeLimit, m.env ?? '', m.required];
     if (m.type !== 'bind') {
       parts.push(opts);
       continue;
@@ -103,6 +117,7 @@ export async function mountKeyParts(env: MountEnv, mounts: readonly Mount[]): Pr
 export async function openMounts(env: MountEnv, mounts: readonly Mount[]): Promise<OpenMounts> {
   const out: RuntimeMount[] = [];
   const targets: MountTarget[] = [];
+  const secretEnv: string[] = [];
   const closers: Array<() => Promise<void>> = [];
   let closed = false;
   const close = async () => {
@@ -112,6 +127,26 @@ export async function openMounts(env: MountEnv, mounts: readonly Mount[]): Promi
   };
   try {
     for (const m of mounts) {
+      if (m.type === 'secret') {
+        const value = env.secrets?.get(m.cacheId!);
+        if (value === undefined) {
+          if (m.required) throw new InvalidArgumentError(`secret ${m.cacheId} not found: pass it with --secret id=${m.cacheId},src=<file>`);
+          continue; // an optional secret that was not given: nothing is mounted (BuildKit)
+        }
+        if (m.env) secretEnv.push(`${m.env}=${value.toString('utf8')}`);
+        if (m.target) {
+          // A file of its own in a private dir, bind-mounted read-only; gone with the step.
+          const dir = await makeTempDir(env.tmpRoot, 'secret-');
+          closers.push(() => removeTree(dir));
+          const file = join(dir, 'secret');
+          await fsp.writeFile(file, value, { mode: 0o600 });
+          await fsp.chown(file, m.uid ?? 0, m.gid ?? 0);
+          await fsp.chmod(file, m.mode ?? 0o400);
+          out.push({ destination: m.target, source: file, type: 'bind', options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
+          targets.push({ path: m.target, file: true });
+        }
+        continue;
+      }
       const target = m.target!;
       if (m.type === 'tmpfs') {
         const options = ['nosuid', 'nodev', ...(m.sizeLimit > 0 ? [`size=${m.sizeLimit}`] : [])];
@@ -138,7 +173,7 @@ export async function openMounts(env: MountEnv, mounts: readonly Mount[]): Promi
     await close();
     throw e;
   }
-  return { mounts: out, targets, close };
+  return { mounts: out, targets, env: secretEnv, close };
 }
 
 /** A bind mount's source: an overlay view of a dir, or a private copy of a file. */

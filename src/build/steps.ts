@@ -108,7 +108,8 @@ export async function runStepOf(env: StepEnv, st: StageState, cmd: RunCommand): 
             sandbox: sb,
             runcRoot: env.runcRoot,
             args,
-            env: env.runEnv(st),
+            // Secrets exposed as variables reach the command only: not the image, not the key.
+            env: [...env.runEnv(st), ...(open?.env ?? [])],
             user: st.config.User ?? '',
             cwd: st.config.WorkingDir || '/',
             network,

@@ -236,6 +236,7 @@ async function main(all = false): Promise<number> {
       .option('--iidfile <file>', 'Write the image ID to the file')
       .option('--progress <type>', 'Set type of progress output (auto, plain)', 'auto')
       .option('--network <mode>', 'Networking mode for the RUN instructions during build (none, host)')
+      .option('--secret <spec>', 'Secret to expose to RUN --mount=type=secret (id=mysecret[,src=/local/secret][,env=VAR])', collect)
       .addOption(new Option('--pull').hideHelp())
       .addOption(new Option('--rm').hideHelp())
       .addOption(new Option('--force-rm').hideHelp())

@@ -85,7 +85,30 @@ function options(ctx: RequestContext, engine: Engine): Omit<BuildOptions, 'conte
     structured: q.get('berthprogress') === '1',
     inPlace,
     hashCachePath: inPlace ? builderOf(engine).hashCachePath(inPlace) : undefined,
+    secrets: secretsOf(ctx),
   };
+}
+
+/**
+ * `berth build --secret`: a header of base64 JSON {id: base64 value}. The
+ * classic build API has no secrets (BuildKit sends them over its session).
+ */
+function secretsOf(ctx: RequestContext): Map<string, Buffer> | undefined {
+  const h = ctx.req.headers['x-berth-build-secrets'];
+  if (typeof h !== 'string' || !h) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(h, 'base64').toString('utf8'));
+  } catch {
+    throw new InvalidArgumentError('X-Berth-Build-Secrets: not base64 JSON');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidArgumentError('X-Berth-Build-Secrets: expected an object of IDs');
+  const out = new Map<string, Buffer>();
+  for (const [id, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (typeof v !== 'string') throw new InvalidArgumentError(`X-Berth-Build-Secrets: secret ${id} is not a base64 string`);
+    out.set(id, Buffer.from(v, 'base64'));
+  }
+  return out;
 }
 
 export function buildRoutes(r: Router, engine: Engine): void {

@@ -9,7 +9,7 @@
  * `CACHED`), with RUN output in between; `--progress plain` also says why a
  * step missed the cache. The image ID and tags go to stdout.
  */
-import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -34,6 +34,43 @@ export interface BuildFlags {
   iidfile?: string;
   progress?: string;
   network?: string;
+  /** `--secret id=…[,src=file|,env=VAR]`, repeatable. */
+  secret?: string[];
+}
+
+/** Node's HTTP parser refuses heads over 16 KiB: secrets travel in one. */
+const SECRETS_MAX = 12 << 10;
+
+/**
+ * buildx's --secret forms: `id=x,src=file` (also `source=`, `type=file`),
+ * `id=x,env=VAR` (`type=env`), and `id=x` alone (a file of that name, else
+ * the variable of that name).
+ */
+function secretsHeader(specs: string[] | undefined): string | undefined {
+  if (!specs?.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const spec of specs) {
+    const kv: Record<string, string> = {};
+    for (const part of spec.split(',')) {
+      const i = part.indexOf('=');
+      if (i <= 0) throw new ExitError(`invalid secret "${spec}": expected key=value pairs (id=…,src=…)`, 125);
+      kv[part.slice(0, i).trim().toLowerCase()] = part.slice(i + 1);
+    }
+    const id = kv.id;
+    if (!id) throw new ExitError(`invalid secret "${spec}": id is required`, 125);
+    const src = kv.src ?? kv.source;
+    const envName = kv.env ?? (kv.type === 'env' ? id : undefined);
+    let value: Buffer | undefined;
+    if (src !== undefined && kv.type !== 'env') value = readFileSync(src);
+    else if (envName !== undefined) value = process.env[envName] !== undefined ? Buffer.from(process.env[envName]!) : undefined;
+    else if (existsSync(id)) value = readFileSync(id);
+    else if (process.env[id] !== undefined) value = Buffer.from(process.env[id]!);
+    if (value === undefined) throw new ExitError(`secret ${id}: no file or environment variable to read it from`, 125);
+    out[id] = value.toString('base64');
+  }
+  const header = Buffer.from(JSON.stringify(out)).toString('base64');
+  if (header.length > SECRETS_MAX) throw new ExitError(`secrets are ${header.length} bytes encoded; Berth passes at most ${SECRETS_MAX}`, 125);
+  return header;
 }
 
 function keyValues(list: string[] | undefined, fromEnv: boolean): Record<string, string | null> {
@@ -208,9 +245,11 @@ async function readMessages(res: ApiResponse, onMessage: (m: StreamMessage) => v
   }
 }
 
-async function post(client: Client, query: Record<string, unknown>, upload: Upload): Promise<ApiResponse> {
+async function post(client: Client, query: Record<string, unknown>, upload: Upload, secrets?: string): Promise<ApiResponse> {
   const q = Object.fromEntries(Object.entries({ ...query, ...upload.query }).filter(([, v]) => v !== undefined)) as Record<string, string | string[]>;
-  return client.raw('POST', '/build', { query: q, stream: upload.stream ?? Readable.from([]), headers: { 'Content-Type': 'application/x-tar' } });
+  const headers: Record<string, string> = { 'Content-Type': 'application/x-tar' };
+  if (secrets) headers['X-Berth-Build-Secrets'] = secrets;
+  return client.raw('POST', '/build', { query: q, stream: upload.stream ?? Readable.from([]), headers });
 }
 
 export async function build(path: string, f: BuildFlags): Promise<number> {
@@ -227,12 +266,13 @@ export async function build(path: string, f: BuildFlags): Promise<number> {
     berthprogress: '1',
   };
   const inPlace = !process.env.BERTH_BUILD_UPLOAD;
-  let res = await post(client, query, await prepareContext(path, f.file, inPlace));
+  const secrets = secretsHeader(f.secret);
+  let res = await post(client, query, await prepareContext(path, f.file, inPlace), secrets);
   if (inPlace && res.statusCode === 400) {
     const body = (await readBody(res)).toString('utf8');
     // A daemon that cannot see this directory (another host or mount namespace): send the tar instead.
     if (!body.includes('berthcontextdir')) throw new ExitError(`Error response from daemon: ${errorText(body)}`, 1);
-    res = await post(client, query, await prepareContext(path, f.file, false));
+    res = await post(client, query, await prepareContext(path, f.file, false), secrets);
   }
   if ((res.statusCode ?? 500) >= 400) throw new ExitError(`Error response from daemon: ${errorText((await readBody(res)).toString('utf8'))}`, 1);
 
