@@ -38,6 +38,18 @@ export function humanSize(bytes: number): string {
   return `${Number(v.toPrecision(3))}${units[i]}`;
 }
 
+/** docker/go-units BytesSize: binary units with two decimals, as docker stats prints memory. */
+export function binarySize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number(v.toFixed(i === 0 ? 0 : 2))}${units[i]}`;
+}
+
 export function humanDuration(seconds: number): string {
   const s = Math.round(seconds);
   if (s < 1) return 'Less than a second';

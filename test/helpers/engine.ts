@@ -5,8 +5,8 @@
  * behind (containers, conmon processes, mounts, files).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { request } from 'node:http';
 import { randomBytes, randomInt } from 'node:crypto';
 import { NetworkManager } from '../../src/network';
@@ -201,4 +201,13 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false> | T
     if (Date.now() > end) throw new Error('condition not met in time');
     await sleep(50);
   }
+}
+
+/** Writes `files` (relative, '/'-separated paths) under `dir`, making parent dirs; returns `dir`. */
+export function writeTree(dir: string, files: Record<string, string>): string {
+  for (const [p, data] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, p)), { recursive: true });
+    writeFileSync(join(dir, p), data);
+  }
+  return dir;
 }

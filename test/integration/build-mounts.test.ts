@@ -1,22 +1,16 @@
 /** RUN --mount (cache, bind, tmpfs) end to end, and builds kept safe from a concurrent GC. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { TestEngine, isRoot } from '../helpers/engine';
+import { TestEngine, isRoot, writeTree } from '../helpers/engine';
 
 describe('build RUN --mount', { skip: isRoot() ? false : 'needs root' }, () => {
   const e = new TestEngine();
   let n = 0;
-  const context = (files: Record<string, string>): string => {
-    const dir = join(e.dir, `ctx${++n}`);
-    for (const [p, data] of Object.entries(files)) {
-      mkdirSync(dirname(join(dir, p)), { recursive: true });
-      writeFileSync(join(dir, p), data);
-    }
-    return dir;
-  };
+  /** A fresh context dir with these files (paths relative, '/'-separated). */
+  const context = (files: Record<string, string>): string => writeTree(join(e.dir, `ctx${++n}`), files);
   const build = async (args: string[]) => {
     const r = await e.berth(['build', '--progress', 'plain', ...args]);
     return { ...r, all: r.stdout + r.stderr };
@@ -190,6 +184,9 @@ describe('build RUN --mount', { skip: isRoot() ? false : 'needs root' }, () => {
     const req = await build([context({ Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=needed,required true\n' })]);
     assert.notEqual(req.code, 0);
     assert.match(req.stderr, /secret needed not found/);
+    const malformed = await build(['--secret', 'tok', dir]);
+    assert.equal(malformed.code, 125);
+    assert.match(malformed.stderr, /invalid secret "tok": expected key=value pairs/);
     const none = await build(['--secret', 'id=nowhere-to-be-found', dir]);
     assert.equal(none.code, 125);
     assert.match(none.stderr, /no file or environment variable/);

@@ -1,23 +1,16 @@
 /** The builder end to end: berth build and DOCKER_BUILDKIT=0 docker build against a real berthd. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { cpSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { TestEngine, isRoot } from '../helpers/engine';
+import { TestEngine, isRoot, writeTree } from '../helpers/engine';
 
 describe('build', { skip: isRoot() ? false : 'needs root' }, () => {
   const e = new TestEngine();
   let n = 0;
   /** A fresh context dir with these files (paths relative, '/'-separated). */
-  const context = (files: Record<string, string>): string => {
-    const dir = join(e.dir, `ctx${++n}`);
-    for (const [p, data] of Object.entries(files)) {
-      mkdirSync(dirname(join(dir, p)), { recursive: true });
-      writeFileSync(join(dir, p), data);
-    }
-    return dir;
-  };
+  const context = (files: Record<string, string>): string => writeTree(join(e.dir, `ctx${++n}`), files);
   const build = async (args: string[]) => {
     const r = await e.berth(['build', ...args]);
     return { ...r, all: r.stdout + r.stderr };

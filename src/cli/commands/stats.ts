@@ -4,7 +4,7 @@
  */
 import { connect, type Client } from '../client';
 import { renderFormat } from '../format';
-import { ExitError, humanSize, out } from '../util';
+import { binarySize, ExitError, humanSize, out } from '../util';
 
 interface Stats {
   name: string;
@@ -29,18 +29,6 @@ interface Row {
   NetIO: string;
   BlockIO: string;
   PIDs: string;
-}
-
-/** docker/go-units BytesSize: binary units, as docker stats prints memory. */
-function bytesSize(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${Number(v.toFixed(i === 0 ? 0 : 2)).toString()}${units[i]}`;
 }
 
 function row(given: string, s: Stats, noTrunc: boolean): Row {
@@ -73,7 +61,7 @@ function row(given: string, s: Stats, noTrunc: boolean): Row {
     ID: id,
     Name: s.name.replace(/^\//, ''),
     CPUPerc: `${cpu.toFixed(2)}%`,
-    MemUsage: `${bytesSize(usage)} / ${bytesSize(limit)}`,
+    MemUsage: `${binarySize(usage)} / ${binarySize(limit)}`,
     MemPerc: `${(limit ? (usage / limit) * 100 : 0).toFixed(2)}%`,
     NetIO: `${humanSize(rx)} / ${humanSize(tx)}`,
     BlockIO: `${humanSize(rd)} / ${humanSize(wr)}`,
