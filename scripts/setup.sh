@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(runc conmon containernetworking-plugins iptables iproute2 util-linux busybox-static tini zstd skopeo docker-registry tar procps)
+PKGS=(runc conmon containernetworking-plugins iptables iproute2 util-linux busybox-static tini zstd skopeo docker-registry tar procps openssl curl bsdutils e2fsprogs)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
