@@ -136,9 +136,12 @@ export function send(socketPath: string, r: RawRequest, opts: { upgrade?: boolea
     else extra['Content-Length'] = String(r.body === undefined ? 0 : Buffer.byteLength(r.body));
     socket.on('connect', () => {
       socket.setTimeout(0);
-      socket.write(requestHead(r, extra));
-      if (r.stream) stopBody = pipeChunked(r.stream, socket);
-      else if (r.body !== undefined && Buffer.byteLength(r.body) > 0) socket.write(r.body);
+      // Head and a JSON body in one write: the daemon then parses the request from one read.
+      if (r.stream) {
+        socket.write(requestHead(r, extra));
+        stopBody = pipeChunked(r.stream, socket);
+      } else if (Buffer.isBuffer(r.body)) socket.write(Buffer.concat([Buffer.from(requestHead(r, extra)), r.body]));
+      else socket.write(requestHead(r, extra) + (r.body ?? ''));
     });
 
     let stopBody: (() => void) | undefined;

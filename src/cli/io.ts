@@ -27,8 +27,11 @@ export function pumpStreams(client: Client, socket: Socket, head: Buffer, o: Str
       if (done) return;
       done = true;
       restore();
-      process.stdin.unpipe(socket);
-      process.stdin.pause();
+      // Touching process.stdin builds its stream (~3 ms at exit): only when it was used.
+      if (o.stdin) {
+        process.stdin.unpipe(socket);
+        process.stdin.pause();
+      }
       if (o.resizePath) process.off('SIGWINCH', resize);
       resolve();
     };
