@@ -1,12 +1,13 @@
 /** Registry responses and network failures as Berth errors with Docker-like messages. */
 import { type BerthError, ForbiddenError, InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
+import type { RegistryResponse } from './http';
 
 interface RegistryErrorBody {
   errors?: Array<{ code?: string; message?: string; detail?: unknown }>;
 }
 
 /** The registry's own words from an error body (`{"errors":[…]}`), else the status line. */
-export async function describeFailure(res: Response): Promise<string> {
+export async function describeFailure(res: RegistryResponse): Promise<string> {
   let text = '';
   try {
     text = (await readCapped(res, 64 * 1024)).toString('utf8');
@@ -23,7 +24,7 @@ export async function describeFailure(res: Response): Promise<string> {
   return `${res.status} ${res.statusText || 'error'}`.trim();
 }
 
-export async function registryError(res: Response, what: string): Promise<BerthError> {
+export async function registryError(res: RegistryResponse, what: string): Promise<BerthError> {
   const detail = await describeFailure(res);
   const msg = `${what}: ${detail}`;
   if (res.status === 404) return new NotFoundError(msg);
@@ -32,14 +33,14 @@ export async function registryError(res: Response, what: string): Promise<BerthE
   return new UnavailableError(msg);
 }
 
-/** fetch() throws TypeError('fetch failed') with the socket error as cause; show the cause. */
+/** A socket error (or one wrapped as a cause) as the user's message. */
 export function networkError(method: string, url: string, e: unknown): UnavailableError {
   const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
   return new UnavailableError(`${method[0]}${method.slice(1).toLowerCase()} "${url}": ${cause}`, { cause: e });
 }
 
 /** Reads a response body, refusing more than `cap` bytes (manifests, tokens, error bodies). */
-export async function readCapped(res: Response, cap: number): Promise<Buffer> {
+export async function readCapped(res: RegistryResponse, cap: number): Promise<Buffer> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > cap) {
     await res.body?.cancel().catch(() => undefined);
@@ -54,7 +55,7 @@ export async function readCapped(res: Response, cap: number): Promise<Buffer> {
       await res.body.cancel().catch(() => undefined);
       throw new InvalidArgumentError(`response exceeds the ${cap}-byte limit`);
     }
-    chunks.push(Buffer.from(c));
+    chunks.push(c);
   }
   return Buffer.concat(chunks);
 }

@@ -2,7 +2,8 @@
 import { ForbiddenError } from '../../errors';
 import { type Credentials, basicHeader, TokenCache } from './auth';
 import { endpointFor } from './endpoint';
-import { describeFailure } from './errors';
+import { describeFailure, networkError } from './errors';
+import { httpSend, type RegistryResponse } from './http';
 import { RegistryTransport } from './transport';
 
 export async function checkLogin(domain: string, creds: Credentials, insecure: string[] = []): Promise<void> {
@@ -13,7 +14,12 @@ export async function checkLogin(domain: string, creds: Credentials, insecure: s
     await t.fetchToken(challenge, []);
     return;
   }
-  const res = await fetch(t.url('/v2/'), { headers: { Authorization: basicHeader(creds) ?? '' } });
+  let res: RegistryResponse;
+  try {
+    res = await httpSend('GET', new URL(t.url('/v2/')), { 'User-Agent': 'berth', Authorization: basicHeader(creds) ?? '' });
+  } catch (e) {
+    throw networkError('GET', t.url('/v2/'), e);
+  }
   if (res.status === 401 || res.status === 403) throw new ForbiddenError(`login to ${domain} failed: unauthorized: ${await describeFailure(res)}`);
   await res.body?.cancel().catch(() => undefined);
 }

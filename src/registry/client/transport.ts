@@ -1,5 +1,5 @@
 /**
- * One registry endpoint over Node 20's fetch: the auth challenge dance
+ * One registry endpoint over node:http(s) (see http.ts): the auth challenge dance
  * (anonymous → Basic or Bearer token per scope, at most two attempts so a
  * registry answering 401 forever fails fast), redirects followed by hand so
  * Authorization never leaves the registry's origin, and errors as Berth errors.
@@ -9,11 +9,12 @@ import { ForbiddenError, InvalidArgumentError, UnavailableError } from '../../er
 import { basicHeader, type Challenge, type Credentials, parseChallenges, TokenCache } from './auth';
 import type { Endpoint } from './endpoint';
 import { describeFailure, networkError, readCapped } from './errors';
+import { httpSend, type RegistryResponse, type RequestBody } from './http';
 
 const MAX_REDIRECTS = 10;
 const MAX_TOKEN_BODY = 1 << 20;
 
-export type Body = Buffer | AsyncIterable<Uint8Array>;
+export type Body = RequestBody;
 
 export interface RequestOptions {
   headers?: Record<string, string>;
@@ -48,7 +49,7 @@ export class RegistryTransport {
   }
 
   /** A request with auth handled; the caller checks the status of the final response. */
-  async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+  async request(method: string, path: string, opts: RequestOptions = {}): Promise<RegistryResponse> {
     const url = this.url(path);
     const replayable = opts.body === undefined || Buffer.isBuffer(opts.body);
     for (let attempt = 0; ; attempt++) {
@@ -116,22 +117,15 @@ export class RegistryTransport {
   }
 
   /** One logical request: redirects followed by hand (http(s) only, Authorization dropped off-origin). */
-  private async send(method: string, url: string, opts: RequestOptions, auth: string | undefined): Promise<Response> {
+  private async send(method: string, url: string, opts: RequestOptions, auth: string | undefined): Promise<RegistryResponse> {
     let current = new URL(url);
     const origin = current.origin;
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'User-Agent': 'berth', ...(opts.headers ?? {}) };
       if (auth && current.origin === origin) headers.Authorization = auth;
-      let res: Response;
+      let res: RegistryResponse;
       try {
-        res = await fetch(current, {
-          method,
-          headers,
-          body: opts.body,
-          redirect: 'manual',
-          // Streamed request bodies need half-duplex in undici.
-          ...(opts.body !== undefined && !Buffer.isBuffer(opts.body) ? { duplex: 'half' as const } : {}),
-        });
+        res = await httpSend(method, current, headers, opts.body);
       } catch (e) {
         throw networkError(method, current.toString(), e);
       }
