@@ -60,6 +60,8 @@ function execRetentionMs(): number {
 
 /** Container dirs being deleted in the background are renamed to this prefix first. */
 const TRASH_PREFIX = '.trash-';
+/** How long a runtime made at create waits for its start (the client that asked starts at once). */
+const PRESTART_TTL_MS = Number(process.env.BERTH_PRESTART_TTL_MS) || 5000;
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -103,7 +105,8 @@ export class ContainerManager {
   private logWatchers = new Map<string, FSWatcher>();
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private readers = new Map<string, Set<Promise<void>>>();
-  private starting = new Set<string>();
+  /** Runtimes made at create (prestart), waiting for their start. */
+  private prepared = new Map<string, { pid: number; expires: NodeJS.Timeout }>();
   readonly runc: Runc;
   private readonly dirs: { containers: string; exits: string; sockets: string; runcRoot: string };
 
@@ -142,6 +145,10 @@ export class ContainerManager {
       this.containers.set(id, { rec, state, dir, net });
       this.names.set(rec.Name, id);
     }
+    // A runtime made at create whose start never came (the daemon stopped first): take it down.
+    for (const c of this.containers.values()) {
+      if (!c.state.Running && existsSync(join(this.dirs.runcRoot, c.rec.Id))) await this.takeDownWaitingRuntime(c);
+    }
     this.watcher = watch(this.dirs.exits, (_ev, name) => {
       if (name) void this.onExitFile(String(name));
     });
@@ -160,6 +167,8 @@ export class ContainerManager {
   }
 
   close(): void {
+    // Runtimes made at create stay behind a stopping daemon; the next one's init takes them down.
+    for (const p of this.prepared.values()) clearTimeout(p.expires);
     this.watcher?.close();
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.logTimer) clearInterval(this.logTimer);
@@ -326,52 +335,16 @@ export class ContainerManager {
 
   private async startLocked(c: Container): Promise<void> {
     const id = c.rec.Id;
-    await Promise.all([fsp.rm(join(this.dirs.exits, id), { force: true }), fsp.rm(join(c.dir, 'oom'), { force: true })]);
-    if (existsSync(join(this.dirs.runcRoot, id))) await this.runc.delete(id, true).catch(() => undefined);
-    const rootfs = join(c.dir, 'rootfs');
     const t = timer(`start ${id.slice(0, 12)}`);
+    const ahead = this.takePrepared(id);
     if (c.rec.StoppedByUser) {
       delete c.rec.StoppedByUser;
       await this.saveRecord(c);
     }
-    this.starting.add(id);
     try {
-      await this.mountRootfs(c);
-      await this.populateVolumes(c, rootfs);
-      t('mount');
-      const net = await this.attachNetwork(c);
-      t('network');
-      // network.json lets a restarted daemon show (and detach) this container's networks.
-      await Promise.all([this.writeEtcFiles(c, net), atomicWriteJson(join(c.dir, 'network.json'), net, 0o600, { durable: false })]);
-      const spec = await this.runtimeSpec(c, rootfs, net);
-      t('spec');
-      await fsp.writeFile(join(c.dir, 'config.json'), serializeRuntimeSpec(spec));
-      await this.rotateLogs(c);
-      const cfg = c.rec.Config;
-      const pid = await startConmon({
-        cid: id,
-        uuid: id.slice(0, 12),
-        name: c.rec.Name.slice(1),
-        bundle: c.dir,
-        runtime: this.runc.bin,
-        runtimeRoot: this.dirs.runcRoot,
-        logPath: c.rec.LogPath,
-        // conmon 2.1.6 truncates (and loses the current file) at its bound and does not reset its
-        // count when asked to reopen, so berthd alone rotates; see rotateRunningLogs.
-        logSizeMax: -1,
-        exitDir: this.dirs.exits,
-        socketDir: this.dirs.sockets,
-        pidFile: join(c.dir, 'pidfile'),
-        conmonPidFile: join(c.dir, 'conmon.pid'),
-        terminal: !!cfg.Tty,
-        stdin: !!cfg.OpenStdin,
-        leaveStdinOpen: !!cfg.OpenStdin && !cfg.StdinOnce,
-        // A --rm container's log goes with it: its exit need not wait for an fsync.
-        syncLog: !c.rec.HostConfig.AutoRemove,
-      });
-      t('conmon+runc create');
+      const pid = ahead?.pid ?? (await this.prepareRuntime(c, t));
       await this.runc.startFast(id);
-      t('runc start');
+      t(ahead ? 'runc start (runtime made at create)' : 'runc start');
       c.state = { ...initialState(), Status: 'running', Running: true, Pid: pid, StartedAt: new Date().toISOString() };
       await this.save(c);
       this.watchLog(c);
@@ -379,21 +352,133 @@ export class ContainerManager {
       t('saved');
       this.events.emit('container', 'start', id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
     } catch (e) {
-      await this.runc.delete(id, true).catch(() => undefined);
-      await this.networks.detach(id).catch(() => undefined);
-      c.net = undefined;
-      await this.unmountRootfs(c);
+      await this.teardownRuntime(c);
       const msg = messageOf(e);
       const code = e instanceof RuntimeStartError ? startFailureCode(msg) : 125;
       c.state = { ...c.state, Status: c.state.StartedAt.startsWith('0001') ? 'created' : 'exited', Running: false, Pid: 0, ExitCode: code === 125 ? 128 : code, Error: msg };
       await this.save(c);
       if (e instanceof RuntimeStartError) throw new ContainerStartError(`failed to create task for container: ${msg}`, code);
       throw e;
-    } finally {
-      this.starting.delete(id);
     }
     // The command may have exited before we recorded it as running; its exit event was skipped.
     if (existsSync(join(this.dirs.exits, id))) void this.onExitFile(id);
+  }
+
+  /**
+   * Everything a start does before `runc start`: rootfs, network, config.json,
+   * and conmon with `runc create` (the container's init then waits to exec
+   * the command). Resolves with the init's PID; on failure the caller tears down.
+   */
+  private async prepareRuntime(c: Container, t: (phase: string) => void = () => undefined): Promise<number> {
+    const id = c.rec.Id;
+    await Promise.all([fsp.rm(join(this.dirs.exits, id), { force: true }), fsp.rm(join(c.dir, 'oom'), { force: true })]);
+    if (existsSync(join(this.dirs.runcRoot, id))) await this.runc.delete(id, true).catch(() => undefined);
+    const rootfs = join(c.dir, 'rootfs');
+    await this.mountRootfs(c);
+    await this.populateVolumes(c, rootfs);
+    t('mount');
+    const net = await this.attachNetwork(c);
+    t('network');
+    // network.json lets a restarted daemon show (and detach) this container's networks.
+    await Promise.all([this.writeEtcFiles(c, net), atomicWriteJson(join(c.dir, 'network.json'), net, 0o600, { durable: false })]);
+    const spec = await this.runtimeSpec(c, rootfs, net);
+    t('spec');
+    await fsp.writeFile(join(c.dir, 'config.json'), serializeRuntimeSpec(spec));
+    await this.rotateLogs(c);
+    const cfg = c.rec.Config;
+    const pid = await startConmon({
+      cid: id,
+      uuid: id.slice(0, 12),
+      name: c.rec.Name.slice(1),
+      bundle: c.dir,
+      runtime: this.runc.bin,
+      runtimeRoot: this.dirs.runcRoot,
+      logPath: c.rec.LogPath,
+      // conmon 2.1.6 truncates (and loses the current file) at its bound and does not reset its
+      // count when asked to reopen, so berthd alone rotates; see rotateRunningLogs.
+      logSizeMax: -1,
+      exitDir: this.dirs.exits,
+      socketDir: this.dirs.sockets,
+      pidFile: join(c.dir, 'pidfile'),
+      conmonPidFile: join(c.dir, 'conmon.pid'),
+      terminal: !!cfg.Tty,
+      stdin: !!cfg.OpenStdin,
+      leaveStdinOpen: !!cfg.OpenStdin && !cfg.StdinOnce,
+      // A --rm container's log goes with it: its exit need not wait for an fsync.
+      syncLog: !c.rec.HostConfig.AutoRemove,
+    });
+    t('conmon+runc create');
+    return pid;
+  }
+
+  /** Undoes prepareRuntime (or what of it happened): runtime, network, rootfs mount. */
+  private async teardownRuntime(c: Container): Promise<void> {
+    await this.runc.delete(c.rec.Id, true).catch(() => undefined);
+    await this.networks.detach(c.rec.Id).catch(() => undefined);
+    c.net = undefined;
+    await this.unmountRootfs(c);
+  }
+
+  // ---------------------------------------------------------------- runtime made at create
+
+  /**
+   * Makes the runtime of a just-created container (prepareRuntime) before its
+   * start arrives, for a client that says it starts at once (`berth run` sends
+   * X-Berth-Start): the start then only runs `runc start`, and the client's
+   * round trip between create and start overlaps conmon and `runc create`.
+   * The container stays "created" to every API meanwhile. A failure is dropped
+   * quietly (the start does it all again and reports it); a runtime that no
+   * start takes within PRESTART_TTL_MS, or that anything but a start would
+   * invalidate (update, network changes, file access, rename, removal), is
+   * taken down first.
+   */
+  prestart(idOrName: string): void {
+    const c = this.get(idOrName);
+    const id = c.rec.Id;
+    void this.lock
+      .run(id, async () => {
+        if (c.state.Running || c.state.Status !== 'created' || this.prepared.has(id) || !this.containers.has(id)) return;
+        let pid: number;
+        try {
+          pid = await this.prepareRuntime(c, timer(`prestart ${id.slice(0, 12)}`));
+        } catch {
+          await this.teardownRuntime(c);
+          return;
+        }
+        const expires = setTimeout(() => void this.lock.run(id, () => this.discardPrepared(c)).catch(() => undefined), PRESTART_TTL_MS);
+        expires.unref();
+        this.prepared.set(id, { pid, expires });
+      })
+      .catch(() => undefined);
+  }
+
+  private takePrepared(id: string): { pid: number } | undefined {
+    const p = this.prepared.get(id);
+    if (!p) return undefined;
+    clearTimeout(p.expires);
+    this.prepared.delete(id);
+    return p;
+  }
+
+  /**
+   * Takes down a runtime made at create that no start used. Call under the
+   * container's lock. conmon exits once runc has killed the waiting init; its
+   * exit file must not outlive it, or the next start would read it as its own.
+   */
+  private async discardPrepared(c: Container): Promise<void> {
+    if (this.takePrepared(c.rec.Id)) await this.takeDownWaitingRuntime(c);
+  }
+
+  private async takeDownWaitingRuntime(c: Container): Promise<void> {
+    let conmonPid = 0;
+    try {
+      conmonPid = Number(readFileSync(join(c.dir, 'conmon.pid'), 'utf8').trim());
+    } catch {
+      conmonPid = 0;
+    }
+    await this.teardownRuntime(c);
+    for (let i = 0; i < 100 && conmonPid > 0 && processAlive(conmonPid, 'conmon'); i++) await sleep(10);
+    await fsp.rm(join(this.dirs.exits, c.rec.Id), { force: true });
   }
 
   /**
@@ -435,6 +520,7 @@ export class ContainerManager {
   /** `network connect`: a running container joins now; a stopped one on its next start. */
   async connectNetwork(idOrName: string, network: string, aliases: string[], ip?: string): Promise<void> {
     const c = this.get(idOrName);
+    await this.lock.run(c.rec.Id, () => this.discardPrepared(c));
     const net = this.networks.get(network);
     const eps = { ...(c.rec.NetworkingConfig?.EndpointsConfig ?? {}) };
     if (eps[net.Name] || networkName(c.rec.HostConfig.NetworkMode) === net.Name) throw new ConflictError(`endpoint with name ${c.rec.Name.slice(1)} already exists in network ${net.Name}`);
@@ -453,6 +539,7 @@ export class ContainerManager {
 
   async disconnectNetwork(idOrName: string, network: string): Promise<void> {
     const c = this.get(idOrName);
+    await this.lock.run(c.rec.Id, () => this.discardPrepared(c));
     const net = this.networks.get(network);
     const eps = { ...(c.rec.NetworkingConfig?.EndpointsConfig ?? {}) };
     const primary = networkName(c.rec.HostConfig.NetworkMode) === net.Name;
@@ -491,7 +578,13 @@ export class ContainerManager {
     let opts = `lowerdir=${lowers.join(':')},upperdir=${join(c.dir, 'upper')},workdir=${join(c.dir, 'work')}`;
     // As Podman does for --rm: no syncs to the upper dir, whose content dies with the container.
     // Without it, the unmount syncs the whole host filesystem, which under I/O load is slow.
-    if (c.rec.HostConfig.AutoRemove && overlayVolatile()) opts += ',volatile';
+    if (c.rec.HostConfig.AutoRemove && overlayVolatile()) {
+      opts += ',volatile';
+      // A volatile mount leaves <workdir>/work/incompat/volatile, and overlayfs refuses (EINVAL) to mount
+      // over it again: that is its warning that the upper dir may be torn after a crash. A --rm
+      // container's upper dir is disposable, so a second mount (a start retried) just clears it.
+      await fsp.rm(join(c.dir, 'work', 'work', 'incompat'), { recursive: true, force: true });
+    }
     if (opts.length > 4000) throw new InvalidArgumentError('image has too many layers for one overlay mount');
     await mountAsync('overlay', rootfs, 'overlay', 0, opts);
   }
@@ -510,6 +603,7 @@ export class ContainerManager {
     const c = this.get(idOrName);
     if (c.state.Running) return fn(join(c.dir, 'rootfs'), c);
     return this.lock.run(c.rec.Id, async () => {
+      await this.discardPrepared(c);
       await this.mountRootfs(c);
       try {
         return await fn(join(c.dir, 'rootfs'), c);
@@ -784,6 +878,7 @@ export class ContainerManager {
   async update(idOrName: string, u: ContainerUpdate): Promise<{ Warnings: string[] }> {
     const c = this.get(idOrName);
     return this.lock.run(c.rec.Id, async () => {
+      await this.discardPrepared(c);
       const hc: HostConfig = { ...c.rec.HostConfig };
       if (u.RestartPolicy?.Name) {
         if (hc.AutoRemove && u.RestartPolicy.Name !== 'no') throw new ConflictError('Restart policy cannot be updated because AutoRemove is enabled for the container');
@@ -863,6 +958,7 @@ export class ContainerManager {
     await this.lock.run(c.rec.Id, async () => {
       if (!this.containers.has(c.rec.Id)) return;
       const mark = timer(`remove ${c.rec.Id.slice(0, 12)}`);
+      await this.discardPrepared(c);
       const t = this.restartTimers.get(c.rec.Id);
       if (t) clearTimeout(t);
       c.state = { ...c.state, Status: 'removing', Restarting: false };
@@ -901,6 +997,8 @@ export class ContainerManager {
     const c = this.get(idOrName);
     if (!NAME_RE.test(newName)) throw new InvalidArgumentError(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     const full = newName.startsWith('/') ? newName : `/${newName}`;
+    // The name is in a runtime made at create (conmon's, the network's DNS entry).
+    await this.lock.run(c.rec.Id, () => this.discardPrepared(c));
     await this.lock.run('names', async () => {
       if (this.names.has(full)) throw new ConflictError(`Conflict. The container name "${full}" is already in use by container "${this.names.get(full)}". You have to remove (or rename) that container to be able to reuse that name.`);
       this.names.delete(c.rec.Name);

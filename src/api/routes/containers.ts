@@ -409,7 +409,10 @@ export function containerRoutes(r: Router, engine: Engine): void {
     // The docker CLI always sends LogConfig, with Type "" unless --log-driver was given: that means
     // the daemon's default driver (its --log-opt values still apply).
     if (hostConfig.LogConfig && !hostConfig.LogConfig.Type) hostConfig.LogConfig = { Type: 'k8s-file', Config: hostConfig.LogConfig.Config ?? {} };
-    ctx.send(201, await C.create(config as ContainerConfig, hostConfig, name, normalizeNetworking(nc)));
+    const created = await C.create(config as ContainerConfig, hostConfig, name, normalizeNetworking(nc));
+    // Berth's own CLI says when a start follows at once (`berth run`): the runtime is made meanwhile.
+    if (ctx.req.headers['x-berth-start'] === 'now') C.prestart(created.Id);
+    ctx.send(201, created);
   });
   r.add('GET', '/containers/{id}/json', (ctx) => ctx.send(200, containerInspect(engine, C.get(ctx.params.id))));
   r.add('POST', '/containers/{id}/start', async (ctx) => {

@@ -259,9 +259,14 @@ function healthcheck(f: RunFlags): Record<string, unknown> | undefined {
   };
 }
 
-async function createContainer(client: Client, image: string, command: string[], f: RunFlags): Promise<string> {
+async function createContainer(client: Client, image: string, command: string[], f: RunFlags, startsNow = false): Promise<string> {
   try {
-    const r = await client.json<{ Id: string; Warnings: string[] }>('POST', '/containers/create', { query: { name: f.name }, body: createBody(image, command, f) });
+    const r = await client.json<{ Id: string; Warnings: string[] }>('POST', '/containers/create', {
+      query: { name: f.name },
+      body: createBody(image, command, f),
+      // berthd makes the runtime while our start is on its way (other daemons ignore the header).
+      headers: startsNow ? { 'X-Berth-Start': 'now' } : undefined,
+    });
     for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
     return r.Id;
   } catch (e) {
@@ -285,7 +290,7 @@ export async function run(image: string, command: string[], f: RunFlags): Promis
   const client = await connect();
   mark('connected');
   if (f.detach && f.rm && f.restart && f.restart !== 'no') throw new ExitError('Conflicting options: --restart and --rm', 125);
-  const id = await createContainer(client, image, command, f);
+  const id = await createContainer(client, image, command, f, true);
   mark('created');
   if (f.detach) {
     try {
