@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import { TestEngine, isRoot, writeTree } from '../helpers/engine';
 
 describe('build RUN --mount', { skip: isRoot() ? false : 'needs root' }, () => {
@@ -35,6 +36,19 @@ describe('build RUN --mount', { skip: isRoot() ? false : 'needs root' }, () => {
     await e.busybox();
   });
   after(() => e.cleanup());
+
+  /** POST /build with an empty context and extra headers, as another client could send it. */
+  function postBuild(headers: Record<string, string>): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: e.socket, method: 'POST', path: '/v1.45/build?t=never', headers: { 'Content-Type': 'application/x-tar', 'Content-Length': '0', ...headers } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
 
   test('type=cache: the dir persists across builds and a restart, never enters the layer; builder prune removes it', async () => {
     const df = (word: string) => `FROM busybox\nRUN --mount=type=cache,target=/var/cache/app echo ${word} >> /var/cache/app/log && cat /var/cache/app/log > /seen\n`;
@@ -190,6 +204,16 @@ describe('build RUN --mount', { skip: isRoot() ? false : 'needs root' }, () => {
     const none = await build(['--secret', 'id=nowhere-to-be-found', dir]);
     assert.equal(none.code, 125);
     assert.match(none.stderr, /no file or environment variable/);
+    // The header other clients could send wrong: refused before any build step.
+    for (const [header, message] of [
+      ['not base64 json', /X-Berth-Build-Secrets: not base64 JSON/],
+      [Buffer.from('["tok"]').toString('base64'), /expected an object of IDs/],
+      [Buffer.from('{"tok":7}').toString('base64'), /secret tok is not a base64 string/],
+    ] as const) {
+      const r = await postBuild({ 'X-Berth-Build-Secrets': header });
+      assert.equal(r.status, 400, r.body);
+      assert.match(r.body, message);
+    }
   });
 
   test('bad mount flags point at the Dockerfile line; ssh says it is not supported', async () => {
