@@ -123,7 +123,9 @@ export function validateHostConfig(hc: HostConfig, config: Pick<ContainerConfig,
     if (hc.PublishAllPorts || Object.keys(hc.PortBindings ?? {}).length) throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
   }
   if (joinedContainer(hc.PidMode) === '') throw new InvalidArgumentError('invalid PID mode: container: needs a container name or ID');
-  if ((hc.IpcMode ?? '').startsWith('container:')) throw new InvalidArgumentError('--ipc container:<name> is not supported yet');
+  const ipc = hc.IpcMode ?? '';
+  if (!['', 'none', 'private', 'shareable', 'host'].includes(ipc) && !(ipc.startsWith('container:') && ipc.length > 'container:'.length))
+    throw new InvalidArgumentError(`invalid IPC mode: ${ipc}`);
   if (hc.Memory && hc.Memory < 6 * 1024 * 1024) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
   if (hc.NanoCpus && hc.NanoCpus < 0) throw new InvalidArgumentError('invalid --cpus: must be positive');
   const rp = hc.RestartPolicy?.Name ?? '';

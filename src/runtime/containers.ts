@@ -15,7 +15,7 @@ import type { EventBus } from '../engine/events';
 import type { ImageStore } from '../image/store';
 import type { Digest } from '../image/digest';
 import { atomicWriteJson, ensureDir, KeyedMutex, readJson } from '../sys/fsutil';
-import { mountAsync, umount2Async, MNT_DETACH, O_PATH } from '../sys/libc';
+import { mountAsync, umount2Async, MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, O_PATH } from '../sys/libc';
 import { mkdirInRoot } from '../sys/inroot';
 import { findBinary } from '../sys/exec';
 import { processAlive } from '../sys/proc';
@@ -36,7 +36,7 @@ import { packDirectory } from '../image/snapshot/pack';
 import { writeTar } from '../image/tar/writer';
 import { openInRoot } from '../sys/inroot';
 import { Runc } from './runc';
-import { buildRuntimeSpec, probeHost, serializeRuntimeSpec, type RuntimeSpecInput } from './spec';
+import { buildRuntimeSpec, DEFAULT_SHM_SIZE, probeHost, serializeRuntimeSpec, type RuntimeSpecInput } from './spec';
 import { resolveUser } from './user';
 import { signalNumber } from './signals';
 import {
@@ -263,6 +263,8 @@ export class ContainerManager {
     else this.networks.get(netMode);
     const joinedPid = joinedContainer(hostConfig.PidMode);
     if (joinedPid !== undefined) this.get(joinedPid);
+    const joinedIpc = joinedContainer(hostConfig.IpcMode);
+    if (joinedIpc !== undefined) this.get(joinedIpc);
     const endpoints = networking?.EndpointsConfig ?? {};
     for (const n of Object.keys(endpoints)) this.networks.get(networkName(n));
     if (hostConfig.Init && !initBinary()) throw new InvalidArgumentError('--init needs a static init binary: install the Debian package tini');
@@ -303,6 +305,8 @@ export class ContainerManager {
           ...hostConfig,
           // An empty driver (what the docker CLI sends) means the default one, options kept.
           LogConfig: hostConfig.LogConfig?.Type ? hostConfig.LogConfig : { Type: 'k8s-file', Config: hostConfig.LogConfig?.Config ?? {} },
+          // Docker's daemon default (since 20.10), as inspect shows it.
+          IpcMode: hostConfig.IpcMode || 'private',
         },
         RestartCount: 0,
         LogPath: join(dir, 'ctr.log'),
@@ -376,6 +380,7 @@ export class ContainerManager {
     const rootfs = join(c.dir, 'rootfs');
     await this.mountRootfs(c);
     await this.populateVolumes(c, rootfs);
+    await this.mountShm(c);
     t('mount');
     const net = await this.attachNetwork(c);
     t('network');
@@ -416,7 +421,7 @@ export class ContainerManager {
     await this.runc.delete(c.rec.Id, true).catch(() => undefined);
     await this.networks.detach(c.rec.Id).catch(() => undefined);
     c.net = undefined;
-    await this.unmountRootfs(c);
+    await Promise.all([this.unmountRootfs(c), this.unmountShm(c)]);
   }
 
   // ---------------------------------------------------------------- runtime made at create
@@ -634,6 +639,43 @@ export class ContainerManager {
   }
 
   /** PID of a running container whose namespace another one joins (`container:<name>` modes). */
+  /**
+   * `--ipc`: host, none, private, shareable (a host tmpfs at <dir>/shm that others
+   * may join), or container:<donor>, which takes the donor's namespace and /dev/shm.
+   * As Docker, only a shareable (or host) donor can be joined.
+   */
+  private ipcOf(c: Container): Pick<RuntimeSpecInput, 'ipc' | 'shmSource'> {
+    const mode = c.rec.HostConfig.IpcMode ?? '';
+    if (mode === 'host' || mode === 'none') return { ipc: mode };
+    if (mode === 'shareable') return { ipc: 'private', shmSource: join(c.dir, 'shm') };
+    const donor = joinedContainer(mode);
+    if (donor === undefined) return { ipc: 'private' };
+    const d = this.get(donor);
+    const pid = this.runningPid(donor, 'IPC namespace');
+    if (d.rec.HostConfig.IpcMode === 'host') return { ipc: 'host' };
+    if (d.rec.HostConfig.IpcMode !== 'shareable') throw new InvalidArgumentError(`container ${d.rec.Id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`);
+    return { ipc: { path: `/proc/${pid}/ns/ipc` }, shmSource: join(d.dir, 'shm') };
+  }
+
+  /** A shareable container's /dev/shm: a tmpfs on the host, so joiners can bind the same one. */
+  private async mountShm(c: Container): Promise<void> {
+    if (c.rec.HostConfig.IpcMode !== 'shareable') return;
+    const dir = join(c.dir, 'shm');
+    await this.unmountShm(c);
+    await ensureDir(dir, 0o700);
+    const size = c.rec.HostConfig.ShmSize && c.rec.HostConfig.ShmSize > 0 ? c.rec.HostConfig.ShmSize : DEFAULT_SHM_SIZE;
+    await mountAsync('shm', dir, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,size=${size}`);
+  }
+
+  private async unmountShm(c: Container): Promise<void> {
+    if (c.rec.HostConfig.IpcMode !== 'shareable') return;
+    try {
+      while (await umount2Async(join(c.dir, 'shm'), MNT_DETACH));
+    } catch {
+      // nothing mounted
+    }
+  }
+
   private runningPid(nameOrId: string, what: string): number {
     const t = this.get(nameOrId);
     if (!t.state.Running || !t.state.Pid) throw new ConflictError(`cannot join ${what} of a non running container: ${t.rec.Id}`);
@@ -709,7 +751,7 @@ export class ContainerManager {
         oomKillDisable: hc.OomKillDisable || undefined,
       },
       network: net.namespace,
-      ipc: hc.IpcMode === 'host' ? 'host' : 'private',
+      ...this.ipcOf(c),
       pid: hc.PidMode === 'host' ? 'host' : joinedPid !== undefined ? { path: `/proc/${this.runningPid(joinedPid, 'PID namespace')}/ns/pid` } : 'private',
       uts: hc.UTSMode === 'host' || net.namespace.mode === 'host' ? 'host' : 'private',
       mounts: ociMounts(c.rec.MountPoints ?? []),
@@ -758,6 +800,7 @@ export class ContainerManager {
         this.runc.reap(c.rec.Id).catch(() => undefined),
         this.networks.detach(c.rec.Id, { containerGone: true }).catch(() => undefined),
         this.unmountRootfs(c),
+        this.unmountShm(c),
         this.save(c),
         c.rec.StoppedByUser ? this.saveRecord(c) : undefined,
       ]);
@@ -967,6 +1010,7 @@ export class ContainerManager {
       await Promise.all([
         this.networks.detach(c.rec.Id).catch(() => undefined),
         this.unmountRootfs(c),
+        this.unmountShm(c),
         fsp.rm(join(this.dirs.exits, c.rec.Id), { force: true }),
         fsp.rm(join(this.dirs.sockets, c.rec.Id.slice(0, 12)), { force: true, recursive: true }),
       ]);

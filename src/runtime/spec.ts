@@ -62,7 +62,10 @@ export interface RuntimeSpecInput {
   };
   /** 'none' and 'private' both get a new netns ('none' = just loopback); 'path' joins one. */
   network: { mode: 'none' | 'host' | 'private' } | { mode: 'path'; nsPath: string };
-  ipc: 'private' | 'host' | 'shareable';
+  /** 'none': a namespace of its own without /dev/shm; 'path': join another container's (`--ipc container:`). */
+  ipc: 'private' | 'host' | 'none' | { path: string };
+  /** A host directory bound at /dev/shm instead of a fresh tmpfs: a shareable container's shm, or its donor's. */
+  shmSource?: string;
   /** 'path': join another container's pid namespace (`--pid container:<name>`). */
   pid: 'private' | 'host' | { path: string };
   uts: 'private' | 'host';
@@ -109,7 +112,7 @@ export interface HostFacts {
 /** runc 1.1.5 reports spec 1.0.2-dev (`runc --version`); Docker writes the version its runtime-spec module has. */
 export const OCI_VERSION = '1.0.2-dev';
 
-const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 const INIT_PATH = '/sbin/docker-init';
 
 /** moby daemon/pkg/oci/caps/defaults.go, in that order. */
@@ -485,8 +488,9 @@ function buildMounts(input: RuntimeSpecInput, initBind: OciMount | undefined): O
   ] as const) {
     if (src && !has(dest)) files.push({ destination: dest, type: 'bind', source: src, options: [...fileOpts] });
   }
-  if (input.ipc === 'host' && !has('/dev/shm')) {
-    files.push({ destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate'] });
+  if (!has('/dev/shm')) {
+    const shm = input.ipc === 'host' ? '/dev/shm' : input.shmSource;
+    if (shm) files.push({ destination: '/dev/shm', type: 'bind', source: shm, options: ['rbind', 'rprivate'] });
   }
   const extra = [...user, ...files];
   const userDests = new Set(extra.map((m) => cleanDest(m.destination)));
@@ -499,6 +503,8 @@ function buildMounts(input: RuntimeSpecInput, initBind: OciMount | undefined): O
   for (const m of initBind ? [...defaultMounts(), initBind] : defaultMounts()) {
     if (userDests.has(m.destination)) continue;
     if (userDev && m.destination.startsWith('/dev/')) continue;
+    // Docker's --ipc none: no /dev/shm at all.
+    if (m.destination === '/dev/shm' && input.ipc === 'none') continue;
     if (m.destination === '/dev/shm') m.options = [...(m.options ?? []), `size=${shmSize}`];
     mounts.push(m);
   }
@@ -664,7 +670,8 @@ function buildNamespaces(input: RuntimeSpecInput, host: HostFacts): OciNamespace
   if (input.uts !== 'host') ns.push({ type: 'uts' });
   if (typeof input.pid === 'object') ns.push({ type: 'pid', path: input.pid.path });
   else if (input.pid !== 'host') ns.push({ type: 'pid' });
-  if (input.ipc !== 'host') ns.push({ type: 'ipc' });
+  if (typeof input.ipc === 'object') ns.push({ type: 'ipc', path: input.ipc.path });
+  else if (input.ipc !== 'host') ns.push({ type: 'ipc' });
   // Docker's default cgroupns mode is private on cgroup v2 only (host on v1, and for privileged on v1).
   if (host.cgroupV2) ns.push({ type: 'cgroup' });
   return ns;

@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestEngine, eventually, httpGet, isRoot } from '../helpers/engine';
 
@@ -100,6 +100,35 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
     } finally {
       await e.berth(['rm', '-f', 'ns-target', 'ns-stopped']);
     }
+  });
+
+  test('--ipc: shareable donors are joined with their /dev/shm; private ones refuse; none has no /dev/shm', async () => {
+    const d = await e.berth(['run', '-d', '--name', 'ipc-donor', '--ipc', 'shareable', 'busybox', 'sh', '-c', 'echo in-shm > /dev/shm/f; sleep 60']);
+    assert.equal(d.code, 0, d.stderr);
+    try {
+      await e.berth(['run', '-d', '--name', 'ipc-private', 'busybox', 'sleep', '60']);
+      const donorNs = (await e.berth(['exec', 'ipc-donor', 'readlink', '/proc/1/ns/ipc'])).stdout.trim();
+      const j = await e.berth(['run', '--rm', '--ipc', 'container:ipc-donor', 'busybox', 'sh', '-c', 'readlink /proc/1/ns/ipc; cat /dev/shm/f; echo back > /dev/shm/g']);
+      assert.equal(j.code, 0, j.stderr);
+      assert.deepEqual(j.stdout.trim().split('\n'), [donorNs, 'in-shm'], 'same IPC namespace and the same /dev/shm');
+      assert.equal((await e.berth(['exec', 'ipc-donor', 'cat', '/dev/shm/g'])).stdout, 'back\n');
+      const own = await e.berth(['run', '--rm', 'busybox', 'readlink', '/proc/1/ns/ipc']);
+      assert.notEqual(own.stdout.trim(), donorNs);
+      const refused = await e.berth(['run', '--rm', '--ipc', 'container:ipc-private', 'busybox', 'true']);
+      assert.equal(refused.code, 125);
+      assert.match(refused.stderr, /non-shareable IPC \(hint: use IpcMode:shareable for the donor container\)/);
+      const none = await e.berth(['run', '--rm', '--ipc', 'none', 'busybox', 'sh', '-c', 'grep -c " /dev/shm " /proc/mounts; true']);
+      assert.equal(none.stdout.trim(), '0');
+      const bad = await e.berth(['run', '--rm', '--ipc', 'bogus', 'busybox', 'true']);
+      assert.equal(bad.code, 125);
+      assert.match(bad.stderr, /invalid IPC mode: bogus/);
+      const modes = await e.berth(['inspect', '-f', '{{.HostConfig.IpcMode}}', 'ipc-private', 'ipc-donor']);
+      assert.deepEqual(modes.stdout.trim().split('\n'), ['private', 'shareable']);
+    } finally {
+      await e.berth(['rm', '-f', 'ipc-donor', 'ipc-private']);
+    }
+    // The donor's shm tmpfs went with it.
+    assert.doesNotMatch(readFileSync('/proc/mounts', 'utf8'), new RegExp(`${e.root}/containers/[0-9a-f]+/shm`));
   });
 
   test('--internal networks have no route out', async () => {

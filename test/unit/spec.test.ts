@@ -373,6 +373,16 @@ test('network none / host / path', () => {
   assert.deepEqual(p.linux.namespaces[1], { type: 'network', path: '/run/berth/netns/abc' });
 });
 
+test('--ipc container: joins the donor namespace and binds its shm; none mounts no /dev/shm', () => {
+  const j = buildRuntimeSpec(input({ ipc: { path: '/proc/42/ns/ipc' }, shmSource: '/var/lib/berth/containers/d/shm' }), host);
+  assert.deepEqual(j.linux!.namespaces!.find((n) => n.type === 'ipc'), { type: 'ipc', path: '/proc/42/ns/ipc' });
+  const shm = j.mounts!.filter((m) => m.destination === '/dev/shm');
+  assert.deepEqual(shm, [{ destination: '/dev/shm', type: 'bind', source: '/var/lib/berth/containers/d/shm', options: ['rbind', 'rprivate'] }]);
+  const none = buildRuntimeSpec(input({ ipc: 'none' }), host);
+  assert.equal(none.mounts!.some((m) => m.destination === '/dev/shm'), false);
+  assert.ok(none.linux!.namespaces!.some((n) => n.type === 'ipc' && !n.path));
+});
+
 test('pid / ipc / uts host drop their namespaces; uts host drops the hostname', () => {
   const s = buildRuntimeSpec(input({ pid: 'host', ipc: 'host', uts: 'host' }), host);
   assertValid(s);
