@@ -39,6 +39,22 @@ export function setEnv(env: readonly string[] | undefined, key: string, value: s
   return out;
 }
 
+const DURATION_UNITS_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** Go's time.ParseDuration ("30s", "1m30s", "500ms", "0") in whole nanoseconds; undefined if malformed. */
+export function parseGoDuration(text: string): number | undefined {
+  if (text === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let ns = 0;
+  let end = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) {
+    ns += Number(m[1]) * DURATION_UNITS_NS[m[2]];
+    end = re.lastIndex;
+  }
+  return text && end === text.length ? Math.round(ns) : undefined;
+}
+
 /** Go's time.Duration String() for whole nanoseconds. */
 export function goDuration(ns: number): string {
   if (ns === 0) return '0s';

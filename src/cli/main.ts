@@ -300,6 +300,20 @@ async function main(all = false): Promise<number> {
   volume.command('rm').alias('remove').argument('<names...>').option('-f, --force').description('Remove one or more volumes').action((names: string[], o) => set(V().then((m) => m.rm(names, o))));
   volume.command('prune').option('-a, --all', 'Remove all unused volumes, not just anonymous ones').option('-f, --force').description('Remove unused local volumes').action((o) => set(V().then((m) => m.prune(o))));
 
+  const P = () => import('./commands/compose');
+  const compose = top('compose')
+    .description('Define and run multi-container applications (docker compose)')
+    .option('-f, --file <file>', 'Compose configuration files', collect)
+    .option('-p, --project-name <name>', 'Project name')
+    .option('--project-directory <dir>', 'Alternate working directory (default: the directory of the first file)')
+    .enablePositionalOptions();
+  const g = () => compose.opts() as { file?: string[]; projectName?: string; projectDirectory?: string };
+  compose.command('up').argument('[services...]').option('-d, --detach', 'Run containers in the background').option('--wait', 'Wait for services to be running|healthy; implies detached mode').option('--wait-timeout <seconds>', 'Maximum duration to wait for the project to be running|healthy').option('--remove-orphans', 'Remove containers for services not defined in the Compose file').description('Create and start containers').action((s: string[], o) => set(P().then((m) => m.up(s, g(), o))));
+  compose.command('down').option('-v, --volumes', 'Remove named volumes declared in the "volumes" section and anonymous volumes').option('-t, --timeout <seconds>', 'Shutdown timeout in seconds').description('Stop and remove containers, networks').action((o) => set(P().then((m) => m.down(g(), o))));
+  compose.command('ps').argument('[services...]').option('-a, --all', 'Show all stopped containers').option('-q, --quiet', 'Only display IDs').option('--services', 'Display services').description('List containers').action((s: string[], o) => set(P().then((m) => m.ps(s, g(), o))));
+  compose.command('logs').argument('[services...]').option('-f, --follow', 'Follow log output').option('--no-log-prefix', "Don't print prefix in logs").option('-n, --tail <n>', 'Number of lines to show from the end of the logs').description('View output from containers').action((s: string[], o) => set(P().then((m) => m.logs(s, g(), { ...o, noLogPrefix: o.logPrefix === false }))));
+  compose.command('config').option('--services', 'Print the service names, one per line').option('-q, --quiet', 'Only validate the configuration').description('Parse, resolve and render compose file in canonical format').action((o) => set(P().then((m) => m.config(g(), o))));
+
   top('version').option('-f, --format <format>').description('Show the Berth version information').action((o) => set(S().then((m) => m.version(o))));
   top('info').option('-f, --format <format>').description('Display system-wide information').action((o) => set(S().then((m) => m.info(o))));
   top('events').option('-f, --filter <filter>', '', collect).option('--since <time>').option('--until <time>').option('--format <format>').description('Get real time events from the server').action((o) => set(S().then((m) => m.events(o))));

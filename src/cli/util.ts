@@ -1,4 +1,5 @@
 /** Shared CLI helpers: errors and exit codes as the docker CLI has them, human sizes and times. */
+import { parseGoDuration } from '../build/config';
 import { ApiError } from './client';
 
 /** A failure with the exit code the CLI should end with. */
@@ -71,21 +72,11 @@ export function since(unixSeconds: number): string {
   return `${humanDuration(Date.now() / 1000 - unixSeconds)} ago`;
 }
 
-const DURATION_UNITS_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
 /** A Go duration ("30s", "1m30s", "500ms") in nanoseconds, as Docker's --health-* flags take it. */
 export function parseDuration(text: string, flag: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let ns = 0;
-  let m: RegExpExecArray | null;
-  let end = 0;
-  while ((m = re.exec(text))) {
-    ns += Number(m[1]) * DURATION_UNITS_NS[m[2]];
-    end = re.lastIndex;
-  }
-  if (text === '0') return 0;
-  if (!text || end !== text.length) throw new ExitError(`invalid argument "${text}" for "${flag}" flag: time: invalid duration "${text}"`, 125);
-  return Math.round(ns);
+  const ns = parseGoDuration(text);
+  if (ns === undefined) throw new ExitError(`invalid argument "${text}" for "${flag}" flag: time: invalid duration "${text}"`, 125);
+  return ns;
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

@@ -1,0 +1,150 @@
+/** `berth compose`: docker compose's up/down/ps/logs/config over the Engine API (src/compose). */
+import { connect, readBody, type Client } from '../client';
+import { ExitError, out } from '../util';
+import { ComposeError, loadProject } from '../../compose/load';
+import type { ComposeProject } from '../../compose/model';
+import { down as composeDown, projectContainers, shortName, up as composeUp, type ContainerSummary, type Report } from '../../compose/project';
+
+export interface ProjectFlags {
+  file?: string[];
+  projectName?: string;
+  projectDirectory?: string;
+}
+
+function load(g: ProjectFlags): ComposeProject {
+  let p: ComposeProject;
+  try {
+    p = loadProject({ files: g.file, projectName: g.projectName, cwd: g.projectDirectory });
+  } catch (e) {
+    if (e instanceof ComposeError) throw new ExitError(e.message, 1);
+    throw e;
+  }
+  for (const w of p.warnings) process.stderr.write(`WARN[0000] ${w}\n`);
+  return p;
+}
+
+const report: Report = (kind, name, status) => process.stderr.write(` ${kind} ${name}  ${status}\n`);
+
+async function run<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ComposeError) throw new ExitError(e.message, 1);
+    throw e;
+  }
+}
+
+export async function up(services: string[], g: ProjectFlags, f: { detach?: boolean; wait?: boolean; waitTimeout?: string; removeOrphans?: boolean }): Promise<number> {
+  const p = load(g);
+  const client = await connect();
+  const ids = await run(() =>
+    composeUp(client, p, {
+      services,
+      wait: !!f.wait,
+      waitTimeoutS: f.waitTimeout ? Number(f.waitTimeout) : undefined,
+      removeOrphans: !!f.removeOrphans,
+      report,
+      warn: (m) => process.stderr.write(`WARN[0000] ${m}\n`),
+    }),
+  );
+  if (f.detach || f.wait) return 0;
+  // Attached: every container's output, prefixed, until all have stopped; Ctrl-C stops them.
+  let stopping = false;
+  process.once('SIGINT', () => {
+    stopping = true;
+    process.stderr.write('Gracefully stopping... (press Ctrl+C again to force)\n');
+    process.once('SIGINT', () => process.exit(130));
+    for (const id of ids) void client.call('POST', `/containers/${id}/stop`).catch(() => undefined);
+  });
+  const names = await projectContainers(client, p.name);
+  const width = Math.max(...names.map((c) => shortName(c).length));
+  await Promise.all(names.filter((c) => ids.includes(c.Id)).map((c) => follow(client, c, width, true)));
+  return stopping ? 130 : 0;
+}
+
+export async function down(g: ProjectFlags, f: { volumes?: boolean; timeout?: string }): Promise<void> {
+  const p = load(g);
+  const client = await connect();
+  await run(() => composeDown(client, p, { volumes: !!f.volumes, timeoutS: f.timeout !== undefined ? Number(f.timeout) : undefined, report }));
+}
+
+export async function ps(services: string[], g: ProjectFlags, f: { all?: boolean; quiet?: boolean; services?: boolean }): Promise<void> {
+  const p = load(g);
+  const client = await connect();
+  let list = await projectContainers(client, p.name, !!f.all);
+  if (services.length) list = list.filter((c) => services.includes(c.Labels['com.docker.compose.service'] ?? ''));
+  if (f.services) {
+    out([...new Set(list.map((c) => c.Labels['com.docker.compose.service']))].map((s) => `${s}\n`).join(''));
+    return;
+  }
+  if (f.quiet) {
+    out(list.map((c) => `${c.Id}\n`).join(''));
+    return;
+  }
+  const rows = list.map((c) => [shortName(c), c.Image, JSON.stringify(c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command), c.Labels['com.docker.compose.service'] ?? '', ago(c.Created), c.Status, ports(c)]);
+  const head = ['NAME', 'IMAGE', 'COMMAND', 'SERVICE', 'CREATED', 'STATUS', 'PORTS'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  out([head, ...rows].map((r) => `${r.map((x, i) => (i === r.length - 1 ? x : x.padEnd(widths[i]))).join('   ')}\n`).join(''));
+}
+
+export async function logs(services: string[], g: ProjectFlags, f: { follow?: boolean; noLogPrefix?: boolean; tail?: string }): Promise<void> {
+  const p = load(g);
+  const client = await connect();
+  let list = await projectContainers(client, p.name);
+  if (services.length) list = list.filter((c) => services.includes(c.Labels['com.docker.compose.service'] ?? ''));
+  const width = Math.max(0, ...list.map((c) => shortName(c).length));
+  await Promise.all(list.map((c) => follow(client, c, width, !!f.follow, !f.noLogPrefix, f.tail)));
+}
+
+export async function config(g: ProjectFlags, f: { services?: boolean; quiet?: boolean }): Promise<void> {
+  const p = load(g);
+  if (f.quiet) return;
+  if (f.services) {
+    out(Object.keys(p.services).map((s) => `${s}\n`).join(''));
+    return;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const YAML = require('yaml') as typeof import('yaml');
+  const { warnings: _w, ...shown } = p;
+  void _w;
+  out(YAML.stringify(shown));
+}
+
+/** One container's log, each line prefixed with its name (docker compose's "web-1  | …"). */
+async function follow(client: Client, c: ContainerSummary, width: number, followLogs: boolean, prefix = true, tail?: string): Promise<void> {
+  const info = await client.json<{ Config: { Tty: boolean } }>('GET', `/containers/${c.Id}/json`);
+  const res = await client.raw('GET', `/containers/${c.Id}/logs`, { query: { stdout: 1, stderr: 1, follow: followLogs ? 1 : undefined, tail } });
+  if ((res.statusCode ?? 500) >= 400) throw new ExitError(`Error response from daemon: ${(await readBody(res)).toString('utf8')}`, 1);
+  const head = prefix ? `${shortName(c).padEnd(width)}  | ` : '';
+  const partial: Record<number, string> = { 1: '', 2: '' };
+  const emit = (stream: number, data: Buffer) => {
+    const text = partial[stream] + data.toString('utf8');
+    const lines = text.split('\n');
+    partial[stream] = lines.pop() ?? '';
+    const w = stream === 2 ? process.stderr : process.stdout;
+    for (const l of lines) w.write(`${head}${l}\n`);
+  };
+  const { Demuxer } = await import('../../api/stdcopy');
+  const demux = new Demuxer(emit);
+  await new Promise<void>((resolve) => {
+    res.on('data', (d: Buffer) => (info.Config.Tty ? emit(1, d) : demux.push(d)));
+    res.on('end', resolve);
+    res.on('error', () => resolve());
+  });
+  for (const s of [1, 2]) if (partial[s]) process.stdout.write(`${head}${partial[s]}\n`);
+}
+
+function ports(c: ContainerSummary): string {
+  return c.Ports.filter((x) => x.PublicPort)
+    .map((x) => `${x.IP ?? '0.0.0.0'}:${x.PublicPort}->${x.PrivatePort}/${x.Type}`)
+    .join(', ');
+}
+
+function ago(unixSeconds: number): string {
+  const s = Math.max(0, Math.floor(Date.now() / 1000 - unixSeconds));
+  if (s < 60) return `${s} seconds ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} minutes ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} hours ago`;
+  return `${Math.floor(s / 86400)} days ago`;
+}
+

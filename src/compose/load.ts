@@ -1,0 +1,432 @@
+/**
+ * Loads compose files into a ComposeProject: YAML (unique keys, `<<` merges),
+ * variables from the shell and the project's .env (the shell wins), `${…}`
+ * interpolation of every value, later files merged over earlier ones, then
+ * each field checked and normalised with its path in the error
+ * ("services.web.ports[0]: …"). Keys Berth does not act on are kept as
+ * warnings rather than errors: a file written for Docker still runs.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { parseGoDuration } from '../build/config';
+import { ComposeError, interpolate, parseEnvFile } from './interpolate';
+import type { ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec } from './model';
+
+export { ComposeError } from './interpolate';
+
+export const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
+
+export interface LoadOptions {
+  /** -f files; default: the first of DEFAULT_FILES in `cwd`. */
+  files?: string[];
+  /** -p; else COMPOSE_PROJECT_NAME, the file's `name:`, the directory's name. */
+  projectName?: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+type Obj = Record<string, unknown>;
+
+const SERVICE_KEYS = new Set([
+  'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'volumes', 'networks', 'network_mode', 'depends_on',
+  'healthcheck', 'restart', 'working_dir', 'user', 'hostname', 'container_name', 'labels', 'tty', 'stdin_open', 'init',
+  'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose',
+]);
+
+export function loadProject(o: LoadOptions = {}): ComposeProject {
+  const cwd = o.cwd ?? process.cwd();
+  const files = (o.files?.length ? o.files : [defaultFile(cwd)]).map((f) => resolve(cwd, f));
+  const workingDir = dirname(files[0]);
+  const shell = o.env ?? process.env;
+  const dotEnvPath = join(workingDir, '.env');
+  const dotEnv = existsSync(dotEnvPath) ? parseEnvFile(readFileSync(dotEnvPath, 'utf8'), dotEnvPath) : new Map<string, string>();
+  const lookup = (name: string) => shell[name] ?? dotEnv.get(name);
+  const warnings: string[] = [];
+  const unset = new Set<string>();
+  let merged: Obj = {};
+  for (const file of files) {
+    const doc = parseYaml(file);
+    const expanded = expand(doc, (s, where) => interpolate(s, lookup, `${basename(file)}: ${where}`, (n) => unset.add(n)), '');
+    merged = mergeInto(merged, asObject(expanded, basename(file)));
+  }
+  for (const n of unset) warnings.push(`The "${n}" variable is not set. Defaulting to a blank string.`);
+  const name = projectNameOf(o.projectName ?? shell.COMPOSE_PROJECT_NAME ?? (typeof merged.name === 'string' ? merged.name : undefined) ?? basename(workingDir));
+  const ctx: Ctx = { project: name, workingDir, warnings, lookup };
+  const networks = topNetworks(merged.networks, ctx);
+  const volumes = topVolumes(merged.volumes, ctx);
+  const rawServices = asObject(merged.services ?? {}, 'services');
+  if (Object.keys(rawServices).length === 0) throw new ComposeError('no service is defined (services: is empty)');
+  const services: Record<string, ServiceSpec> = {};
+  for (const [key, raw] of Object.entries(rawServices)) services[key] = service(key, asObject(raw ?? {}, `services.${key}`), ctx, networks, volumes);
+  for (const s of Object.values(services)) {
+    for (const [dep, d] of Object.entries(s.dependsOn)) {
+      if (services[dep]) continue;
+      if (d.required) throw new ComposeError(`service "${s.name}" depends on undefined service "${dep}"`);
+      warnings.push(`service "${s.name}": optional dependency "${dep}" is not defined`);
+      delete s.dependsOn[dep];
+    }
+  }
+  order(services);
+  return { name, workingDir, services, networks, volumes, warnings };
+}
+
+function defaultFile(cwd: string): string {
+  for (const f of DEFAULT_FILES) if (existsSync(join(cwd, f))) return join(cwd, f);
+  throw new ComposeError(`no configuration file provided: not found (looked for ${DEFAULT_FILES.join(', ')} in ${cwd})`);
+}
+
+function parseYaml(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ComposeError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const YAML = require('yaml') as typeof import('yaml');
+  const doc = YAML.parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length) throw new ComposeError(`${basename(file)}: ${doc.errors[0].message}`);
+  return doc.toJS({ maxAliasCount: 1000 });
+}
+
+/** Interpolates every string value (never keys), depth first. */
+function expand(v: unknown, f: (s: string, where: string) => string, where: string): unknown {
+  if (typeof v === 'string') return f(v, where || '(top)');
+  if (Array.isArray(v)) return v.map((x, i) => expand(x, f, `${where}[${i}]`));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v as Obj).map(([k, x]) => [k, expand(x, f, where ? `${where}.${k}` : k)]));
+  return v;
+}
+
+/** A later file over an earlier one: mappings merge key by key, anything else is replaced. */
+function mergeInto(base: Obj, over: Obj): Obj {
+  const out: Obj = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isObj(b) && isObj(v) ? mergeInto(b, v) : v;
+  }
+  return out;
+}
+
+function isObj(v: unknown): v is Obj {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+function asObject(v: unknown, where: string): Obj {
+  if (!isObj(v)) throw new ComposeError(`${where} must be a mapping`);
+  return v;
+}
+
+/** Docker's rule: lowercase letters, digits, dashes and underscores, starting with a letter or digit. */
+function projectNameOf(raw: string): string {
+  const n = raw.toLowerCase().replace(/[^a-z0-9_-]/g, '');
+  if (!/^[a-z0-9]/.test(n)) throw new ComposeError(`invalid project name "${raw}": must contain only lowercase letters, digits, dashes and underscores, and start with a letter or digit`);
+  return n;
+}
+
+interface Ctx {
+  project: string;
+  workingDir: string;
+  warnings: string[];
+  lookup: (name: string) => string | undefined;
+}
+
+function topNetworks(raw: unknown, ctx: Ctx): Record<string, NetworkSpec> {
+  const out: Record<string, NetworkSpec> = { default: { name: `${ctx.project}_default`, external: false, internal: false } };
+  for (const [key, v] of Object.entries(raw === undefined || raw === null ? {} : asObject(raw, 'networks'))) {
+    const n = v === null ? {} : asObject(v, `networks.${key}`);
+    const external = bool(n.external, `networks.${key}.external`);
+    const driver = n.driver === undefined ? undefined : str(n.driver, `networks.${key}.driver`);
+    if (driver && driver !== 'bridge') throw new ComposeError(`networks.${key}.driver: only "bridge" networks are supported, got "${driver}"`);
+    out[key] = {
+      name: n.name !== undefined ? str(n.name, `networks.${key}.name`) : external ? key : `${ctx.project}_${key}`,
+      external,
+      internal: bool(n.internal, `networks.${key}.internal`),
+      driver,
+    };
+  }
+  return out;
+}
+
+function topVolumes(raw: unknown, ctx: Ctx): Record<string, VolumeSpec> {
+  const out: Record<string, VolumeSpec> = {};
+  for (const [key, v] of Object.entries(raw === undefined || raw === null ? {} : asObject(raw, 'volumes'))) {
+    const n = v === null ? {} : asObject(v, `volumes.${key}`);
+    const external = bool(n.external, `volumes.${key}.external`);
+    out[key] = { name: n.name !== undefined ? str(n.name, `volumes.${key}.name`) : external ? key : `${ctx.project}_${key}`, external };
+  }
+  return out;
+}
+
+function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, NetworkSpec>, volumes: Record<string, VolumeSpec>): ServiceSpec {
+  const at = (k: string) => `services.${key}.${k}`;
+  for (const k of Object.keys(s)) {
+    if (k.startsWith('x-')) continue;
+    if (k === 'build') {
+      if (s.image === undefined) throw new ComposeError(`${at('build')}: building images is not supported by berth compose yet; build with \`berth build -t <name> <context>\` and set ${at('image')}`);
+      ctx.warnings.push(`${at('build')} is ignored: the image "${String(s.image)}" is used as it is`);
+    } else if (!SERVICE_KEYS.has(k)) ctx.warnings.push(`${at(k)} is not supported by berth compose and is ignored`);
+  }
+  if (typeof s.image !== 'string' || !s.image) throw new ComposeError(`${at('image')}: every service needs an image`);
+  const environment: Record<string, string> = {};
+  for (const f of s.env_file === undefined ? [] : typeof s.env_file === 'string' ? [s.env_file] : list(s.env_file, at('env_file'))) {
+    const path = resolve(ctx.workingDir, f);
+    if (!existsSync(path)) throw new ComposeError(`${at('env_file')}: env file ${path} not found`);
+    for (const [k, v] of parseEnvFile(readFileSync(path, 'utf8'), path)) environment[k] = v;
+  }
+  Object.assign(environment, envMap(s.environment, at('environment'), ctx));
+  const networkMode = s.network_mode === undefined ? undefined : str(s.network_mode, at('network_mode'));
+  if (networkMode !== undefined && !['none', 'host'].includes(networkMode)) throw new ComposeError(`${at('network_mode')}: only "none" and "host" are supported, got "${networkMode}"`);
+  if (networkMode !== undefined && s.networks !== undefined) throw new ComposeError(`service ${key} declares mutually exclusive network_mode and networks`);
+  return {
+    name: key,
+    image: s.image,
+    command: s.command === undefined || s.command === null ? undefined : words(s.command, at('command')),
+    entrypoint: s.entrypoint === undefined || s.entrypoint === null ? undefined : words(s.entrypoint, at('entrypoint')),
+    environment,
+    ports: s.ports === undefined ? [] : list(s.ports, at('ports'), true).flatMap((p, i) => port(p, `${at('ports')}[${i}]`)),
+    volumes: s.volumes === undefined ? [] : list(s.volumes, at('volumes'), true).map((v, i) => mount(v, `${at('volumes')}[${i}]`, ctx, volumes)),
+    networks: networkMode ? {} : serviceNetworks(s.networks, at('networks'), networks),
+    networkMode,
+    dependsOn: dependencies(s.depends_on, at('depends_on')),
+    healthcheck: s.healthcheck === undefined ? undefined : healthcheck(asObject(s.healthcheck, at('healthcheck')), at('healthcheck')),
+    restart: s.restart === undefined ? undefined : restart(s.restart, at('restart')),
+    workingDir: optStr(s.working_dir, at('working_dir')),
+    user: s.user === undefined ? undefined : String(s.user),
+    hostname: optStr(s.hostname, at('hostname')),
+    containerName: optStr(s.container_name, at('container_name')),
+    labels: labels(s.labels, at('labels')),
+    tty: bool(s.tty, at('tty')),
+    stdinOpen: bool(s.stdin_open, at('stdin_open')),
+    init: bool(s.init, at('init')),
+    privileged: bool(s.privileged, at('privileged')),
+    readOnly: bool(s.read_only, at('read_only')),
+    capAdd: s.cap_add === undefined ? [] : list(s.cap_add, at('cap_add')),
+    capDrop: s.cap_drop === undefined ? [] : list(s.cap_drop, at('cap_drop')),
+    extraHosts: extraHosts(s.extra_hosts, at('extra_hosts')),
+    stopSignal: optStr(s.stop_signal, at('stop_signal')),
+    stopGracePeriod: s.stop_grace_period === undefined ? undefined : Math.round(duration(s.stop_grace_period, at('stop_grace_period')) / 1e9),
+  };
+}
+
+function str(v: unknown, where: string): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  throw new ComposeError(`${where} must be a string`);
+}
+
+function optStr(v: unknown, where: string): string | undefined {
+  return v === undefined || v === null ? undefined : str(v, where);
+}
+
+function bool(v: unknown, where: string): boolean {
+  if (v === undefined || v === null) return false;
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw new ComposeError(`${where} must be a boolean`);
+}
+
+function list(v: unknown, where: string, mixed = false): string[] {
+  if (!Array.isArray(v)) throw new ComposeError(`${where} must be a list`);
+  return v.map((x, i) => (mixed && isObj(x) ? (x as unknown as string) : str(x, `${where}[${i}]`)));
+}
+
+/** A command as a list, or a string split as a shell would (quotes, backslashes), as compose does. */
+function words(v: unknown, where: string): string[] {
+  if (Array.isArray(v)) return v.map((x, i) => str(x, `${where}[${i}]`));
+  const text = str(v, where);
+  const out: string[] = [];
+  let cur = '';
+  let has = false;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === '\\' && quote === '"' && i + 1 < text.length && '"\\$`'.includes(text[i + 1])) cur += text[++i];
+      else cur += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      has = true;
+    } else if (c === '\\' && i + 1 < text.length) {
+      cur += text[++i];
+      has = true;
+    } else if (/\s/.test(c)) {
+      if (has || cur) out.push(cur);
+      cur = '';
+      has = false;
+    } else cur += c;
+  }
+  if (quote) throw new ComposeError(`${where}: unterminated quote in "${text}"`);
+  if (has || cur) out.push(cur);
+  return out;
+}
+
+function envMap(v: unknown, where: string, ctx: Ctx): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v === undefined || v === null) return out;
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => {
+      const kv = str(x, `${where}[${i}]`);
+      const eq = kv.indexOf('=');
+      if (eq > 0) out[kv.slice(0, eq)] = kv.slice(eq + 1);
+      else {
+        // A bare name takes its value from the shell or .env, and is left out without one.
+        const val = ctx.lookup(kv);
+        if (val !== undefined) out[kv] = val;
+      }
+    });
+    return out;
+  }
+  for (const [k, x] of Object.entries(asObject(v, where))) {
+    if (x === null || x === undefined) {
+      const val = ctx.lookup(k);
+      if (val !== undefined) out[k] = val;
+    } else out[k] = str(x, `${where}.${k}`);
+  }
+  return out;
+}
+
+function labels(v: unknown, where: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v === undefined || v === null) return out;
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) {
+      const kv = str(x, `${where}[${i}]`);
+      const eq = kv.indexOf('=');
+      out[eq < 0 ? kv : kv.slice(0, eq)] = eq < 0 ? '' : kv.slice(eq + 1);
+    }
+    return out;
+  }
+  for (const [k, x] of Object.entries(asObject(v, where))) out[k] = x === null ? '' : str(x, `${where}.${k}`);
+  return out;
+}
+
+function extraHosts(v: unknown, where: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (Array.isArray(v)) return v.map((x, i) => str(x, `${where}[${i}]`).replace('=', ':'));
+  return Object.entries(asObject(v, where)).map(([h, ip]) => `${h}:${str(ip, `${where}.${h}`)}`);
+}
+
+/** "[host_ip:][published:]target[/protocol]" or the long form; ranges of equal length expand. */
+function port(v: unknown, where: string): PortSpec[] {
+  if (isObj(v)) {
+    const target = Number(v.target);
+    if (!Number.isInteger(target) || target < 1 || target > 65535) throw new ComposeError(`${where}.target must be a port number`);
+    const protocol = v.protocol === undefined ? 'tcp' : str(v.protocol, `${where}.protocol`);
+    if (protocol !== 'tcp' && protocol !== 'udp') throw new ComposeError(`${where}.protocol must be tcp or udp`);
+    return [{ target, published: v.published === undefined ? undefined : str(v.published, `${where}.published`), hostIp: optStr(v.host_ip, `${where}.host_ip`), protocol }];
+  }
+  const text = str(v, where);
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):)?(?:(\d+(?:-\d+)?)?:)?(\d+(?:-\d+)?)(?:\/(tcp|udp))?$/.exec(text);
+  if (!m) throw new ComposeError(`${where}: invalid port "${text}"`);
+  const hostIp = m[1] ?? m[2];
+  const range = (r: string) => {
+    const [a, b = a] = r.split('-').map(Number);
+    if (a < 1 || b > 65535 || b < a) throw new ComposeError(`${where}: invalid port range "${r}"`);
+    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  };
+  const targets = range(m[4]);
+  const published = m[3] === undefined ? undefined : range(m[3]);
+  if (published && published.length !== targets.length) throw new ComposeError(`${where}: "${text}" maps ${published.length} host ports to ${targets.length} container ports`);
+  return targets.map((target, i) => ({ target, published: published ? String(published[i]) : undefined, hostIp, protocol: (m[5] ?? 'tcp') as 'tcp' | 'udp' }));
+}
+
+/** Short "source:target[:mode]" or long form; a source starting with . / ~ is a bind, else a named volume. */
+function mount(v: unknown, where: string, ctx: Ctx, volumes: Record<string, VolumeSpec>): MountSpec {
+  let m: MountSpec;
+  if (isObj(v)) {
+    const type = str(v.type ?? 'volume', `${where}.type`);
+    if (type !== 'volume' && type !== 'bind' && type !== 'tmpfs') throw new ComposeError(`${where}.type: unsupported mount type "${type}"`);
+    m = { type, source: optStr(v.source, `${where}.source`), target: str(v.target, `${where}.target`), readOnly: bool(v.read_only, `${where}.read_only`) };
+  } else {
+    const text = str(v, where);
+    const parts = text.split(':');
+    if (parts.length > 3 || parts.some((p) => p === '')) throw new ComposeError(`${where}: invalid volume "${text}"`);
+    const [a, b, mode] = parts;
+    if (mode !== undefined && !mode.split(',').every((x) => ['ro', 'rw', 'z', 'Z', 'nocopy'].includes(x))) throw new ComposeError(`${where}: invalid mode "${mode}"`);
+    if (b === undefined) m = { type: 'volume', target: a, readOnly: false };
+    else m = { type: /^[./~]/.test(a) ? 'bind' : 'volume', source: a, target: b, readOnly: (mode ?? '').split(',').includes('ro') };
+  }
+  if (!m.target.startsWith('/')) throw new ComposeError(`${where}: the container path "${m.target}" must be absolute`);
+  if (m.type === 'bind') {
+    if (!m.source) throw new ComposeError(`${where}: a bind mount needs a source`);
+    const home = process.env.HOME ?? '/root';
+    m.source = m.source.startsWith('~') ? join(home, m.source.slice(1)) : isAbsolute(m.source) ? m.source : resolve(ctx.workingDir, m.source);
+  } else if (m.type === 'volume' && m.source !== undefined && !volumes[m.source]) {
+    throw new ComposeError(`${where}: service uses undefined volume "${m.source}" (declare it under the top-level volumes:)`);
+  }
+  return m;
+}
+
+function serviceNetworks(v: unknown, where: string, networks: Record<string, NetworkSpec>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  if (v === undefined || v === null) return { default: [] };
+  const entries: Array<[string, unknown]> = Array.isArray(v) ? v.map((n, i) => [str(n, `${where}[${i}]`), null]) : Object.entries(asObject(v, where));
+  for (const [n, cfg] of entries) {
+    if (!networks[n]) throw new ComposeError(`${where}: service refers to undefined network ${n}`);
+    const aliases = cfg === null || cfg === undefined ? [] : asObject(cfg, `${where}.${n}`).aliases;
+    out[n] = aliases === undefined || aliases === null ? [] : list(aliases, `${where}.${n}.aliases`);
+  }
+  return out;
+}
+
+const CONDITIONS = new Set<DependencyCondition>(['service_started', 'service_healthy', 'service_completed_successfully']);
+
+function dependencies(v: unknown, where: string): Record<string, Dependency> {
+  const out: Record<string, Dependency> = {};
+  if (v === undefined || v === null) return out;
+  if (Array.isArray(v)) {
+    for (const [i, n] of v.entries()) out[str(n, `${where}[${i}]`)] = { condition: 'service_started', required: true };
+    return out;
+  }
+  for (const [n, cfg] of Object.entries(asObject(v, where))) {
+    const c = cfg === null ? {} : asObject(cfg, `${where}.${n}`);
+    const condition = (c.condition === undefined ? 'service_started' : str(c.condition, `${where}.${n}.condition`)) as DependencyCondition;
+    if (!CONDITIONS.has(condition)) throw new ComposeError(`${where}.${n}.condition: must be one of ${[...CONDITIONS].join(', ')}, got "${condition}"`);
+    out[n] = { condition, required: c.required === undefined ? true : bool(c.required, `${where}.${n}.required`) };
+  }
+  return out;
+}
+
+function duration(v: unknown, where: string): number {
+  const text = str(v, where);
+  const ns = parseGoDuration(text);
+  if (ns === undefined) throw new ComposeError(`${where}: invalid duration "${text}"`);
+  return ns;
+}
+
+function healthcheck(h: Obj, where: string): HealthcheckSpec {
+  if (bool(h.disable, `${where}.disable`)) return { test: ['NONE'] };
+  let test: string[] | undefined;
+  if (typeof h.test === 'string') test = ['CMD-SHELL', h.test];
+  else if (Array.isArray(h.test)) {
+    test = h.test.map((x, i) => str(x, `${where}.test[${i}]`));
+    if (!['CMD', 'CMD-SHELL', 'NONE'].includes(test[0] ?? '')) throw new ComposeError(`${where}.test: a list must start with CMD, CMD-SHELL or NONE`);
+  } else if (h.test !== undefined) throw new ComposeError(`${where}.test must be a string or a list`);
+  const d = (k: string) => (h[k] === undefined ? undefined : duration(h[k], `${where}.${k}`));
+  const retries = h.retries === undefined ? undefined : Number(h.retries);
+  if (retries !== undefined && (!Number.isInteger(retries) || retries < 0)) throw new ComposeError(`${where}.retries must be a whole number`);
+  return { test, interval: d('interval'), timeout: d('timeout'), startPeriod: d('start_period'), startInterval: d('start_interval'), retries };
+}
+
+function restart(v: unknown, where: string): string {
+  const r = str(v, where);
+  if (!/^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(r)) throw new ComposeError(`${where}: invalid restart policy "${r}"`);
+  return r;
+}
+
+/** Services ordered so each comes after what it depends on; a cycle is an error. */
+export function order(services: Record<string, ServiceSpec>): string[] {
+  const out: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (n: string, path: string[]) => {
+    if (state.get(n) === 'done') return;
+    if (state.get(n) === 'visiting') throw new ComposeError(`dependency cycle detected: ${[...path, n].join(' -> ')}`);
+    state.set(n, 'visiting');
+    for (const d of Object.keys(services[n].dependsOn)) visit(d, [...path, n]);
+    state.set(n, 'done');
+    out.push(n);
+  };
+  for (const n of Object.keys(services).sort()) visit(n, []);
+  return out;
+}

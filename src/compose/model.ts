@@ -1,0 +1,92 @@
+/** A compose application after loading: interpolated, defaults applied, one shape per field. */
+
+export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+
+export interface Dependency {
+  condition: DependencyCondition;
+  /** false: a dependency that is missing or fails only warns. */
+  required: boolean;
+}
+
+export interface PortSpec {
+  target: number;
+  published?: string;
+  hostIp?: string;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface MountSpec {
+  type: 'volume' | 'bind' | 'tmpfs';
+  /** A top-level volume's key, a host path (bind) or undefined (anonymous volume, tmpfs). */
+  source?: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface HealthcheckSpec {
+  /** Docker's form: ['NONE'], ['CMD', ...] or ['CMD-SHELL', cmd]. */
+  test?: string[];
+  /** Nanoseconds, as the Engine API takes them. */
+  interval?: number;
+  timeout?: number;
+  startPeriod?: number;
+  startInterval?: number;
+  retries?: number;
+}
+
+export interface ServiceSpec {
+  name: string;
+  image: string;
+  command?: string[];
+  entrypoint?: string[];
+  environment: Record<string, string>;
+  ports: PortSpec[];
+  volumes: MountSpec[];
+  /** Project network key → aliases on it (the service name is always one). */
+  networks: Record<string, string[]>;
+  /** 'none' or 'host' instead of project networks. */
+  networkMode?: string;
+  dependsOn: Record<string, Dependency>;
+  healthcheck?: HealthcheckSpec;
+  restart?: string;
+  workingDir?: string;
+  user?: string;
+  hostname?: string;
+  containerName?: string;
+  labels: Record<string, string>;
+  tty: boolean;
+  stdinOpen: boolean;
+  init: boolean;
+  privileged: boolean;
+  readOnly: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  extraHosts: string[];
+  stopSignal?: string;
+  /** Seconds. */
+  stopGracePeriod?: number;
+}
+
+export interface NetworkSpec {
+  /** The engine's name for it: <project>_<key> unless `name:` or external. */
+  name: string;
+  external: boolean;
+  internal: boolean;
+  driver?: string;
+}
+
+export interface VolumeSpec {
+  name: string;
+  external: boolean;
+}
+
+export interface ComposeProject {
+  name: string;
+  /** The directory relative paths (binds, env files) are resolved against. */
+  workingDir: string;
+  services: Record<string, ServiceSpec>;
+  networks: Record<string, NetworkSpec>;
+  volumes: Record<string, VolumeSpec>;
+  /** Things the loader accepted but Berth does not act on, for the user to see. */
+  warnings: string[];
+}

@@ -1,0 +1,340 @@
+/**
+ * Runs a ComposeProject against the Engine API, as docker compose does: a
+ * client of the daemon, so it works on any Docker-compatible socket. Objects
+ * carry compose's labels (com.docker.compose.project, .service, …), so `ps`
+ * and `down` find them, and docker compose sees them as its own.
+ *
+ * `up` starts services in dependency order and waits for each dependency's
+ * condition first: service_started, service_healthy (its healthcheck says
+ * healthy; unhealthy or exited fails the up), service_completed_successfully
+ * (exit 0). A container whose configuration changed is recreated.
+ */
+import { createHash } from 'node:crypto';
+import { ComposeError } from './interpolate';
+import { order } from './load';
+import type { ComposeProject, ServiceSpec } from './model';
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | string[] | undefined>;
+  body?: unknown;
+}
+
+/** What the project needs of an Engine API client (the CLI's Client fits). */
+export interface EngineApi {
+  json<T>(method: string, path: string, opts?: RequestOptions): Promise<T>;
+  call(method: string, path: string, opts?: RequestOptions): Promise<number>;
+}
+
+export const LABEL_PROJECT = 'com.docker.compose.project';
+export const LABEL_SERVICE = 'com.docker.compose.service';
+const LABEL_NUMBER = 'com.docker.compose.container-number';
+const LABEL_HASH = 'com.docker.compose.config-hash';
+const LABEL_ONEOFF = 'com.docker.compose.oneoff';
+const LABEL_WORKDIR = 'com.docker.compose.project.working_dir';
+const LABEL_NETWORK = 'com.docker.compose.network';
+const LABEL_VOLUME = 'com.docker.compose.volume';
+
+/** One line of progress, as docker compose prints it ("Container app-db-1  Started"). */
+export type Report = (kind: 'Network' | 'Volume' | 'Container', name: string, status: string) => void;
+
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  Command: string;
+  Created: number;
+  State: string;
+  Status: string;
+  Ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
+  Labels: Record<string, string>;
+}
+
+interface Inspect {
+  Id: string;
+  Name: string;
+  State: { Status: string; Running: boolean; ExitCode: number; Health?: { Status: string } };
+  Config: { Labels?: Record<string, string> };
+}
+
+export function containerName(p: ComposeProject, s: ServiceSpec): string {
+  return s.containerName ?? `${p.name}-${s.name}-1`;
+}
+
+/** The project's containers (all states), by label. */
+export async function projectContainers(api: EngineApi, project: string, all = true): Promise<ContainerSummary[]> {
+  return api.json<ContainerSummary[]>('GET', '/containers/json', { query: { all, filters: JSON.stringify({ label: [`${LABEL_PROJECT}=${project}`] }) } });
+}
+
+export interface UpOptions {
+  /** Only these services (and what they depend on). */
+  services?: string[];
+  /** After starting: wait until every service is running, and healthy where it has a healthcheck. */
+  wait?: boolean;
+  waitTimeoutS?: number;
+  removeOrphans?: boolean;
+  report: Report;
+  warn: (msg: string) => void;
+}
+
+export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promise<string[]> {
+  const wanted = selected(p, o.services);
+  const existing = await projectContainers(api, p.name);
+  const orphans = existing.filter((c) => !p.services[c.Labels[LABEL_SERVICE] ?? '']);
+  if (orphans.length) {
+    if (o.removeOrphans) for (const c of orphans) await removeContainer(api, c.Id, shortName(c), 10, false, o.report);
+    else o.warn(`Found orphan containers (${orphans.map(shortName).join(', ')}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
+  }
+  const usedNets = new Set(wanted.flatMap((n) => Object.keys(p.services[n].networks)));
+  for (const key of usedNets) await ensureNetwork(api, p, key, o.report);
+  const usedVols = new Set(wanted.flatMap((n) => p.services[n].volumes.filter((m) => m.type === 'volume' && m.source).map((m) => m.source!)));
+  for (const key of usedVols) await ensureVolume(api, p, key, o.report);
+  const ids: Record<string, string> = {};
+  for (const name of wanted) {
+    const s = p.services[name];
+    for (const [dep, d] of Object.entries(s.dependsOn)) await waitFor(api, p, dep, ids[dep], d.condition, o.report);
+    ids[name] = await ensureRunning(api, p, s, existing, o.report);
+  }
+  if (o.wait) await waitAll(api, p, wanted, ids, o);
+  return wanted.map((n) => ids[n]);
+}
+
+/** The requested services plus everything they depend on, in start order. */
+function selected(p: ComposeProject, services?: string[]): string[] {
+  const all = order(p.services);
+  if (!services?.length) return all;
+  for (const s of services) if (!p.services[s]) throw new ComposeError(`no such service: ${s}`);
+  const need = new Set<string>();
+  const add = (n: string) => {
+    if (need.has(n)) return;
+    need.add(n);
+    for (const d of Object.keys(p.services[n].dependsOn)) add(d);
+  };
+  services.forEach(add);
+  return all.filter((n) => need.has(n));
+}
+
+async function ensureNetwork(api: EngineApi, p: ComposeProject, key: string, report: Report): Promise<void> {
+  const n = p.networks[key];
+  const found = await api.json<{ Id: string }>('GET', `/networks/${encodeURIComponent(n.name)}`).then(
+    () => true,
+    (e: { status?: number }) => {
+      if (e.status === 404) return false;
+      throw e;
+    },
+  );
+  if (found) return;
+  if (n.external) throw new ComposeError(`network ${n.name} declared as external, but could not be found`);
+  await api.json('POST', '/networks/create', { body: { Name: n.name, Driver: 'bridge', Internal: n.internal, Labels: { [LABEL_PROJECT]: p.name, [LABEL_NETWORK]: key } } });
+  report('Network', n.name, 'Created');
+}
+
+async function ensureVolume(api: EngineApi, p: ComposeProject, key: string, report: Report): Promise<void> {
+  const v = p.volumes[key];
+  const found = await api.json('GET', `/volumes/${encodeURIComponent(v.name)}`).then(
+    () => true,
+    (e: { status?: number }) => {
+      if (e.status === 404) return false;
+      throw e;
+    },
+  );
+  if (found) return;
+  if (v.external) throw new ComposeError(`external volume "${v.name}" not found`);
+  await api.json('POST', '/volumes/create', { body: { Name: v.name, Labels: { [LABEL_PROJECT]: p.name, [LABEL_VOLUME]: key } } });
+  report('Volume', v.name, 'Created');
+}
+
+/** Creates (or recreates, when its configuration changed) and starts one service's container. */
+async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report): Promise<string> {
+  const name = containerName(p, s);
+  const body = createBody(p, s);
+  const hash = (body.Labels as Record<string, string>)[LABEL_HASH];
+  const current = existing.find((c) => c.Labels[LABEL_SERVICE] === s.name && shortName(c) === name);
+  let id = current?.Id;
+  if (current && current.Labels[LABEL_HASH] !== hash) {
+    report('Container', name, 'Recreate');
+    await removeContainer(api, current.Id, name, s.stopGracePeriod ?? 10, false, () => undefined);
+    id = undefined;
+  }
+  if (!id) {
+    const created = await api.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body });
+    id = created.Id;
+    // Further networks join after create, as docker compose does.
+    for (const key of Object.keys(s.networks).slice(1))
+      await api.call('POST', `/networks/${encodeURIComponent(p.networks[key].name)}/connect`, { body: { Container: id, EndpointConfig: { Aliases: [s.name, ...s.networks[key]] } } });
+    report('Container', name, 'Created');
+  } else if (current?.State === 'running') {
+    report('Container', name, 'Running');
+    return id;
+  }
+  report('Container', name, 'Starting');
+  await api.call('POST', `/containers/${id}/start`);
+  report('Container', name, 'Started');
+  return id;
+}
+
+/** The Engine API create body for a service; its hash label detects configuration changes. */
+export function createBody(p: ComposeProject, s: ServiceSpec): Record<string, unknown> {
+  const nets = Object.keys(s.networks);
+  const first = nets[0];
+  const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  const exposed: Record<string, object> = {};
+  for (const port of s.ports) {
+    const key = `${port.target}/${port.protocol}`;
+    exposed[key] = {};
+    (portBindings[key] ??= []).push({ HostIp: port.hostIp ?? '', HostPort: port.published ?? '' });
+  }
+  const h = s.healthcheck;
+  const [policy, max] = (s.restart ?? 'no').split(':');
+  const body: Record<string, unknown> = {
+    Image: s.image,
+    Cmd: s.command,
+    Entrypoint: s.entrypoint,
+    Env: Object.entries(s.environment).map(([k, v]) => `${k}=${v}`),
+    WorkingDir: s.workingDir ?? '',
+    User: s.user ?? '',
+    Hostname: s.hostname ?? '',
+    Tty: s.tty,
+    OpenStdin: s.stdinOpen,
+    ExposedPorts: exposed,
+    StopSignal: s.stopSignal,
+    StopTimeout: s.stopGracePeriod,
+    Healthcheck: h ? { Test: h.test, Interval: h.interval, Timeout: h.timeout, StartPeriod: h.startPeriod, StartInterval: h.startInterval, Retries: h.retries } : undefined,
+    Labels: {
+      ...s.labels,
+      [LABEL_PROJECT]: p.name,
+      [LABEL_SERVICE]: s.name,
+      [LABEL_NUMBER]: '1',
+      [LABEL_ONEOFF]: 'False',
+      [LABEL_WORKDIR]: p.workingDir,
+    },
+    HostConfig: {
+      NetworkMode: s.networkMode ?? (first ? p.networks[first].name : 'none'),
+      PortBindings: portBindings,
+      Binds: s.volumes.filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`),
+      Mounts: s.volumes
+        .filter((m) => m.type !== 'bind')
+        .map((m) => ({ Type: m.type, Source: m.type === 'volume' && m.source ? p.volumes[m.source].name : undefined, Target: m.target, ReadOnly: m.readOnly })),
+      RestartPolicy: { Name: policy, MaximumRetryCount: max ? Number(max) : 0 },
+      Init: s.init,
+      Privileged: s.privileged,
+      ReadonlyRootfs: s.readOnly,
+      CapAdd: s.capAdd,
+      CapDrop: s.capDrop,
+      ExtraHosts: s.extraHosts,
+    },
+    NetworkingConfig: first ? { EndpointsConfig: { [p.networks[first].name]: { Aliases: [s.name, ...s.networks[first]] } } } : undefined,
+  };
+  const hash = createHash('sha256').update(JSON.stringify({ body, networks: s.networks })).digest('hex');
+  (body.Labels as Record<string, string>)[LABEL_HASH] = hash;
+  return body;
+}
+
+const POLL_MS = 200;
+
+async function inspect(api: EngineApi, id: string): Promise<Inspect> {
+  return api.json<Inspect>('GET', `/containers/${id}/json`);
+}
+
+/** Waits for a dependency's condition; fails as docker compose does when it cannot hold. */
+async function waitFor(api: EngineApi, p: ComposeProject, dep: string, id: string | undefined, condition: string, report: Report): Promise<void> {
+  if (condition === 'service_started' || !id) return;
+  const name = containerName(p, p.services[dep]);
+  report('Container', name, 'Waiting');
+  if (condition === 'service_completed_successfully') {
+    const r = await api.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`, { query: { condition: 'not-running' } });
+    if (r.StatusCode !== 0) throw new ComposeError(`service "${dep}" didn't complete successfully: exit ${r.StatusCode}`);
+    report('Container', name, 'Exited');
+    return;
+  }
+  for (;;) {
+    const c = await inspect(api, id);
+    const health = c.State.Health?.Status;
+    if (!c.State.Health || health === 'none') throw new ComposeError(`container ${name} has no healthcheck configured`);
+    if (health === 'healthy') {
+      report('Container', name, 'Healthy');
+      return;
+    }
+    if (health === 'unhealthy') throw new ComposeError(`dependency failed to start: container ${name} is unhealthy`);
+    if (!c.State.Running) throw new ComposeError(`dependency failed to start: container ${name} exited (${c.State.ExitCode})`);
+    await sleep(POLL_MS);
+  }
+}
+
+/** `up --wait`: every service running, and healthy where it has a healthcheck. */
+async function waitAll(api: EngineApi, p: ComposeProject, names: string[], ids: Record<string, string>, o: UpOptions): Promise<void> {
+  const deadline = o.waitTimeoutS ? Date.now() + o.waitTimeoutS * 1000 : Infinity;
+  const pending = new Set(names);
+  while (pending.size) {
+    for (const n of [...pending]) {
+      const name = containerName(p, p.services[n]);
+      const c = await inspect(api, ids[n]);
+      const health = c.State.Health?.Status;
+      if (!c.State.Running) {
+        // A one-shot service that finished well is what it was meant to do.
+        if (c.State.ExitCode === 0 && !c.State.Health) {
+          o.report('Container', name, 'Exited');
+          pending.delete(n);
+          continue;
+        }
+        throw new ComposeError(`container ${name} exited (${c.State.ExitCode})`);
+      }
+      if (health === 'unhealthy') throw new ComposeError(`container ${name} is unhealthy`);
+      if (!c.State.Health || health === 'none' || health === 'healthy') {
+        o.report('Container', name, health === 'healthy' ? 'Healthy' : 'Running');
+        pending.delete(n);
+      }
+    }
+    if (!pending.size) return;
+    if (Date.now() > deadline) throw new ComposeError(`timeout waiting for ${[...pending].map((n) => containerName(p, p.services[n])).join(', ')}`);
+    await sleep(POLL_MS);
+  }
+}
+
+export interface DownOptions {
+  /** Also remove named volumes declared by the project, and anonymous ones. */
+  volumes?: boolean;
+  timeoutS?: number;
+  report: Report;
+}
+
+/** Stops and removes the project's containers, then its networks (and volumes with -v). */
+export async function down(api: EngineApi, p: ComposeProject, o: DownOptions): Promise<void> {
+  const containers = await projectContainers(api, p.name);
+  // Dependents first: reverse start order; containers of unknown services last.
+  const rank = new Map(order(p.services).map((n, i) => [n, i]));
+  containers.sort((a, b) => (rank.get(b.Labels[LABEL_SERVICE]) ?? -1) - (rank.get(a.Labels[LABEL_SERVICE]) ?? -1));
+  for (const c of containers) {
+    const s = p.services[c.Labels[LABEL_SERVICE] ?? ''];
+    await removeContainer(api, c.Id, shortName(c), o.timeoutS ?? s?.stopGracePeriod ?? 10, !!o.volumes, o.report);
+  }
+  const nets = await api.json<Array<{ Name: string }>>('GET', '/networks', { query: { filters: JSON.stringify({ label: [`${LABEL_PROJECT}=${p.name}`] }) } });
+  for (const n of nets) {
+    await api.call('DELETE', `/networks/${encodeURIComponent(n.Name)}`);
+    o.report('Network', n.Name, 'Removed');
+  }
+  if (o.volumes) {
+    const vols = await api.json<{ Volumes: Array<{ Name: string }> | null }>('GET', '/volumes', { query: { filters: JSON.stringify({ label: [`${LABEL_PROJECT}=${p.name}`] }) } });
+    for (const v of vols.Volumes ?? []) {
+      await api.call('DELETE', `/volumes/${encodeURIComponent(v.Name)}`);
+      o.report('Volume', v.Name, 'Removed');
+    }
+  }
+}
+
+async function removeContainer(api: EngineApi, id: string, name: string, timeoutS: number, volumes: boolean, report: Report): Promise<void> {
+  report('Container', name, 'Stopping');
+  await api.call('POST', `/containers/${id}/stop`, { query: { t: timeoutS } }).catch((e: { status?: number }) => {
+    if (e.status !== 304 && e.status !== 409) throw e;
+  });
+  report('Container', name, 'Stopped');
+  await api.call('DELETE', `/containers/${id}`, { query: { force: true, v: volumes } });
+  report('Container', name, 'Removed');
+}
+
+export function shortName(c: ContainerSummary): string {
+  return (c.Names[0] ?? c.Id.slice(0, 12)).replace(/^\//, '');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
