@@ -1,0 +1,145 @@
+/**
+ * berth compose against a real engine: dependency conditions (the pains users
+ * report against docker compose and podman-compose), service-name DNS, named
+ * volumes, published ports, recreate on change, and a clean down.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestEngine, isRoot } from '../helpers/engine';
+
+describe('berth compose', { skip: isRoot() ? false : 'needs root' }, () => {
+  const e = new TestEngine();
+  const dirs: string[] = [];
+  before(async () => {
+    await e.start();
+    await e.busybox();
+  });
+  after(async () => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    await e.cleanup();
+  });
+
+  function app(name: string, yaml: string): (args: string[]) => ReturnType<TestEngine['berth']> {
+    const dir = mkdtempSync(join(tmpdir(), `berth-${name}-`));
+    dirs.push(dir);
+    const file = join(dir, 'compose.yaml');
+    writeFileSync(file, `name: ${name}\n${yaml}`);
+    return (args) => e.berth(['compose', '-f', file, ...args], { timeoutMs: 60_000 });
+  }
+
+  test('up waits for healthy and completed dependencies; services reach each other by name; down cleans up', async () => {
+    const c = app(
+      'stack',
+      `services:
+  db:
+    image: busybox
+    command: sh -c 'sleep 1; touch /tmp/ready; exec httpd -f -p 8080 -h /www'
+    volumes: [data:/www]
+    healthcheck: { test: [CMD, test, -f, /tmp/ready], interval: 200ms, retries: 50 }
+  seed:
+    image: busybox
+    command: [sh, -c, 'echo seeded > /www/index.html']
+    volumes: [data:/www]
+  web:
+    image: busybox
+    environment: { GREETING: '\${GREETING:-hello}' }
+    command: sh -c 'echo "$$GREETING"; wget -q -O - http://db:8080/index.html; exec sleep 60'
+    stop_grace_period: 1s
+    ports: ['127.0.0.1::80']
+    depends_on:
+      db: { condition: service_healthy }
+      seed: { condition: service_completed_successfully }
+volumes:
+  data: {}
+`,
+    );
+    const up = await c(['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    // The order docker compose reports: web is created only after db is healthy and seed has exited.
+    const lines = up.stderr.split('\n').map((l) => l.trim());
+    assert.ok(lines.indexOf('Container stack-db-1  Healthy') < lines.indexOf('Container stack-web-1  Created'), up.stderr);
+    assert.ok(lines.indexOf('Container stack-seed-1  Exited') < lines.indexOf('Container stack-web-1  Created'), up.stderr);
+    const ps = await c(['ps', '--services']);
+    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'web']);
+    let logs = '';
+    for (let i = 0; i < 50 && !logs.includes('seeded'); i++) logs = (await c(['logs', 'web'])).stdout;
+    assert.match(logs, /stack-web-1 +\| hello\n/);
+    assert.match(logs, /stack-web-1 +\| seeded\n/, 'db resolved by its service name, the volume shared');
+    const labels = await e.berth(['inspect', '-f', '{{index .Config.Labels "com.docker.compose.project"}} {{index .Config.Labels "com.docker.compose.service"}} {{.HostConfig.NetworkMode}}', 'stack-web-1']);
+    assert.equal(labels.stdout.trim(), 'stack web stack_default');
+    // Same file: nothing recreated. Changed environment: web alone is recreated.
+    const again = await c(['up', '-d']);
+    assert.match(again.stderr, /Container stack-web-1 {2}Running/);
+    const before = (await e.berth(['inspect', '-f', '{{.Id}}', 'stack-web-1'])).stdout.trim();
+    process.env.GREETING = 'changed';
+    try {
+      const re = await c(['up', '-d', 'web']);
+      assert.equal(re.code, 0, re.stderr);
+      assert.match(re.stderr, /Container stack-web-1 {2}Recreate/);
+      assert.doesNotMatch(re.stderr, /stack-db-1 {2}Recreate/);
+    } finally {
+      delete process.env.GREETING;
+    }
+    assert.notEqual((await e.berth(['inspect', '-f', '{{.Id}}', 'stack-web-1'])).stdout.trim(), before);
+    const down = await c(['down', '-v', '-t', '1']);
+    assert.equal(down.code, 0, down.stderr);
+    assert.equal((await e.berth(['ps', '-a', '-q'])).stdout, '');
+    assert.doesNotMatch((await e.berth(['network', 'ls'])).stdout, /stack_default/);
+    assert.doesNotMatch((await e.berth(['volume', 'ls'])).stdout, /stack_data/);
+  });
+
+  test('a dependency that never gets healthy stops the up, and the dependent never starts (podman-compose #866)', async () => {
+    const c = app(
+      'sick',
+      `services:
+  db:
+    image: busybox
+    command: sleep 60
+    healthcheck: { test: [CMD, 'false'], interval: 100ms, retries: 2 }
+  web:
+    image: busybox
+    command: sleep 60
+    depends_on: { db: { condition: service_healthy } }
+`,
+    );
+    const up = await c(['up', '-d']);
+    assert.equal(up.code, 1);
+    assert.match(up.stderr, /dependency failed to start: container sick-db-1 is unhealthy/);
+    assert.equal((await e.berth(['ps', '-a', '--filter', 'name=sick-web-1', '-q'])).stdout, '', 'the dependent was not even created');
+    const wait = await c(['up', '--wait', 'db']);
+    assert.notEqual(wait.code, 0, 'up --wait must fail while a service is unhealthy (podman-compose #1534)');
+    assert.match(wait.stderr, /sick-db-1 is unhealthy/);
+    await c(['down', '-t', '0']);
+  });
+
+  test('a failed one-shot dependency stops the up (service_completed_successfully, podman-compose #575)', async () => {
+    const c = app(
+      'migrate',
+      `services:
+  migrate:
+    image: busybox
+    command: sh -c 'exit 3'
+  app:
+    image: busybox
+    command: sleep 60
+    depends_on: { migrate: { condition: service_completed_successfully } }
+`,
+    );
+    const up = await c(['up', '-d']);
+    assert.equal(up.code, 1);
+    assert.match(up.stderr, /service "migrate" didn't complete successfully: exit 3/);
+    assert.equal((await e.berth(['ps', '-a', '--filter', 'name=migrate-app-1', '-q'])).stdout, '');
+    await c(['down']);
+  });
+
+  test('a malformed file is one clear error and touches nothing', async () => {
+    const c = app('broken', `services:\n  web:\n    image: busybox\n    ports: ["80:80:80:80"]\n`);
+    const r = await c(['up', '-d']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /services\.web\.ports\[0\]: invalid port "80:80:80:80"/);
+    assert.doesNotMatch((await e.berth(['network', 'ls'])).stdout, /broken_default/);
+  });
+});

@@ -1,0 +1,131 @@
+/** The compose loader: interpolation as compose-spec defines it, normalisation, and errors with paths. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { interpolate, parseEnvFile } from '../../src/compose/interpolate';
+import { loadProject, order } from '../../src/compose/load';
+
+const env: Record<string, string> = { SET: 'value', EMPTY: '' };
+const look = (n: string) => env[n];
+
+// compose-spec "Interpolation": input, expected.
+const CASES: Array<[string, string]> = [
+  ['$SET', 'value'],
+  ['${SET}', 'value'],
+  ['pre-${SET}-post', 'pre-value-post'],
+  ['$$SET', '$SET'],
+  ['$$', '$'],
+  ['${UNSET}', ''],
+  ['${UNSET:-default}', 'default'],
+  ['${EMPTY:-default}', 'default'],
+  ['${EMPTY-default}', ''],
+  ['${UNSET-default}', 'default'],
+  ['${SET:-default}', 'value'],
+  ['${SET:+alt}', 'alt'],
+  ['${EMPTY:+alt}', ''],
+  ['${EMPTY+alt}', 'alt'],
+  ['${UNSET+alt}', ''],
+  ['${UNSET:-${SET}}', 'value'],
+  ['${UNSET:-${ALSO_UNSET:-deep}}', 'deep'],
+  ['a $ b', 'a $ b'],
+  ['100%', '100%'],
+];
+
+test('interpolation follows compose-spec', () => {
+  for (const [input, want] of CASES) assert.equal(interpolate(input, look, 'x'), want, input);
+});
+
+test('required variables and malformed references are errors naming the place', () => {
+  assert.throws(() => interpolate('${UNSET:?needs a value}', look, 'services.web.image'), /services\.web\.image: required variable UNSET is missing a value: needs a value/);
+  assert.throws(() => interpolate('${EMPTY:?}', look, 'w'), /required variable EMPTY/);
+  assert.equal(interpolate('${EMPTY?}', look, 'w'), '');
+  assert.throws(() => interpolate('${SET', look, 'w'), /missing "}"/);
+  assert.throws(() => interpolate('${-x}', look, 'w'), /needs a variable name/);
+  const unset: string[] = [];
+  interpolate('$A ${B}', look, 'w', (n) => unset.push(n));
+  assert.deepEqual(unset, ['A', 'B']);
+});
+
+test('.env files: comments, export, quotes, inline comments', () => {
+  const m = parseEnvFile('# c\nexport A=1\nB="two words"\nC=\'$raw\'\nD=x # note\nE=\n', '.env');
+  assert.deepEqual([...m], [['A', '1'], ['B', 'two words'], ['C', '$raw'], ['D', 'x'], ['E', '']]);
+  assert.throws(() => parseEnvFile('not an assignment', '.env'), /\.env:1: expected KEY=VALUE/);
+});
+
+function project(yaml: string, extra: Record<string, string> = {}, env2: NodeJS.ProcessEnv = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-compose-'));
+  try {
+    writeFileSync(join(dir, 'compose.yaml'), yaml);
+    for (const [f, t] of Object.entries(extra)) writeFileSync(join(dir, f), t);
+    return loadProject({ cwd: dir, env: env2 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('services normalise: command words, environment, ports, volumes, networks, depends_on, healthcheck', () => {
+  const p = project(
+    [
+      'name: My_App',
+      'services:',
+      '  web:',
+      '    image: busybox:${TAG:-latest}',
+      '    command: sh -c "echo \'a b\'" x\\ y',
+      '    environment: [A=1, FROM_SHELL, MISSING]',
+      '    ports: ["8080:80", "127.0.0.1:9000-9001:90-91/udp", "443"]',
+      '    volumes: [data:/data:ro, ./src:/src, /anon]',
+      '    networks: { back: { aliases: [api] } }',
+      '    depends_on: { db: { condition: service_healthy } }',
+      '    healthcheck: { test: curl -f http://localhost, interval: 1m30s, retries: 3 }',
+      '    deploy: { replicas: 2 }',
+      '  db:',
+      '    image: busybox',
+      'networks: { back: {} }',
+      'volumes: { data: {} }',
+    ].join('\n'),
+    { '.env': 'TAG=1.36\n' },
+    { FROM_SHELL: 'shell' },
+  );
+  assert.equal(p.name, 'my_app');
+  const w = p.services.web;
+  assert.equal(w.image, 'busybox:1.36');
+  assert.deepEqual(w.command, ['sh', '-c', "echo 'a b'", 'x y']);
+  assert.deepEqual(w.environment, { A: '1', FROM_SHELL: 'shell' });
+  assert.deepEqual(w.ports, [
+    { target: 80, published: '8080', hostIp: undefined, protocol: 'tcp' },
+    { target: 90, published: '9000', hostIp: '127.0.0.1', protocol: 'udp' },
+    { target: 91, published: '9001', hostIp: '127.0.0.1', protocol: 'udp' },
+    { target: 443, published: undefined, hostIp: undefined, protocol: 'tcp' },
+  ]);
+  assert.equal(w.volumes[0].readOnly, true);
+  assert.equal(w.volumes[1].type, 'bind');
+  assert.match(w.volumes[1].source!, /^\/.*\/src$/);
+  assert.deepEqual(w.volumes[2], { type: 'volume', target: '/anon', readOnly: false });
+  assert.deepEqual(w.networks, { back: ['api'] });
+  assert.equal(p.networks.back.name, 'my_app_back');
+  assert.equal(p.volumes.data.name, 'my_app_data');
+  assert.deepEqual(w.dependsOn, { db: { condition: 'service_healthy', required: true } });
+  assert.deepEqual(w.healthcheck, { test: ['CMD-SHELL', 'curl -f http://localhost'], interval: 90e9, timeout: undefined, startPeriod: undefined, startInterval: undefined, retries: 3 });
+  assert.ok(p.warnings.some((x) => /services\.web\.deploy is not supported/.test(x)));
+  assert.deepEqual(order(p.services), ['db', 'web']);
+});
+
+test('bad files give one clear error with the path', () => {
+  const bad: Array<[string, RegExp]> = [
+    ['services:\n  web: {}\n', /services\.web\.image: every service needs an image/],
+    ['services:\n  web:\n    image: x\n    ports: ["99999"]\n', /invalid port range|invalid port/],
+    ['services:\n  web:\n    image: x\n    volumes: [nope:/x]\n', /undefined volume "nope"/],
+    ['services:\n  web:\n    image: x\n    networks: [nope]\n', /undefined network nope/],
+    ['services:\n  web:\n    image: x\n    depends_on: [db]\n', /depends on undefined service "db"/],
+    ['services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n', /dependency cycle detected: a -> b -> a/],
+    ['services:\n  web:\n    image: x\n    restart: sometimes\n', /invalid restart policy/],
+    ['services:\n  web:\n    image: x\n    depends_on: { db: { condition: ready } }\n  db: { image: x }\n', /must be one of service_started/],
+    ['services:\n  web:\n    image: x\n    healthcheck: { interval: soon }\n', /healthcheck\.interval: invalid duration "soon"/],
+    ['services:\n  web:\n    image: x\n  web:\n    image: y\n', /unique/i],
+    ['services:\n  web:\n    build: .\n', /building images is not supported/],
+    ['services: {}\n', /no service is defined/],
+  ];
+  for (const [yaml, re] of bad) assert.throws(() => project(yaml), re, yaml);
+});
