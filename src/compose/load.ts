@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseGoDuration } from '../build/config';
 import { ComposeError, interpolate, parseEnvFile } from './interpolate';
-import type { ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec } from './model';
+import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec } from './model';
 
 export { ComposeError } from './interpolate';
 
@@ -30,7 +30,7 @@ type Obj = Record<string, unknown>;
 const SERVICE_KEYS = new Set([
   'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'volumes', 'networks', 'network_mode', 'depends_on',
   'healthcheck', 'restart', 'working_dir', 'user', 'hostname', 'container_name', 'labels', 'tty', 'stdin_open', 'init',
-  'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose',
+  'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose', 'build',
 ]);
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
@@ -161,12 +161,12 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
   const at = (k: string) => `services.${key}.${k}`;
   for (const k of Object.keys(s)) {
     if (k.startsWith('x-')) continue;
-    if (k === 'build') {
-      if (s.image === undefined) throw new ComposeError(`${at('build')}: building images is not supported by berth compose yet; build with \`berth build -t <name> <context>\` and set ${at('image')}`);
-      ctx.warnings.push(`${at('build')} is ignored: the image "${String(s.image)}" is used as it is`);
-    } else if (!SERVICE_KEYS.has(k)) ctx.warnings.push(`${at(k)} is not supported by berth compose and is ignored`);
+    if (!SERVICE_KEYS.has(k)) ctx.warnings.push(`${at(k)} is not supported by berth compose and is ignored`);
   }
-  if (typeof s.image !== 'string' || !s.image) throw new ComposeError(`${at('image')}: every service needs an image`);
+  const build = s.build === undefined ? undefined : buildSpec(s.build, at('build'), ctx);
+  // docker compose names a built image <project>-<service> unless `image:` says otherwise.
+  const image = s.image === undefined && build ? `${ctx.project}-${key}` : s.image;
+  if (typeof image !== 'string' || !image) throw new ComposeError(`${at('image')}: every service needs an image (or a build)`);
   const environment: Record<string, string> = {};
   for (const f of s.env_file === undefined ? [] : typeof s.env_file === 'string' ? [s.env_file] : list(s.env_file, at('env_file'))) {
     const path = resolve(ctx.workingDir, f);
@@ -179,7 +179,8 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
   if (networkMode !== undefined && s.networks !== undefined) throw new ComposeError(`service ${key} declares mutually exclusive network_mode and networks`);
   return {
     name: key,
-    image: s.image,
+    image,
+    build,
     command: s.command === undefined || s.command === null ? undefined : words(s.command, at('command')),
     entrypoint: s.entrypoint === undefined || s.entrypoint === null ? undefined : words(s.entrypoint, at('entrypoint')),
     environment,
@@ -407,6 +408,15 @@ function healthcheck(h: Obj, where: string): HealthcheckSpec {
   const retries = h.retries === undefined ? undefined : Number(h.retries);
   if (retries !== undefined && (!Number.isInteger(retries) || retries < 0)) throw new ComposeError(`${where}.retries must be a whole number`);
   return { test, interval: d('interval'), timeout: d('timeout'), startPeriod: d('start_period'), startInterval: d('start_interval'), retries };
+}
+
+/** `build: <context>` or `build: {context, dockerfile, args, target}`. */
+function buildSpec(v: unknown, where: string, ctx: Ctx): BuildSpec {
+  const b: Obj = typeof v === 'string' ? { context: v } : asObject(v, where);
+  for (const k of Object.keys(b)) if (!['context', 'dockerfile', 'args', 'target'].includes(k)) ctx.warnings.push(`${where}.${k} is not supported by berth compose and is ignored`);
+  const context = resolve(ctx.workingDir, b.context === undefined ? '.' : str(b.context, `${where}.context`));
+  if (!existsSync(context)) throw new ComposeError(`${where}.context: ${context} does not exist`);
+  return { context, dockerfile: optStr(b.dockerfile, `${where}.dockerfile`), args: envMap(b.args, `${where}.args`, ctx), target: optStr(b.target, `${where}.target`) };
 }
 
 function restart(v: unknown, where: string): string {

@@ -34,9 +34,20 @@ export interface HealthcheckSpec {
   retries?: number;
 }
 
+export interface BuildSpec {
+  /** Absolute path of the build context. */
+  context: string;
+  /** Relative to the context, as `build -f` takes it. */
+  dockerfile?: string;
+  args: Record<string, string>;
+  target?: string;
+}
+
 export interface ServiceSpec {
   name: string;
+  /** The image to run; with `build`, the tag the build produces (default <project>-<service>). */
   image: string;
+  build?: BuildSpec;
   command?: string[];
   entrypoint?: string[];
   environment: Record<string, string>;

@@ -74,6 +74,9 @@ export interface UpOptions {
   removeOrphans?: boolean;
   report: Report;
   warn: (msg: string) => void;
+  /** Builds a service's image (services with `build`): when it is missing, or always with `always`. */
+  build?: (s: ServiceSpec) => Promise<void>;
+  alwaysBuild?: boolean;
 }
 
 export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promise<string[]> {
@@ -88,6 +91,12 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
   for (const key of usedNets) await ensureNetwork(api, p, key, o.report);
   const usedVols = new Set(wanted.flatMap((n) => p.services[n].volumes.filter((m) => m.type === 'volume' && m.source).map((m) => m.source!)));
   for (const key of usedVols) await ensureVolume(api, p, key, o.report);
+  for (const name of wanted) {
+    const s = p.services[name];
+    if (!s.build || !o.build) continue;
+    if (!o.alwaysBuild && (await imageExists(api, s.image))) continue;
+    await o.build(s);
+  }
   const ids: Record<string, string> = {};
   for (const name of wanted) {
     const s = p.services[name];
@@ -111,6 +120,16 @@ function selected(p: ComposeProject, services?: string[]): string[] {
   };
   services.forEach(add);
   return all.filter((n) => need.has(n));
+}
+
+async function imageExists(api: EngineApi, image: string): Promise<boolean> {
+  return api.json('GET', `/images/${encodeURIComponent(image)}/json`).then(
+    () => true,
+    (e: { status?: number }) => {
+      if (e.status === 404) return false;
+      throw e;
+    },
+  );
 }
 
 async function ensureNetwork(api: EngineApi, p: ComposeProject, key: string, report: Report): Promise<void> {

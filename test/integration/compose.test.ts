@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestEngine, isRoot } from '../helpers/engine';
@@ -132,6 +132,32 @@ volumes:
     assert.equal(up.code, 1);
     assert.match(up.stderr, /service "migrate" didn't complete successfully: exit 3/);
     assert.equal((await e.berth(['ps', '-a', '--filter', 'name=migrate-app-1', '-q'])).stdout, '');
+    await c(['down']);
+  });
+
+  test('build: a service without an image is built as <project>-<service>, once unless --build', async () => {
+    const c = app(
+      'built',
+      `services:
+  tool:
+    build: { context: ./ctx, args: { WORD: from-args } }
+    command: cat /word
+`,
+    );
+    const ctx = join(dirs[dirs.length - 1], 'ctx');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox\nARG WORD\nRUN echo "$WORD" > /word\n');
+    const up = await c(['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stderr, /Service tool {2}Built/);
+    assert.equal((await e.berth(['image', 'inspect', '-f', '{{.Id}}', 'built-tool'])).code, 0);
+    let logs = '';
+    for (let i = 0; i < 50 && !logs.includes('from-args'); i++) logs = (await c(['logs', '--no-log-prefix', 'tool'])).stdout;
+    assert.equal(logs, 'from-args\n');
+    const again = await c(['up', '-d']);
+    assert.doesNotMatch(again.stderr, /Building/, 'the image exists: no build without --build');
+    const forced = await c(['up', '-d', '--build']);
+    assert.match(forced.stderr, /Service tool {2}Built/);
     await c(['down']);
   });
 

@@ -124,7 +124,7 @@ test('bad files give one clear error with the path', () => {
     ['services:\n  web:\n    image: x\n    depends_on: { db: { condition: ready } }\n  db: { image: x }\n', /must be one of service_started/],
     ['services:\n  web:\n    image: x\n    healthcheck: { interval: soon }\n', /healthcheck\.interval: invalid duration "soon"/],
     ['services:\n  web:\n    image: x\n  web:\n    image: y\n', /unique/i],
-    ['services:\n  web:\n    build: .\n', /building images is not supported/],
+    ['services:\n  web:\n    build: ./nowhere\n', /build\.context: .*nowhere does not exist/],
     ['services: {}\n', /no service is defined/],
   ];
   for (const [yaml, re] of bad) assert.throws(() => project(yaml), re, yaml);

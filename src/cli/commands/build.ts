@@ -253,6 +253,18 @@ async function post(client: Client, query: Record<string, unknown>, upload: Uplo
 }
 
 export async function build(path: string, f: BuildFlags): Promise<number> {
+  const r = await runBuild(path, f);
+  if (r.code !== 0) return r.code;
+  if (f.quiet) out(`${r.id}\n`);
+  else {
+    out(`Successfully built ${r.id.slice(7, 19)}\n`);
+    for (const t of f.tag ?? []) out(`Successfully tagged ${familiarString(withDefaultTag(parseReference(t)))}\n`);
+  }
+  return 0;
+}
+
+/** A build with its progress on stderr; resolves with the image ID, or the failure's exit code. */
+export async function runBuild(path: string, f: BuildFlags): Promise<{ code: number; id: string }> {
   const client = await connect();
   const buildArgs = keyValues(f.buildArg, true);
   if (buildArgs.SOURCE_DATE_EPOCH === undefined && process.env.SOURCE_DATE_EPOCH) buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
@@ -287,16 +299,11 @@ export async function build(path: string, f: BuildFlags): Promise<number> {
   });
   if (failure) {
     process.stderr.write(`ERROR: ${failure.message}\n`);
-    return failure.code;
+    return { code: failure.code, id: '' };
   }
   if (!id) throw new ExitError('the daemon ended the build without an image ID', 1);
   if (f.iidfile) writeFileSync(f.iidfile, id);
-  if (f.quiet) out(`${id}\n`);
-  else {
-    out(`Successfully built ${id.slice(7, 19)}\n`);
-    for (const t of f.tag ?? []) out(`Successfully tagged ${familiarString(withDefaultTag(parseReference(t)))}\n`);
-  }
-  return 0;
+  return { code: 0, id };
 }
 
 function errorText(body: string): string {

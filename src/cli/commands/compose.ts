@@ -2,7 +2,8 @@
 import { connect, readBody, type Client } from '../client';
 import { ExitError, out } from '../util';
 import { ComposeError, loadProject } from '../../compose/load';
-import type { ComposeProject } from '../../compose/model';
+import type { ComposeProject, ServiceSpec } from '../../compose/model';
+import { resolve } from 'node:path';
 import { down as composeDown, projectContainers, shortName, up as composeUp, type ContainerSummary, type Report } from '../../compose/project';
 
 export interface ProjectFlags {
@@ -34,7 +35,7 @@ async function run<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function up(services: string[], g: ProjectFlags, f: { detach?: boolean; wait?: boolean; waitTimeout?: string; removeOrphans?: boolean }): Promise<number> {
+export async function up(services: string[], g: ProjectFlags, f: { detach?: boolean; wait?: boolean; waitTimeout?: string; removeOrphans?: boolean; build?: boolean }): Promise<number> {
   const p = load(g);
   const client = await connect();
   const ids = await run(() =>
@@ -45,6 +46,8 @@ export async function up(services: string[], g: ProjectFlags, f: { detach?: bool
       removeOrphans: !!f.removeOrphans,
       report,
       warn: (m) => process.stderr.write(`WARN[0000] ${m}\n`),
+      build: buildService,
+      alwaysBuild: !!f.build,
     }),
   );
   if (f.detach || f.wait) return 0;
@@ -60,6 +63,20 @@ export async function up(services: string[], g: ProjectFlags, f: { detach?: bool
   const width = Math.max(...names.map((c) => shortName(c).length));
   await Promise.all(names.filter((c) => ids.includes(c.Id)).map((c) => follow(client, c, width, true)));
   return stopping ? 130 : 0;
+}
+
+async function buildService(s: ServiceSpec): Promise<void> {
+  const { runBuild } = await import('./build');
+  process.stderr.write(` Service ${s.name}  Building\n`);
+  const r = await runBuild(s.build!.context, {
+    tag: [s.image],
+    file: s.build!.dockerfile ? resolve(s.build!.context, s.build!.dockerfile) : undefined,
+    buildArg: Object.entries(s.build!.args).map(([k, v]) => `${k}=${v}`),
+    target: s.build!.target,
+    progress: 'plain',
+  });
+  if (r.code !== 0) throw new ExitError(`failed to build service "${s.name}"`, r.code);
+  process.stderr.write(` Service ${s.name}  Built\n`);
 }
 
 export async function down(g: ProjectFlags, f: { volumes?: boolean; timeout?: string }): Promise<void> {
