@@ -185,6 +185,11 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
     entrypoint: s.entrypoint === undefined || s.entrypoint === null ? undefined : words(s.entrypoint, at('entrypoint')),
     environment,
     ports: s.ports === undefined ? [] : list(s.ports, at('ports'), true).flatMap((p, i) => port(p, `${at('ports')}[${i}]`)),
+    expose: s.expose === undefined ? [] : list(s.expose, at('expose')).flatMap((p, i) => {
+      const where = `${at('expose')}[${i}]`;
+      if (!/^\d+(-\d+)?(\/(tcp|udp))?$/.test(p)) throw new ComposeError(`${where}: invalid port "${p}"`);
+      return port(p, where).map(({ target, protocol }) => ({ target, protocol }));
+    }),
     volumes: s.volumes === undefined ? [] : list(s.volumes, at('volumes'), true).map((v, i) => mount(v, `${at('volumes')}[${i}]`, ctx, volumes)),
     networks: networkMode ? {} : serviceNetworks(s.networks, at('networks'), networks),
     networkMode,

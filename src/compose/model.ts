@@ -52,6 +52,8 @@ export interface ServiceSpec {
   entrypoint?: string[];
   environment: Record<string, string>;
   ports: PortSpec[];
+  /** `expose:` ports, reachable by other services without being published. */
+  expose: Array<{ target: number; protocol: 'tcp' | 'udp' }>;
   volumes: MountSpec[];
   /** Project network key → aliases on it (the service name is always one). */
   networks: Record<string, string[]>;

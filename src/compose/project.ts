@@ -197,6 +197,7 @@ export function createBody(p: ComposeProject, s: ServiceSpec): Record<string, un
   const first = nets[0];
   const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   const exposed: Record<string, object> = {};
+  for (const e of s.expose) exposed[`${e.target}/${e.protocol}`] = {};
   for (const port of s.ports) {
     const key = `${port.target}/${port.protocol}`;
     exposed[key] = {};

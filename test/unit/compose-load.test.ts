@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { interpolate, parseEnvFile } from '../../src/compose/interpolate';
 import { loadProject, order } from '../../src/compose/load';
+import { toKubernetes } from '../../src/compose/kube';
 
 const env: Record<string, string> = { SET: 'value', EMPTY: '' };
 const look = (n: string) => env[n];
@@ -128,4 +129,48 @@ test('bad files give one clear error with the path', () => {
     ['services: {}\n', /no service is defined/],
   ];
   for (const [yaml, re] of bad) assert.throws(() => project(yaml), re, yaml);
+});
+
+test('kube: Deployments, Services from ports and expose, claims for named volumes, probes from healthchecks', () => {
+  const p = project(
+    [
+      'name: shop',
+      'services:',
+      '  db_main:',
+      '    image: postgres:16',
+      '    expose: ["5432"]',
+      '    volumes: [pgdata:/var/lib/postgresql/data]',
+      '    healthcheck: { test: pg_isready, interval: 5s, timeout: 2s, retries: 4, start_period: 500ms }',
+      '  web:',
+      '    image: shop/web:1',
+      '    entrypoint: [/app/run]',
+      '    command: [--port, "80"]',
+      '    environment: { DB: db_main }',
+      '    ports: ["8080:80", "8080:80"]',
+      '    user: "1000:1000"',
+      '    depends_on: [db_main]',
+      '    volumes: [./conf:/conf:ro]',
+      'volumes: { pgdata: {} }',
+    ].join('\n'),
+  );
+  const { objects, warnings } = toKubernetes(p);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- walking free-form manifests
+  const byKind = (kind: string) => objects.filter((o) => o.kind === kind) as Array<Record<string, any>>;
+  assert.deepEqual(byKind('Deployment').map((d) => d.metadata.name), ['db-main', 'web']);
+  assert.deepEqual(byKind('Service').map((s) => [s.metadata.name, s.spec.ports]), [
+    ['db-main', [{ name: '5432-tcp', port: 5432, targetPort: 5432, protocol: 'TCP' }]],
+    ['web', [{ name: '8080-tcp', port: 8080, targetPort: 80, protocol: 'TCP' }]],
+  ]);
+  assert.deepEqual(byKind('PersistentVolumeClaim').map((c) => [c.metadata.name, c.spec.resources.requests.storage]), [['pgdata', '100Mi']]);
+  const db = byKind('Deployment')[0].spec.template.spec;
+  assert.deepEqual(db.containers[0].livenessProbe, { exec: { command: ['/bin/sh', '-c', 'pg_isready'] }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 4, initialDelaySeconds: 1 });
+  assert.deepEqual(db.volumes, [{ name: 'db-main-vol-0', persistentVolumeClaim: { claimName: 'pgdata' } }]);
+  const web = byKind('Deployment')[1];
+  assert.deepEqual(web.spec.selector.matchLabels, { 'app.kubernetes.io/name': 'web', 'app.kubernetes.io/instance': 'shop' });
+  assert.equal(web.spec.template.metadata.labels['app.kubernetes.io/name'], 'web', 'the pods carry what the selector selects');
+  const c = web.spec.template.spec.containers[0];
+  assert.deepEqual([c.command, c.args, c.env, c.securityContext], [['/app/run'], ['--port', '80'], [{ name: 'DB', value: 'db_main' }], { runAsUser: 1000, runAsGroup: 1000 }]);
+  assert.ok(warnings.some((w) => /depends_on has no Kubernetes equivalent/.test(w)));
+  assert.ok(warnings.some((w) => /hostPath/.test(w)));
+  for (const o of objects) assert.match((o.metadata as { name: string }).name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
 });

@@ -127,6 +127,18 @@ export async function config(g: ProjectFlags, f: { services?: boolean; quiet?: b
   out(YAML.stringify(shown));
 }
 
+/** `compose kube`: the application as Kubernetes YAML on stdout; what does not translate on stderr. */
+export async function kube(g: ProjectFlags): Promise<void> {
+  const p = load(g);
+  const { toKubernetes } = await import('../../compose/kube');
+  const { objects, warnings } = toKubernetes(p);
+  for (const w of warnings) process.stderr.write(`WARN[0000] ${w}\n`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const YAML = require('yaml') as typeof import('yaml');
+  // No anchors: the same probe twice is written out twice, as hand-written manifests are.
+  out(objects.map((o) => YAML.stringify(o, { aliasDuplicateObjects: false })).join('---\n'));
+}
+
 /** One container's log, each line prefixed with its name (docker compose's "web-1  | …"). */
 async function follow(client: Client, c: ContainerSummary, width: number, followLogs: boolean, prefix = true, tail?: string): Promise<void> {
   const info = await client.json<{ Config: { Tty: boolean } }>('GET', `/containers/${c.Id}/json`);
