@@ -1,10 +1,10 @@
 /** `berth compose`: docker compose's up/down/ps/logs/config over the Engine API (src/compose). */
 import { connect, readBody, type Client } from '../client';
-import { ExitError, out } from '../util';
+import { ExitError, out, since } from '../util';
 import { ComposeError, loadProject } from '../../compose/load';
 import type { ComposeProject, ServiceSpec } from '../../compose/model';
 import { resolve } from 'node:path';
-import { down as composeDown, projectContainers, shortName, up as composeUp, type ContainerSummary, type Report } from '../../compose/project';
+import { down as composeDown, LABEL_SERVICE, projectContainers, shortName, up as composeUp, type ContainerSummary, type Report } from '../../compose/project';
 
 export interface ProjectFlags {
   file?: string[];
@@ -89,16 +89,17 @@ export async function ps(services: string[], g: ProjectFlags, f: { all?: boolean
   const p = load(g);
   const client = await connect();
   let list = await projectContainers(client, p.name, !!f.all);
-  if (services.length) list = list.filter((c) => services.includes(c.Labels['com.docker.compose.service'] ?? ''));
+  if (services.length) list = list.filter((c) => services.includes(c.Labels[LABEL_SERVICE] ?? ''));
   if (f.services) {
-    out([...new Set(list.map((c) => c.Labels['com.docker.compose.service']))].map((s) => `${s}\n`).join(''));
+    out([...new Set(list.map((c) => c.Labels[LABEL_SERVICE]))].map((s) => `${s}\n`).join(''));
     return;
   }
   if (f.quiet) {
     out(list.map((c) => `${c.Id}\n`).join(''));
     return;
   }
-  const rows = list.map((c) => [shortName(c), c.Image, JSON.stringify(c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command), c.Labels['com.docker.compose.service'] ?? '', ago(c.Created), c.Status, ports(c)]);
+  const { portsText } = await import('./container');
+  const rows = list.map((c) => [shortName(c), c.Image, JSON.stringify(c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command), c.Labels[LABEL_SERVICE] ?? '', since(c.Created), c.Status, portsText(c.Ports)]);
   const head = ['NAME', 'IMAGE', 'COMMAND', 'SERVICE', 'CREATED', 'STATUS', 'PORTS'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   out([head, ...rows].map((r) => `${r.map((x, i) => (i === r.length - 1 ? x : x.padEnd(widths[i]))).join('   ')}\n`).join(''));
@@ -108,7 +109,7 @@ export async function logs(services: string[], g: ProjectFlags, f: { follow?: bo
   const p = load(g);
   const client = await connect();
   let list = await projectContainers(client, p.name);
-  if (services.length) list = list.filter((c) => services.includes(c.Labels['com.docker.compose.service'] ?? ''));
+  if (services.length) list = list.filter((c) => services.includes(c.Labels[LABEL_SERVICE] ?? ''));
   const width = Math.max(0, ...list.map((c) => shortName(c).length));
   await Promise.all(list.map((c) => follow(client, c, width, !!f.follow, !f.noLogPrefix, f.tail)));
 }
@@ -163,17 +164,4 @@ async function follow(client: Client, c: ContainerSummary, width: number, follow
   for (const s of [1, 2]) if (partial[s]) process.stdout.write(`${head}${partial[s]}\n`);
 }
 
-function ports(c: ContainerSummary): string {
-  return c.Ports.filter((x) => x.PublicPort)
-    .map((x) => `${x.IP ?? '0.0.0.0'}:${x.PublicPort}->${x.PrivatePort}/${x.Type}`)
-    .join(', ');
-}
-
-function ago(unixSeconds: number): string {
-  const s = Math.max(0, Math.floor(Date.now() / 1000 - unixSeconds));
-  if (s < 60) return `${s} seconds ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} minutes ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} hours ago`;
-  return `${Math.floor(s / 86400)} days ago`;
-}
 

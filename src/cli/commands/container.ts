@@ -2,6 +2,7 @@
 import { createWriteStream } from 'node:fs';
 import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
+import type { ContainerSummary } from '../../compose/project';
 import { renderFormat, renderOne } from '../format';
 import { eachName, ExitError, filtersJson, keyValues, out, parseBytes, parseDuration, runFailure, since } from '../util';
 
@@ -454,21 +455,12 @@ export async function rename(from: string, to: string): Promise<void> {
   await client.call('POST', `/containers/${from}/rename`, { query: { name: to } });
 }
 
-interface Summary {
-  Id: string;
-  Names: string[];
-  Image: string;
-  Command: string;
-  Created: number;
-  State: string;
-  Status: string;
-  Labels: Record<string, string>;
-  Ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
+interface Summary extends ContainerSummary {
   Mounts: unknown[];
 }
 
 /** Docker's ps PORTS column: `0.0.0.0:8080->80/tcp, 443/tcp`. */
-function portsText(ports: Summary['Ports']): string {
+export function portsText(ports: Summary['Ports']): string {
   return (ports ?? []).map((p) => (p.PublicPort ? `${p.IP || '0.0.0.0'}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`)).join(', ');
 }
 
