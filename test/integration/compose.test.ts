@@ -161,6 +161,25 @@ volumes:
     await c(['down']);
   });
 
+  test('exec, stop, start and restart act on the service containers', async () => {
+    const c = app('ops', `services:\n  app:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n`);
+    assert.equal((await c(['up', '-d'])).code, 0);
+    const ex = await c(['exec', '-T', 'app', 'sh', '-c', 'echo "$0" in-app; exit 4', 'arg0']);
+    assert.equal(ex.code, 4);
+    assert.equal(ex.stdout, 'arg0 in-app\n');
+    await c(['stop', '-t', '1']);
+    assert.match((await e.berth(['inspect', '-f', '{{.State.Status}}', 'ops-app-1'])).stdout, /exited/);
+    const notRunning = await c(['exec', '-T', 'app', 'true']);
+    assert.equal(notRunning.code, 1);
+    assert.match(notRunning.stderr, /service "app" is not running/);
+    await c(['start']);
+    assert.match((await e.berth(['inspect', '-f', '{{.State.Status}}', 'ops-app-1'])).stdout, /running/);
+    const missing = await c(['restart', 'nope']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no such service: nope/);
+    await c(['down', '-t', '1']);
+  });
+
   test('a malformed file is one clear error and touches nothing', async () => {
     const c = app('broken', `services:\n  web:\n    image: busybox\n    ports: ["80:80:80:80"]\n`);
     const r = await c(['up', '-d']);

@@ -79,6 +79,50 @@ async function buildService(s: ServiceSpec): Promise<void> {
   process.stderr.write(` Service ${s.name}  Built\n`);
 }
 
+/** The running (or any, with `all`) container of each named service; every service when none is named. */
+async function serviceContainers(client: Client, p: ComposeProject, services: string[], all = true): Promise<ContainerSummary[]> {
+  for (const s of services) if (!p.services[s]) throw new ExitError(`no such service: ${s}`, 1);
+  const list = await projectContainers(client, p.name, all);
+  return list.filter((c) => (services.length ? services : Object.keys(p.services)).includes(c.Labels[LABEL_SERVICE] ?? ''));
+}
+
+export async function exec(service: string, command: string[], g: ProjectFlags, f: { detach?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string; privileged?: boolean }): Promise<number> {
+  const p = load(g);
+  const client = await connect();
+  const [c] = (await serviceContainers(client, p, [service], false)).filter((x) => x.State === 'running');
+  if (!c) throw new ExitError(`service "${service}" is not running`, 1);
+  const { exec: containerExec } = await import('./container');
+  // docker compose exec: a TTY and stdin when we have a terminal, unless -T.
+  const tty = f.tty !== false && !!process.stdin.isTTY;
+  return containerExec(c.Id, command, { interactive: !f.detach, tty, env: f.env, workdir: f.workdir, user: f.user, detach: f.detach, privileged: f.privileged });
+}
+
+/** start, stop, restart: one API call per service container, with docker compose's progress lines. */
+export async function lifecycle(verb: 'start' | 'stop' | 'restart', services: string[], g: ProjectFlags, f: { timeout?: string }): Promise<void> {
+  const p = load(g);
+  const client = await connect();
+  const done = { start: 'Started', stop: 'Stopped', restart: 'Started' }[verb];
+  for (const c of await serviceContainers(client, p, services)) {
+    await client.call('POST', `/containers/${c.Id}/${verb}`, { query: { t: verb === 'start' ? undefined : f.timeout } });
+    report('Container', shortName(c), done);
+  }
+}
+
+export async function build(services: string[], g: ProjectFlags): Promise<void> {
+  const p = load(g);
+  const names = services.length ? services : Object.keys(p.services);
+  for (const n of names) if (!p.services[n]) throw new ExitError(`no such service: ${n}`, 1);
+  for (const n of names) if (p.services[n].build) await buildService(p.services[n]);
+}
+
+export async function pull(services: string[], g: ProjectFlags, f: { quiet?: boolean }): Promise<void> {
+  const p = load(g);
+  const names = services.length ? services : Object.keys(p.services);
+  const { pull: pullImage } = await import('./registry');
+  // Services built here have nothing to pull (docker compose skips them too).
+  for (const n of names) if (!p.services[n]?.build) await pullImage(p.services[n].image, { quiet: f.quiet });
+}
+
 export async function down(g: ProjectFlags, f: { volumes?: boolean; timeout?: string }): Promise<void> {
   const p = load(g);
   const client = await connect();
