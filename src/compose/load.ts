@@ -22,6 +22,8 @@ export interface LoadOptions {
   /** -p; else COMPOSE_PROJECT_NAME, the file's `name:`, the directory's name. */
   projectName?: string;
   cwd?: string;
+  /** --project-directory: the base of relative paths (default: the first file's directory). */
+  projectDirectory?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -35,8 +37,8 @@ const SERVICE_KEYS = new Set([
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
   const cwd = o.cwd ?? process.cwd();
-  const files = (o.files?.length ? o.files : [defaultFile(cwd)]).map((f) => resolve(cwd, f));
-  const workingDir = dirname(files[0]);
+  const files = (o.files?.length ? o.files : [defaultFile(o.projectDirectory ? resolve(cwd, o.projectDirectory) : cwd)]).map((f) => resolve(cwd, f));
+  const workingDir = o.projectDirectory ? resolve(cwd, o.projectDirectory) : dirname(files[0]);
   const shell = o.env ?? process.env;
   const dotEnvPath = join(workingDir, '.env');
   const dotEnv = existsSync(dotEnvPath) ? parseEnvFile(readFileSync(dotEnvPath, 'utf8'), dotEnvPath) : new Map<string, string>();

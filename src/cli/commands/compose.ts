@@ -15,7 +15,7 @@ export interface ProjectFlags {
 function load(g: ProjectFlags): ComposeProject {
   let p: ComposeProject;
   try {
-    p = loadProject({ files: g.file, projectName: g.projectName, cwd: g.projectDirectory });
+    p = loadProject({ files: g.file, projectName: g.projectName, projectDirectory: g.projectDirectory });
   } catch (e) {
     if (e instanceof ComposeError) throw new ExitError(e.message, 1);
     throw e;
