@@ -306,8 +306,9 @@ async function main(all = false): Promise<number> {
     .option('-f, --file <file>', 'Compose configuration files', collect)
     .option('-p, --project-name <name>', 'Project name')
     .option('--project-directory <dir>', 'Alternate working directory (default: the directory of the first file)')
+    .option('--profile <profile>', 'Specify a profile to enable', collect)
     .enablePositionalOptions();
-  const g = () => compose.opts() as { file?: string[]; projectName?: string; projectDirectory?: string };
+  const g = () => compose.opts() as { file?: string[]; projectName?: string; projectDirectory?: string; profile?: string[] };
   compose.command('up').argument('[services...]').option('-d, --detach', 'Run containers in the background').option('--wait', 'Wait for services to be running|healthy; implies detached mode').option('--wait-timeout <seconds>', 'Maximum duration to wait for the project to be running|healthy').option('--remove-orphans', 'Remove containers for services not defined in the Compose file').option('--build', 'Build images before starting containers').description('Create and start containers').action((s: string[], o) => set(P().then((m) => m.up(s, g(), o))));
   compose.command('down').option('-v, --volumes', 'Remove named volumes declared in the "volumes" section and anonymous volumes').option('-t, --timeout <seconds>', 'Shutdown timeout in seconds').description('Stop and remove containers, networks').action((o) => set(P().then((m) => m.down(g(), o))));
   compose.command('ps').argument('[services...]').option('-a, --all', 'Show all stopped containers').option('-q, --quiet', 'Only display IDs').option('--services', 'Display services').description('List containers').action((s: string[], o) => set(P().then((m) => m.ps(s, g(), o))));

@@ -24,6 +24,10 @@ export interface LoadOptions {
   cwd?: string;
   /** --project-directory: the base of relative paths (default: the first file's directory). */
   projectDirectory?: string;
+  /** --profile; else COMPOSE_PROFILES (comma separated). */
+  profiles?: string[];
+  /** Services named on the command line: enabled even when their profiles are not active. */
+  services?: string[];
   env?: NodeJS.ProcessEnv;
 }
 
@@ -32,7 +36,7 @@ type Obj = Record<string, unknown>;
 const SERVICE_KEYS = new Set([
   'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'volumes', 'networks', 'network_mode', 'depends_on',
   'healthcheck', 'restart', 'working_dir', 'user', 'hostname', 'container_name', 'labels', 'tty', 'stdin_open', 'init',
-  'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose', 'build',
+  'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose', 'build', 'profiles',
 ]);
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
@@ -58,18 +62,28 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
   const volumes = topVolumes(merged.volumes, ctx);
   const rawServices = asObject(merged.services ?? {}, 'services');
   if (Object.keys(rawServices).length === 0) throw new ComposeError('no service is defined (services: is empty)');
+  const active = new Set(o.profiles?.length ? o.profiles : (shell.COMPOSE_PROFILES ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+  const named = new Set(o.services ?? []);
   const services: Record<string, ServiceSpec> = {};
-  for (const [key, raw] of Object.entries(rawServices)) services[key] = service(key, asObject(raw ?? {}, `services.${key}`), ctx, networks, volumes);
+  for (const [key, raw] of Object.entries(rawServices)) {
+    const s = asObject(raw ?? {}, `services.${key}`);
+    // compose-spec profiles: a service with profiles runs only when one is active, or when named.
+    const profiles = s.profiles === undefined ? [] : list(s.profiles, `services.${key}.profiles`);
+    if (profiles.length && !active.has('*') && !profiles.some((x) => active.has(x)) && !named.has(key)) continue;
+    services[key] = service(key, s, ctx, networks, volumes);
+  }
   for (const s of Object.values(services)) {
     for (const [dep, d] of Object.entries(s.dependsOn)) {
       if (services[dep]) continue;
+      if (d.required && rawServices[dep] !== undefined) throw new ComposeError(`service "${s.name}" depends on service "${dep}", which is disabled by its profiles (activate one with --profile)`);
       if (d.required) throw new ComposeError(`service "${s.name}" depends on undefined service "${dep}"`);
       warnings.push(`service "${s.name}": optional dependency "${dep}" is not defined`);
       delete s.dependsOn[dep];
     }
   }
   order(services);
-  return { name, workingDir, services, networks, volumes, warnings };
+  const disabled = Object.keys(rawServices).filter((k) => !services[k]);
+  return { name, workingDir, services, disabled, networks, volumes, warnings };
 }
 
 function defaultFile(cwd: string): string {

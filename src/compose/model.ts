@@ -98,6 +98,8 @@ export interface ComposeProject {
   /** The directory relative paths (binds, env files) are resolved against. */
   workingDir: string;
   services: Record<string, ServiceSpec>;
+  /** Services of the file left out because none of their profiles is active (not orphans). */
+  disabled: string[];
   networks: Record<string, NetworkSpec>;
   volumes: Record<string, VolumeSpec>;
   /** Things the loader accepted but Berth does not act on, for the user to see. */

@@ -82,7 +82,7 @@ export interface UpOptions {
 export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promise<string[]> {
   const wanted = selected(p, o.services);
   const existing = await projectContainers(api, p.name);
-  const orphans = existing.filter((c) => !p.services[c.Labels[LABEL_SERVICE] ?? '']);
+  const orphans = existing.filter((c) => !p.services[c.Labels[LABEL_SERVICE] ?? ''] && !p.disabled.includes(c.Labels[LABEL_SERVICE] ?? ''));
   if (orphans.length) {
     if (o.removeOrphans) for (const c of orphans) await removeContainer(api, c.Id, shortName(c), 10, false, o.report);
     else o.warn(`Found orphan containers (${orphans.map(shortName).join(', ')}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);

@@ -174,3 +174,21 @@ test('kube: Deployments, Services from ports and expose, claims for named volume
   assert.ok(warnings.some((w) => /hostPath/.test(w)));
   for (const o of objects) assert.match((o.metadata as { name: string }).name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
 });
+
+test('profiles: a service with profiles runs only when one is active or it is named', () => {
+  const yaml = 'services:\n  app: { image: x }\n  debug: { image: x, profiles: [tools] }\n  seed: { image: x, profiles: [tools, init] }\n';
+  const dir = mkdtempSync(join(tmpdir(), 'berth-compose-'));
+  try {
+    writeFileSync(join(dir, 'compose.yaml'), yaml);
+    const names = (o: { profiles?: string[]; services?: string[]; env?: NodeJS.ProcessEnv }) => Object.keys(loadProject({ cwd: dir, env: o.env ?? {}, ...o }).services).sort();
+    assert.deepEqual(names({}), ['app']);
+    assert.deepEqual(names({ profiles: ['init'] }), ['app', 'seed']);
+    assert.deepEqual(names({ env: { COMPOSE_PROFILES: 'tools' } }), ['app', 'debug', 'seed']);
+    assert.deepEqual(names({ services: ['debug'] }), ['app', 'debug']);
+    assert.deepEqual(loadProject({ cwd: dir, env: {} }).disabled, ['debug', 'seed']);
+    writeFileSync(join(dir, 'compose.yaml'), yaml + '  web: { image: x, depends_on: [debug] }\n');
+    assert.throws(() => loadProject({ cwd: dir, env: {} }), /depends on service "debug", which is disabled by its profiles/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -10,12 +10,13 @@ export interface ProjectFlags {
   file?: string[];
   projectName?: string;
   projectDirectory?: string;
+  profile?: string[];
 }
 
-function load(g: ProjectFlags): ComposeProject {
+function load(g: ProjectFlags, services: string[] = []): ComposeProject {
   let p: ComposeProject;
   try {
-    p = loadProject({ files: g.file, projectName: g.projectName, projectDirectory: g.projectDirectory });
+    p = loadProject({ files: g.file, projectName: g.projectName, projectDirectory: g.projectDirectory, profiles: g.profile, services });
   } catch (e) {
     if (e instanceof ComposeError) throw new ExitError(e.message, 1);
     throw e;
@@ -36,7 +37,7 @@ async function run<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export async function up(services: string[], g: ProjectFlags, f: { detach?: boolean; wait?: boolean; waitTimeout?: string; removeOrphans?: boolean; build?: boolean }): Promise<number> {
-  const p = load(g);
+  const p = load(g, services);
   const client = await connect();
   const ids = await run(() =>
     composeUp(client, p, {
@@ -87,7 +88,7 @@ async function serviceContainers(client: Client, p: ComposeProject, services: st
 }
 
 export async function exec(service: string, command: string[], g: ProjectFlags, f: { detach?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string; privileged?: boolean }): Promise<number> {
-  const p = load(g);
+  const p = load(g, [service]);
   const client = await connect();
   const [c] = (await serviceContainers(client, p, [service], false)).filter((x) => x.State === 'running');
   if (!c) throw new ExitError(`service "${service}" is not running`, 1);
@@ -99,7 +100,7 @@ export async function exec(service: string, command: string[], g: ProjectFlags, 
 
 /** start, stop, restart: one API call per service container, with docker compose's progress lines. */
 export async function lifecycle(verb: 'start' | 'stop' | 'restart', services: string[], g: ProjectFlags, f: { timeout?: string }): Promise<void> {
-  const p = load(g);
+  const p = load(g, services);
   const client = await connect();
   const done = { start: 'Started', stop: 'Stopped', restart: 'Started' }[verb];
   for (const c of await serviceContainers(client, p, services)) {
@@ -109,14 +110,14 @@ export async function lifecycle(verb: 'start' | 'stop' | 'restart', services: st
 }
 
 export async function build(services: string[], g: ProjectFlags): Promise<void> {
-  const p = load(g);
+  const p = load(g, services);
   const names = services.length ? services : Object.keys(p.services);
   for (const n of names) if (!p.services[n]) throw new ExitError(`no such service: ${n}`, 1);
   for (const n of names) if (p.services[n].build) await buildService(p.services[n]);
 }
 
 export async function pull(services: string[], g: ProjectFlags, f: { quiet?: boolean }): Promise<void> {
-  const p = load(g);
+  const p = load(g, services);
   const names = services.length ? services : Object.keys(p.services);
   const { pull: pullImage } = await import('./registry');
   // Services built here have nothing to pull (docker compose skips them too).
@@ -167,8 +168,9 @@ export async function config(g: ProjectFlags, f: { services?: boolean; quiet?: b
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const YAML = require('yaml') as typeof import('yaml');
-  const { warnings: _w, ...shown } = p;
+  const { warnings: _w, disabled: _d, ...shown } = p;
   void _w;
+  void _d;
   out(YAML.stringify(shown));
 }
 
