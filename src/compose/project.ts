@@ -87,10 +87,7 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
     if (o.removeOrphans) for (const c of orphans) await removeContainer(api, c.Id, shortName(c), 10, false, o.report);
     else o.warn(`Found orphan containers (${orphans.map(shortName).join(', ')}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
   }
-  const usedNets = new Set(wanted.flatMap((n) => Object.keys(p.services[n].networks)));
-  for (const key of usedNets) await ensureNetwork(api, p, key, o.report);
-  const usedVols = new Set(wanted.flatMap((n) => p.services[n].volumes.filter((m) => m.type === 'volume' && m.source).map((m) => m.source!)));
-  for (const key of usedVols) await ensureVolume(api, p, key, o.report);
+  await ensureResources(api, p, wanted, o.report);
   for (const name of wanted) {
     const s = p.services[name];
     if (!s.build || !o.build) continue;
@@ -122,7 +119,15 @@ function selected(p: ComposeProject, services?: string[]): string[] {
   return all.filter((n) => need.has(n));
 }
 
-async function imageExists(api: EngineApi, image: string): Promise<boolean> {
+/** The networks and named volumes these services use, created when missing. */
+export async function ensureResources(api: EngineApi, p: ComposeProject, services: string[], report: Report): Promise<void> {
+  const usedNets = new Set(services.flatMap((n) => Object.keys(p.services[n].networks)));
+  for (const key of usedNets) await ensureNetwork(api, p, key, report);
+  const usedVols = new Set(services.flatMap((n) => p.services[n].volumes.filter((m) => m.type === 'volume' && m.source).map((m) => m.source!)));
+  for (const key of usedVols) await ensureVolume(api, p, key, report);
+}
+
+export async function imageExists(api: EngineApi, image: string): Promise<boolean> {
   return api.json('GET', `/images/${encodeURIComponent(image)}/json`).then(
     () => true,
     (e: { status?: number }) => {

@@ -174,6 +174,13 @@ volumes:
     assert.match(notRunning.stderr, /service "app" is not running/);
     await c(['start']);
     assert.match((await e.berth(['inspect', '-f', '{{.State.Status}}', 'ops-app-1'])).stdout, /running/);
+    // A one-off: the service's environment, a command of our own, stdin, its exit code, gone with --rm.
+    const one = await c(['run', '--rm', '-T', '-e', 'EXTRA=x', 'app', 'sh', '-c', 'echo "$EXTRA"; cat; exit 6']);
+    assert.equal(one.code, 6, one.stderr);
+    assert.equal(one.stdout, 'x\n');
+    const piped = await e.berth(['compose', '-f', join(dirs[dirs.length - 1], 'compose.yaml'), 'run', '--rm', '-T', 'app', 'cat'], { input: 'through stdin\n' });
+    assert.equal(piped.stdout, 'through stdin\n');
+    assert.equal((await e.berth(['ps', '-a', '--filter', 'label=com.docker.compose.oneoff=True', '-q'])).stdout, '');
     const missing = await c(['restart', 'nope']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no such service: nope/);

@@ -4,7 +4,8 @@ import { ExitError, out, since } from '../util';
 import { ComposeError, loadProject } from '../../compose/load';
 import type { ComposeProject, ServiceSpec } from '../../compose/model';
 import { resolve } from 'node:path';
-import { down as composeDown, LABEL_SERVICE, projectContainers, shortName, up as composeUp, type ContainerSummary, type Report } from '../../compose/project';
+import { randomBytes } from 'node:crypto';
+import { createBody, down as composeDown, ensureResources, imageExists, LABEL_SERVICE, projectContainers, shortName, up as composeUp, type ContainerSummary, type Report } from '../../compose/project';
 
 export interface ProjectFlags {
   file?: string[];
@@ -122,6 +123,55 @@ export async function pull(services: string[], g: ProjectFlags, f: { quiet?: boo
   const { pull: pullImage } = await import('./registry');
   // Services built here have nothing to pull (docker compose skips them too).
   for (const n of names) if (!p.services[n]?.build) await pullImage(p.services[n].image, { quiet: f.quiet });
+}
+
+export interface RunOneOffFlags {
+  detach?: boolean;
+  rm?: boolean;
+  name?: string;
+  entrypoint?: string;
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  /** commander's -T/--no-TTY. */
+  tty?: boolean;
+  /** commander's --no-deps. */
+  deps?: boolean;
+  servicePorts?: boolean;
+}
+
+/** `compose run`: a one-off container of a service (its dependencies started first), attached unless -d. */
+export async function runOneOff(service: string, command: string[], g: ProjectFlags, f: RunOneOffFlags): Promise<number> {
+  const p = load(g, [service]);
+  const s = p.services[service];
+  if (!s) throw new ExitError(`no such service: ${service}`, 1);
+  const client = await connect();
+  const deps = Object.keys(s.dependsOn);
+  await run(async () => {
+    if (f.deps !== false && deps.length) await composeUp(client, p, { services: deps, report, warn: (m) => process.stderr.write(`WARN[0000] ${m}\n`), build: buildService });
+    await ensureResources(client, p, [service], report);
+    if (s.build && !(await imageExists(client, s.image))) await buildService(s);
+  });
+  const tty = f.tty !== false && !!process.stdin.isTTY;
+  const body = createBody(p, s);
+  if (command.length) body.Cmd = command;
+  if (f.entrypoint !== undefined) body.Entrypoint = f.entrypoint === '' ? [''] : [f.entrypoint];
+  if (f.workdir) body.WorkingDir = f.workdir;
+  if (f.user) body.User = f.user;
+  body.Env = [...(body.Env as string[]), ...(f.env ?? []).map((kv) => (kv.includes('=') ? kv : `${kv}=${process.env[kv] ?? ''}`))];
+  body.Tty = tty;
+  body.OpenStdin = !f.detach;
+  body.StdinOnce = !f.detach;
+  (body.Labels as Record<string, string>)['com.docker.compose.oneoff'] = 'True';
+  const hc = body.HostConfig as Record<string, unknown>;
+  // As docker compose: the service's published ports only with --service-ports (they would clash with it).
+  if (!f.servicePorts) hc.PortBindings = {};
+  hc.AutoRemove = !!f.rm;
+  if (f.rm) hc.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };
+  const name = f.name ?? `${p.name}-${service}-run-${randomBytes(6).toString('hex')}`;
+  const created = await client.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body, headers: { 'X-Berth-Start': 'now' } });
+  const { runCreated } = await import('./container');
+  return runCreated(client, created.Id, { detach: f.detach, rm: f.rm, interactive: !f.detach, tty });
 }
 
 export async function down(g: ProjectFlags, f: { volumes?: boolean; timeout?: string }): Promise<void> {

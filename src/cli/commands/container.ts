@@ -293,6 +293,14 @@ export async function run(image: string, command: string[], f: RunFlags): Promis
   if (f.detach && f.rm && f.restart && f.restart !== 'no') throw new ExitError('Conflicting options: --restart and --rm', 125);
   const id = await createContainer(client, image, command, f, true);
   mark('created');
+  return runCreated(client, id, f, mark);
+}
+
+/**
+ * The rest of a `run` once the container exists: start (and print the ID) with
+ * `detach`, else attach, wait and start in Docker's order and return the exit code.
+ */
+export async function runCreated(client: Client, id: string, f: Pick<RunFlags, 'detach' | 'rm' | 'interactive' | 'tty'>, mark: (what: string) => void = () => undefined): Promise<number> {
   if (f.detach) {
     try {
       await client.call('POST', `/containers/${id}/start`);
