@@ -187,6 +187,30 @@ volumes:
     await c(['down', '-t', '1']);
   });
 
+  test('up --exit-code-from: attached output, the others stopped when the tests end, their exit code returned', async () => {
+    const c = app(
+      'ci',
+      `services:
+  server:
+    image: busybox
+    command: sh -c 'echo "<b>up</b>" > /tmp/index.html; exec httpd -f -p 8080 -h /tmp'
+    stop_grace_period: 1s
+  tests:
+    image: busybox
+    command: sh -c 'sleep 0.5; wget -q -O - http://server:8080/; exit 3'
+`,
+    );
+    const r = await c(['up', '--exit-code-from', 'tests']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /ci-tests-1 +\| <b>up<\/b>\n/);
+    assert.match(r.stderr, /Aborting on container exit/);
+    assert.match((await e.berth(['inspect', '-f', '{{.State.Status}}', 'ci-server-1'])).stdout, /exited/, 'the server was stopped');
+    const bad = await c(['up', '-d', '--abort-on-container-exit']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /incompatible with --detach/);
+    await c(['down', '-t', '1']);
+  });
+
   test('a malformed file is one clear error and touches nothing', async () => {
     const c = app('broken', `services:\n  web:\n    image: busybox\n    ports: ["80:80:80:80"]\n`);
     const r = await c(['up', '-d']);

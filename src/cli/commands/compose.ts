@@ -37,8 +37,21 @@ async function run<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function up(services: string[], g: ProjectFlags, f: { detach?: boolean; wait?: boolean; waitTimeout?: string; removeOrphans?: boolean; build?: boolean }): Promise<number> {
+export interface UpFlags {
+  detach?: boolean;
+  wait?: boolean;
+  waitTimeout?: string;
+  removeOrphans?: boolean;
+  build?: boolean;
+  abortOnContainerExit?: boolean;
+  exitCodeFrom?: string;
+}
+
+export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promise<number> {
   const p = load(g, services);
+  const abort = !!f.abortOnContainerExit || f.exitCodeFrom !== undefined;
+  if (abort && (f.detach || f.wait)) throw new ExitError('--abort-on-container-exit and --exit-code-from are incompatible with --detach and --wait', 1);
+  if (f.exitCodeFrom !== undefined && !p.services[f.exitCodeFrom]) throw new ExitError(`no such service: ${f.exitCodeFrom}`, 1);
   const client = await connect();
   const ids = await run(() =>
     composeUp(client, p, {
@@ -53,18 +66,37 @@ export async function up(services: string[], g: ProjectFlags, f: { detach?: bool
     }),
   );
   if (f.detach || f.wait) return 0;
-  // Attached: every container's output, prefixed, until all have stopped; Ctrl-C stops them.
+  // Attached: every container's output, prefixed, until all have stopped; Ctrl-C stops them,
+  // and so does the first container to stop with --abort-on-container-exit (as docker compose).
+  let interrupted = false;
   let stopping = false;
-  process.once('SIGINT', () => {
+  const stopAll = () => {
     stopping = true;
+    for (const id of ids) void client.call('POST', `/containers/${id}/stop`).catch(() => undefined);
+  };
+  process.once('SIGINT', () => {
+    interrupted = true;
     process.stderr.write('Gracefully stopping... (press Ctrl+C again to force)\n');
     process.once('SIGINT', () => process.exit(130));
-    for (const id of ids) void client.call('POST', `/containers/${id}/stop`).catch(() => undefined);
+    stopAll();
   });
-  const names = await projectContainers(client, p.name);
-  const width = Math.max(...names.map((c) => shortName(c).length));
-  await Promise.all(names.filter((c) => ids.includes(c.Id)).map((c) => follow(client, c, width, true)));
-  return stopping ? 130 : 0;
+  const list = (await projectContainers(client, p.name)).filter((c) => ids.includes(c.Id));
+  const width = Math.max(...list.map((c) => shortName(c).length));
+  let first: ContainerSummary | undefined;
+  await Promise.all(
+    list.map(async (c) => {
+      await follow(client, c, width, true);
+      if (!abort || stopping) return;
+      first = c;
+      process.stderr.write(`Aborting on container exit...\n`);
+      stopAll();
+    }),
+  );
+  if (interrupted) return 130;
+  const from = f.exitCodeFrom !== undefined ? list.find((c) => c.Labels[LABEL_SERVICE] === f.exitCodeFrom) : first;
+  if (!abort || !from) return 0;
+  const st = await client.json<{ State: { ExitCode: number } }>('GET', `/containers/${from.Id}/json`);
+  return st.State.ExitCode;
 }
 
 async function buildService(s: ServiceSpec): Promise<void> {
