@@ -37,6 +37,7 @@ const SERVICE_KEYS = new Set([
   'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'volumes', 'networks', 'network_mode', 'depends_on',
   'healthcheck', 'restart', 'working_dir', 'user', 'hostname', 'container_name', 'labels', 'tty', 'stdin_open', 'init',
   'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose', 'build', 'profiles',
+  'secrets', 'configs',
 ]);
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
@@ -57,7 +58,7 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
   }
   for (const n of unset) warnings.push(`The "${n}" variable is not set. Defaulting to a blank string.`);
   const name = projectNameOf(o.projectName ?? shell.COMPOSE_PROJECT_NAME ?? (typeof merged.name === 'string' ? merged.name : undefined) ?? basename(workingDir));
-  const ctx: Ctx = { project: name, workingDir, warnings, lookup };
+  const ctx: Ctx = { project: name, workingDir, warnings, lookup, files: { secrets: fileObjects(merged.secrets, 'secrets', workingDir), configs: fileObjects(merged.configs, 'configs', workingDir) } };
   const networks = topNetworks(merged.networks, ctx);
   const volumes = topVolumes(merged.volumes, ctx);
   const rawServices = asObject(merged.services ?? {}, 'services');
@@ -144,6 +145,36 @@ interface Ctx {
   workingDir: string;
   warnings: string[];
   lookup: (name: string) => string | undefined;
+  /** Top-level secrets and configs: name → host file. */
+  files: { secrets: Map<string, string>; configs: Map<string, string> };
+}
+
+/** Top-level `secrets:` / `configs:` entries backed by files (the forms a single engine can serve). */
+function fileObjects(raw: unknown, kind: 'secrets' | 'configs', workingDir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, v] of Object.entries(raw === undefined || raw === null ? {} : asObject(raw, kind))) {
+    const o = asObject(v ?? {}, `${kind}.${key}`);
+    if (o.file === undefined) throw new ComposeError(`${kind}.${key}: only file-based ${kind} are supported (file: <path>)`);
+    const path = resolve(workingDir, str(o.file, `${kind}.${key}.file`));
+    if (!existsSync(path)) throw new ComposeError(`${kind}.${key}.file: ${path} does not exist`);
+    out.set(key, path);
+  }
+  return out;
+}
+
+/** A service's `secrets:`/`configs:` as read-only binds: secrets under /run/secrets, configs at /<name>. */
+function fileMounts(v: unknown, kind: 'secrets' | 'configs', where: string, ctx: Ctx): MountSpec[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new ComposeError(`${where} must be a list`);
+  return v.map((x, i) => {
+    const o: Obj = typeof x === 'string' ? { source: x } : asObject(x, `${where}[${i}]`);
+    const source = str(o.source, `${where}[${i}].source`);
+    const file = ctx.files[kind].get(source);
+    if (!file) throw new ComposeError(`${where}[${i}]: undefined ${kind === 'secrets' ? 'secret' : 'config'} "${source}" (declare it under the top-level ${kind}:)`);
+    const target = o.target === undefined ? source : str(o.target, `${where}[${i}].target`);
+    const path = target.startsWith('/') ? target : kind === 'secrets' ? `/run/secrets/${target}` : `/${target}`;
+    return { type: 'bind' as const, source: file, target: path, readOnly: true };
+  });
 }
 
 function topNetworks(raw: unknown, ctx: Ctx): Record<string, NetworkSpec> {
@@ -206,7 +237,11 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
       if (!/^\d+(-\d+)?(\/(tcp|udp))?$/.test(p)) throw new ComposeError(`${where}: invalid port "${p}"`);
       return port(p, where).map(({ target, protocol }) => ({ target, protocol }));
     }),
-    volumes: s.volumes === undefined ? [] : list(s.volumes, at('volumes'), true).map((v, i) => mount(v, `${at('volumes')}[${i}]`, ctx, volumes)),
+    volumes: [
+      ...(s.volumes === undefined ? [] : list(s.volumes, at('volumes'), true).map((v, i) => mount(v, `${at('volumes')}[${i}]`, ctx, volumes))),
+      ...fileMounts(s.secrets, 'secrets', at('secrets'), ctx),
+      ...fileMounts(s.configs, 'configs', at('configs'), ctx),
+    ],
     networks: networkMode ? {} : serviceNetworks(s.networks, at('networks'), networks),
     networkMode,
     dependsOn: dependencies(s.depends_on, at('depends_on')),

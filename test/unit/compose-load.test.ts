@@ -192,3 +192,27 @@ test('profiles: a service with profiles runs only when one is active or it is na
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('file secrets and configs become read-only binds (/run/secrets/<name>, /<name>)', () => {
+  const p = project(
+    [
+      'services:',
+      '  app:',
+      '    image: x',
+      '    secrets: [db_password, { source: api_key, target: key.txt }]',
+      '    configs: [{ source: nginx, target: /etc/nginx/nginx.conf }, plain]',
+      'secrets: { db_password: { file: ./pw.txt }, api_key: { file: ./key } }',
+      'configs: { nginx: { file: ./nginx.conf }, plain: { file: ./key } }',
+    ].join('\n'),
+    { 'pw.txt': 's3cret\n', key: 'k\n', 'nginx.conf': 'events {}\n' },
+  );
+  const binds = p.services.app.volumes.map((m) => [m.type, m.source!.split('/').pop(), m.target, m.readOnly]);
+  assert.deepEqual(binds, [
+    ['bind', 'pw.txt', '/run/secrets/db_password', true],
+    ['bind', 'key', '/run/secrets/key.txt', true],
+    ['bind', 'nginx.conf', '/etc/nginx/nginx.conf', true],
+    ['bind', 'key', '/plain', true],
+  ]);
+  assert.throws(() => project('services:\n  app:\n    image: x\n    secrets: [nope]\n'), /undefined secret "nope"/);
+  assert.throws(() => project('services:\n  app: { image: x }\nsecrets: { s: { environment: TOKEN } }\n'), /only file-based secrets are supported/);
+});
