@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Berth needs on Debian 12 (idempotent): the low-level parts
 # from Debian (runc, conmon, CNI plugins, iptables, busybox-static for test
-# images, tini for --init, zstd for zstd layers, skopeo as a test oracle),
+# images, tini for --init, zstd for zstd layers, skopeo, docker-registry and
+# docker-compose 1.x as test oracles),
 # then npm dependencies and the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(runc conmon containernetworking-plugins iptables iproute2 util-linux busybox-static tini zstd skopeo docker-registry tar procps openssl curl bsdutils e2fsprogs)
+PKGS=(runc conmon containernetworking-plugins iptables iproute2 util-linux busybox-static tini zstd skopeo docker-registry docker-compose tar procps openssl curl bsdutils e2fsprogs)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -528,7 +528,9 @@ export class ContainerManager {
     await this.lock.run(c.rec.Id, () => this.discardPrepared(c));
     const net = this.networks.get(network);
     const eps = { ...(c.rec.NetworkingConfig?.EndpointsConfig ?? {}) };
-    if (eps[net.Name] || networkName(c.rec.HostConfig.NetworkMode) === net.Name) throw new ConflictError(`endpoint with name ${c.rec.Name.slice(1)} already exists in network ${net.Name}`);
+    const reattach = !c.state.Running && !!c.rec.PrimaryNetworkDetached && networkName(c.rec.HostConfig.NetworkMode) === net.Name;
+    if (!reattach && (eps[net.Name] || networkName(c.rec.HostConfig.NetworkMode) === net.Name)) throw new ConflictError(`endpoint with name ${c.rec.Name.slice(1)} already exists in network ${net.Name}`);
+    if (reattach) delete c.rec.PrimaryNetworkDetached;
     if (c.state.Running) {
       const ep = await this.networks.connect(c.rec.Id, { network: net.Name, aliases, ip });
       if (c.net) {
@@ -556,9 +558,13 @@ export class ContainerManager {
         await atomicWriteJson(join(c.dir, 'network.json'), c.net, 0o600, { durable: false });
       }
     }
+    if (primary && !eps[net.Name] && c.rec.PrimaryNetworkDetached) throw new NotFoundError(`container ${c.rec.Id} is not connected to network ${net.Name}`);
     delete eps[net.Name];
     c.rec.NetworkingConfig = { EndpointsConfig: eps };
-    if (primary) c.rec.HostConfig.NetworkMode = Object.keys(eps)[0] ?? 'none';
+    // As Docker: a container that is not running keeps its NetworkMode and starts without the network
+    // (docker-compose 1.x disconnects and reconnects every network of a created container).
+    if (primary && !c.state.Running) c.rec.PrimaryNetworkDetached = true;
+    else if (primary) c.rec.HostConfig.NetworkMode = Object.keys(eps)[0] ?? 'none';
     await this.saveRecord(c);
     this.events.emit('network', 'disconnect', net.Id, { container: c.rec.Id, name: net.Name });
   }
@@ -631,7 +637,9 @@ export class ContainerManager {
       c.net = { nsPath: '', namespace: { mode: 'path', nsPath: `/proc/${pid}/ns/net` }, networks: {}, ports: [], dnsServers: [], dnsSearch: [], dnsOptions: [], hosts: [] };
       return c.net;
     }
-    const names = [mode, ...Object.keys(eps).filter((n) => n !== mode)];
+    const named = [...(c.rec.PrimaryNetworkDetached ? [] : [mode]), ...Object.keys(eps).filter((n) => n !== mode)];
+    // Every network disconnected: loopback only.
+    const names = named.length ? named : ['none'];
     const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined }));
     const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c.rec));
     c.net = res;

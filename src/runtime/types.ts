@@ -120,6 +120,11 @@ export interface ContainerRecord {
   HostConfig: HostConfig;
   RestartCount: number;
   LogPath: string;
+  /**
+   * A stopped or created container was disconnected from its NetworkMode network (Docker keeps
+   * NetworkMode as it is then): it starts without it until it is connected again.
+   */
+  PrimaryNetworkDetached?: boolean;
   /** Set by stop/kill/rm -f: restart policies leave the container alone (see containers.ts). */
   StoppedByUser?: boolean;
   NetworkingConfig?: NetworkingConfig;

@@ -10,6 +10,8 @@ import { frame, STDERR, STDOUT } from '../stdcopy';
 import { writeOut } from '../stream';
 import type { RequestContext, Router } from '../router';
 import { matchLabel, parseFilters } from '../filters';
+import { API_VERSION } from '../../config';
+import { joinedContainer, networkName } from '../../runtime/config';
 import { archiveRoutes } from './archive';
 
 export function humanDuration(seconds: number): string {
@@ -84,7 +86,7 @@ function mountsJson(c: Container) {
   }));
 }
 
-export function containerInspect(engine: Engine, c: Container) {
+export function containerInspect(engine: Engine, c: Container, apiVersion = API_VERSION) {
   const image = engine.images.byId(c.rec.Image as `sha256:${string}`);
   return {
     Id: c.rec.Id,
@@ -112,13 +114,42 @@ export function containerInspect(engine: Engine, c: Container) {
     },
     Mounts: mountsJson(c),
     Config: c.rec.Config,
-    NetworkSettings: networkSettings(c),
+    NetworkSettings: networkSettings(engine, c, apiVersion),
   };
 }
 
+/**
+ * A stopped or created container's networks, from its configuration (as Docker
+ * shows them: no addresses yet). Clients such as docker-compose 1.x read them
+ * to decide whether a network still needs connecting.
+ */
+function configuredNetworks(engine: Engine, c: Container): Record<string, Record<string, unknown>> {
+  const mode = networkName(c.rec.HostConfig.NetworkMode);
+  const names = [...new Set([...(c.rec.PrimaryNetworkDetached ? [] : [mode]), ...Object.keys(c.rec.NetworkingConfig?.EndpointsConfig ?? {}).map(networkName)])];
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const n of names) {
+    if (n === 'none' || n === 'host' || joinedContainer(n) !== undefined) continue;
+    let id = '';
+    try {
+      id = engine.networks.get(n).Id;
+    } catch {
+      continue;
+    }
+    const cfg = c.rec.NetworkingConfig?.EndpointsConfig?.[n] ?? (n === 'bridge' ? c.rec.NetworkingConfig?.EndpointsConfig?.default : undefined);
+    out[n] = { IPAMConfig: null, Links: null, Aliases: cfg?.Aliases?.length ? [...cfg.Aliases] : null, NetworkID: id, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '', DriverOpts: null };
+  }
+  return out;
+}
+
 /** Docker's NetworkSettings: per-network endpoints, and the bridge network's address at the top level. */
-function networkSettings(c: Container) {
+function networkSettings(engine: Engine, c: Container, apiVersion: string) {
   const nets = c.state.Running ? (c.net?.networks ?? {}) : {};
+  const shown: Record<string, Record<string, unknown>> = c.state.Running
+    ? Object.fromEntries(Object.entries(nets).map(([n, ep]) => [n, { ...ep, IPAMConfig: null, Links: null, DriverOpts: null }]))
+    : configuredNetworks(engine, c);
+  // Before API 1.44, Docker listed the short container ID among a user network's aliases (docker-compose 1.x relies on it).
+  if (versionBelow(apiVersion, '1.44'))
+    for (const [n, ep] of Object.entries(shown)) if (n !== 'bridge') ep.Aliases = [...new Set([...((ep.Aliases as string[] | null) ?? []), c.rec.Id.slice(0, 12)])];
   const primary = nets.bridge ?? Object.values(nets)[0];
   return {
     Bridge: '',
@@ -130,8 +161,14 @@ function networkSettings(c: Container) {
     IPPrefixLen: nets.bridge?.IPPrefixLen ?? 0,
     Gateway: nets.bridge?.Gateway ?? '',
     MacAddress: primary?.MacAddress ?? '',
-    Networks: Object.fromEntries(Object.entries(nets).map(([n, ep]) => [n, { ...ep, IPAMConfig: null, Links: null, DriverOpts: null }])),
+    Networks: shown,
   };
+}
+
+function versionBelow(v: string, than: string): boolean {
+  const [a, b] = v.split('.').map(Number);
+  const [c, d] = than.split('.').map(Number);
+  return a < c || (a === c && b < d);
 }
 
 /** `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}]}` for inspect and `port`. */
@@ -414,7 +451,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     if (ctx.req.headers['x-berth-start'] === 'now') C.prestart(created.Id);
     ctx.send(201, created);
   });
-  r.add('GET', '/containers/{id}/json', (ctx) => ctx.send(200, containerInspect(engine, C.get(ctx.params.id))));
+  r.add('GET', '/containers/{id}/json', (ctx) => ctx.send(200, containerInspect(engine, C.get(ctx.params.id), ctx.apiVersion)));
   r.add('POST', '/containers/{id}/start', async (ctx) => {
     const c = C.get(ctx.params.id);
     try {
