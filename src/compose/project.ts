@@ -174,7 +174,10 @@ async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, 
   const hash = (body.Labels as Record<string, string>)[LABEL_HASH];
   const current = existing.find((c) => c.Labels[LABEL_SERVICE] === s.name && shortName(c) === name);
   let id = current?.Id;
-  if (current && current.Labels[LABEL_HASH] !== hash) {
+  // A new image under the same name (a rebuild, a pull) also means a new container, as in docker compose.
+  const imageId = current ? await api.json<{ Id: string }>('GET', `/images/${encodeURIComponent(s.image)}/json`).then((i) => i.Id, () => undefined) : undefined;
+  const running = current ? await api.json<{ Image: string }>('GET', `/containers/${current.Id}/json`).then((c) => c.Image, () => undefined) : undefined;
+  if (current && (current.Labels[LABEL_HASH] !== hash || (imageId !== undefined && running !== undefined && imageId !== running))) {
     report('Container', name, 'Recreate');
     await removeContainer(api, current.Id, name, s.stopGracePeriod ?? 10, false, () => undefined);
     id = undefined;

@@ -158,6 +158,14 @@ volumes:
     assert.doesNotMatch(again.stderr, /Building/, 'the image exists: no build without --build');
     const forced = await c(['up', '-d', '--build']);
     assert.match(forced.stderr, /Service tool {2}Built/);
+    // Reproducible: the same context builds the same image, so the container stays.
+    assert.doesNotMatch(forced.stderr, /Recreate/);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox\nARG WORD\nRUN echo "$WORD again" > /word\n');
+    const rebuilt = await c(['up', '-d', '--build']);
+    assert.match(rebuilt.stderr, /Container built-tool-1 {2}Recreate/, 'a new image under the same name means a new container');
+    let after = '';
+    for (let i = 0; i < 50 && !after.includes('again'); i++) after = (await c(['logs', '--no-log-prefix', 'tool'])).stdout;
+    assert.equal(after, 'from-args again\n');
     await c(['down']);
   });
 
