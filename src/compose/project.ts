@@ -94,12 +94,39 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
     if (!o.alwaysBuild && (await imageExists(api, s.image))) continue;
     await o.build(s);
   }
+  // Each service starts as soon as its own dependencies allow, independent ones side by side
+  // (as docker compose does); a failure stops what depends on it, and the up reports the first.
   const ids: Record<string, string> = {};
-  for (const name of wanted) {
-    const s = p.services[name];
-    for (const [dep, d] of Object.entries(s.dependsOn)) await waitFor(api, p, dep, ids[dep], d.condition, o.report);
-    ids[name] = await ensureRunning(api, p, s, existing, o.report);
-  }
+  const started = new Map<string, Promise<string>>();
+  const conditions = new Map<string, Promise<void>>();
+  const start = (name: string): Promise<string> => {
+    let run = started.get(name);
+    if (!run) {
+      const s = p.services[name];
+      run = (async () => {
+        await Promise.all(Object.entries(s.dependsOn).filter(([dep]) => wanted.includes(dep)).map(([dep, d]) => condition(dep, d.condition)));
+        ids[name] = await ensureRunning(api, p, s, existing, o.report);
+        return ids[name];
+      })();
+      started.set(name, run);
+    }
+    return run;
+  };
+  // One wait per dependency and condition, however many services depend on it.
+  const condition = (dep: string, cond: string): Promise<void> => {
+    const key = `${dep}\0${cond}`;
+    let w = conditions.get(key);
+    if (!w) {
+      w = start(dep).then((id) => waitFor(api, p, dep, id, cond, o.report));
+      conditions.set(key, w);
+    }
+    return w;
+  };
+  const all = wanted.map((n) => start(n));
+  // Let every started attempt settle before reporting, so no start is left running unobserved.
+  const settled = await Promise.allSettled(all);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   if (o.wait) await waitAll(api, p, wanted, ids, o);
   return wanted.map((n) => ids[n]);
 }
