@@ -188,7 +188,7 @@ function topNetworks(raw: unknown, ctx: Ctx): Record<string, NetworkSpec> {
       name: n.name !== undefined ? str(n.name, `networks.${key}.name`) : external ? key : `${ctx.project}_${key}`,
       external,
       internal: bool(n.internal, `networks.${key}.internal`),
-      driver,
+      ...(driver ? { driver } : {}),
     };
   }
   return out;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { interpolate, parseEnvFile } from '../../src/compose/interpolate';
 import { loadProject, order } from '../../src/compose/load';
 import { toKubernetes } from '../../src/compose/kube';
+import { renderProject } from '../../src/compose/render';
 
 const env: Record<string, string> = { SET: 'value', EMPTY: '' };
 const look = (n: string) => env[n];
@@ -215,4 +216,46 @@ test('file secrets and configs become read-only binds (/run/secrets/<name>, /<na
   ]);
   assert.throws(() => project('services:\n  app:\n    image: x\n    secrets: [nope]\n'), /undefined secret "nope"/);
   assert.throws(() => project('services:\n  app: { image: x }\nsecrets: { s: { environment: TOKEN } }\n'), /only file-based secrets are supported/);
+});
+
+test('config renders a compose file that loads back to the same project', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-compose-'));
+  try {
+    writeFileSync(join(dir, 'pw'), 'x');
+    writeFileSync(
+      join(dir, 'compose.yaml'),
+      [
+        'name: round',
+        'services:',
+        '  web:',
+        '    image: busybox',
+        '    command: sh -c \'echo "$$HOME costs $$5"\'',
+        '    environment: [A=1]',
+        '    ports: ["127.0.0.1:8080:80/udp"]',
+        '    expose: ["9000"]',
+        '    volumes: [data:/d:ro, ./src:/src]',
+        '    networks: { back: { aliases: [api] } }',
+        '    depends_on: { db: { condition: service_healthy, required: false } }',
+        '    healthcheck: { test: [CMD, "true"], interval: 1m30s, retries: 2 }',
+        '    secrets: [pw]',
+        '    stop_grace_period: 5s',
+        '  db: { image: busybox, restart: on-failure:3, cap_drop: [ALL], user: "1:2" }',
+        'networks: { back: {} }',
+        'volumes: { data: { name: shared-data } }',
+        'secrets: { pw: { file: ./pw } }',
+      ].join('\n'),
+    );
+    const first = loadProject({ cwd: dir, env: {} });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const YAML = require('yaml') as typeof import('yaml');
+    const rendered = YAML.stringify(renderProject(first));
+    assert.match(rendered, /\$\$HOME costs \$\$5/);
+    writeFileSync(join(dir, 'rendered.yaml'), rendered);
+    const again = loadProject({ cwd: dir, files: ['rendered.yaml'], env: {} });
+    assert.deepEqual(again.services, first.services);
+    assert.deepEqual(again.volumes, first.volumes);
+    assert.deepEqual(again.networks, first.networks);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

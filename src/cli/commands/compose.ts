@@ -250,10 +250,8 @@ export async function config(g: ProjectFlags, f: { services?: boolean; quiet?: b
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const YAML = require('yaml') as typeof import('yaml');
-  const { warnings: _w, disabled: _d, ...shown } = p;
-  void _w;
-  void _d;
-  out(YAML.stringify(shown));
+  const { renderProject } = await import('../../compose/render');
+  out(YAML.stringify(renderProject(p), { aliasDuplicateObjects: false }));
 }
 
 /** `compose kube`: the application as Kubernetes YAML on stdout; what does not translate on stderr. */
