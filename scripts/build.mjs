@@ -1,6 +1,7 @@
 // Bundles the CLI, the daemon and every test file with esbuild (tsc only type-checks).
 import { build } from 'esbuild';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -29,9 +30,33 @@ function walk(dir, out = []) {
 
 
 
+/**
+ * The compose-spec validator: ajv's standalone code for src/compose/compose-spec.json, bundled
+ * on its own as dist/compose-schema.js (compiling the schema at run time costs ~200 ms a command).
+ */
+async function composeSchema() {
+  const require = createRequire(import.meta.url);
+  const Ajv = require('ajv').default;
+  const standalone = require('ajv/dist/standalone').default;
+  const schema = JSON.parse(readFileSync(join(root, 'src/compose/compose-spec.json'), 'utf8'));
+  // ajv rejects the schema's "https://json-schema.org/draft-07/schema" key; draft-07 is its default anyway.
+  delete schema.$schema;
+  const ajv = new Ajv({ code: { source: true }, strict: false, allErrors: true });
+  const code = standalone(ajv, ajv.compile(schema));
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  const tmp = join(root, 'dist', '.compose-schema.gen.js');
+  writeFileSync(tmp, code);
+  try {
+    await build({ ...common, external: [], sourcemap: false, minify: true, entryPoints: { 'compose-schema': tmp }, outdir: join(root, 'dist') });
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 // The CLI's V8 code cache (see bin/berth) belongs to the old bundle.
 rmSync(join(root, 'dist', 'berth.js.cache'), { force: true });
 await Promise.all([
+  composeSchema(),
   build({ ...common, entryPoints: { berth: join(root, 'src/cli/main.ts') }, outdir: join(root, 'dist'), minify: true }),
   build({ ...common, entryPoints: { berthd: join(root, 'src/daemon/main.ts') }, outdir: join(root, 'dist') }),
   // `berth registry serve|gc` load this beside the CLI; the CLI bundle stays small.

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseGoDuration } from '../build/config';
 import { ComposeError, interpolate, parseEnvFile } from './interpolate';
+import { validateCompose } from './schema';
 import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec } from './model';
 
 export { ComposeError } from './interpolate';
@@ -56,6 +57,7 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
     const expanded = expand(doc, (s, where) => interpolate(s, lookup, `${basename(file)}: ${where}`, (n) => unset.add(n)), '');
     merged = mergeInto(merged, asObject(expanded, basename(file)));
   }
+  validateCompose(merged, files.length === 1 ? basename(files[0]) : 'compose files');
   for (const n of unset) warnings.push(`The "${n}" variable is not set. Defaulting to a blank string.`);
   const name = projectNameOf(o.projectName ?? shell.COMPOSE_PROJECT_NAME ?? (typeof merged.name === 'string' ? merged.name : undefined) ?? basename(workingDir));
   const ctx: Ctx = { project: name, workingDir, warnings, lookup, files: { secrets: fileObjects(merged.secrets, 'secrets', workingDir), configs: fileObjects(merged.configs, 'configs', workingDir) } };

@@ -147,7 +147,7 @@ test('kube: Deployments, Services from ports and expose, claims for named volume
       '    entrypoint: [/app/run]',
       '    command: [--port, "80"]',
       '    environment: { DB: db_main }',
-      '    ports: ["8080:80", "8080:80"]',
+      '    ports: ["8080:80", "127.0.0.1:8080:80"]',
       '    user: "1000:1000"',
       '    depends_on: [db_main]',
       '    volumes: [./conf:/conf:ro]',
@@ -258,4 +258,16 @@ test('config renders a compose file that loads back to the same project', () => 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the compose-spec schema rejects what docker compose rejects, naming the place', () => {
+  const bad: Array<[string, RegExp]> = [
+    ['services:\n  web:\n    image: x\n    enviroment: { A: 1 }\n', /compose\.yaml: services\.web additional property "enviroment" is not allowed/],
+    ['services:\n  web:\n    image: x\n    ports: [{ target: "eighty" }]\n', /services\.web\.ports\[0\]\.target must be/],
+    ['services:\n  web:\n    image: x\n    tty: [1]\n', /services\.web\.tty must be (boolean|string)/],
+    ['servics:\n  web: { image: x }\n', /\(top level\) additional property "servics" is not allowed/],
+  ];
+  for (const [yaml, re] of bad) assert.throws(() => project(yaml), re, yaml);
+  // x- extensions are allowed anywhere the spec allows them.
+  assert.equal(project('x-common: &c { image: x }\nservices:\n  web: *c\n').services.web.image, 'x');
 });
