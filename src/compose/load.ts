@@ -86,7 +86,7 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
   }
   order(services);
   const disabled = Object.keys(rawServices).filter((k) => !services[k]);
-  return { name, workingDir, services, disabled, networks, volumes, warnings };
+  return { name, workingDir, configFiles: files, services, disabled, networks, volumes, warnings };
 }
 
 function defaultFile(cwd: string): string {

@@ -97,6 +97,8 @@ export interface ComposeProject {
   name: string;
   /** The directory relative paths (binds, env files) are resolved against. */
   workingDir: string;
+  /** The compose files loaded, absolute. */
+  configFiles: string[];
   services: Record<string, ServiceSpec>;
   /** Services of the file left out because none of their profiles is active (not orphans). */
   disabled: string[];

@@ -31,6 +31,7 @@ const LABEL_NUMBER = 'com.docker.compose.container-number';
 const LABEL_HASH = 'com.docker.compose.config-hash';
 const LABEL_ONEOFF = 'com.docker.compose.oneoff';
 const LABEL_WORKDIR = 'com.docker.compose.project.working_dir';
+const LABEL_CONFIG_FILES = 'com.docker.compose.project.config_files';
 const LABEL_NETWORK = 'com.docker.compose.network';
 const LABEL_VOLUME = 'com.docker.compose.volume';
 
@@ -261,6 +262,7 @@ export function createBody(p: ComposeProject, s: ServiceSpec): Record<string, un
       [LABEL_NUMBER]: '1',
       [LABEL_ONEOFF]: 'False',
       [LABEL_WORKDIR]: p.workingDir,
+      [LABEL_CONFIG_FILES]: p.configFiles.join(','),
     },
     HostConfig: {
       NetworkMode: s.networkMode ?? (first ? p.networks[first].name : 'none'),

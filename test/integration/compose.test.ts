@@ -170,7 +170,7 @@ volumes:
   });
 
   test('exec, stop, start and restart act on the service containers', async () => {
-    const c = app('ops', `services:\n  app:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n`);
+    const c = app('ops', `services:\n  app:\n    image: busybox\n    command: sleep 100\n    ports: ['127.0.0.1::80']\n    stop_grace_period: 1s\n`);
     assert.equal((await c(['up', '-d'])).code, 0);
     const ex = await c(['exec', '-T', 'app', 'sh', '-c', 'echo "$0" in-app; exit 4', 'arg0']);
     assert.equal(ex.code, 4);
@@ -189,6 +189,19 @@ volumes:
     const piped = await e.berth(['compose', '-f', join(dirs[dirs.length - 1], 'compose.yaml'), 'run', '--rm', '-T', 'app', 'cat'], { input: 'through stdin\n' });
     assert.equal(piped.stdout, 'through stdin\n');
     assert.equal((await e.berth(['ps', '-a', '--filter', 'label=com.docker.compose.oneoff=True', '-q'])).stdout, '');
+    const ls = await e.berth(['compose', 'ls']);
+    assert.match(ls.stdout, /^ops +running\(1\) +\/.*compose\.yaml$/m);
+    const hostPort = await c(['port', 'app', '80']);
+    assert.match(hostPort.stdout, /^127\.0\.0\.1:\d+\n$/);
+    await c(['pause']);
+    assert.match((await e.berth(['inspect', '-f', '{{.State.Status}}', 'ops-app-1'])).stdout, /paused/);
+    await c(['unpause']);
+    const kill = await c(['kill']);
+    assert.match(kill.stderr, /Container ops-app-1 {2}Killed/);
+    assert.match((await e.berth(['inspect', '-f', '{{.State.ExitCode}}', 'ops-app-1'])).stdout, /137/);
+    await c(['rm', '-f']);
+    assert.equal((await c(['ps', '-a', '-q'])).stdout, '');
+    await c(['up', '-d']);
     const missing = await c(['restart', 'nope']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no such service: nope/);

@@ -132,14 +132,61 @@ export async function exec(service: string, command: string[], g: ProjectFlags, 
 }
 
 /** start, stop, restart: one API call per service container, with docker compose's progress lines. */
-export async function lifecycle(verb: 'start' | 'stop' | 'restart', services: string[], g: ProjectFlags, f: { timeout?: string }): Promise<void> {
+export type Verb = 'start' | 'stop' | 'restart' | 'kill' | 'pause' | 'unpause' | 'rm';
+
+/** One API call per service container, with docker compose's progress lines. */
+export async function lifecycle(verb: Verb, services: string[], g: ProjectFlags, f: { timeout?: string; signal?: string; stop?: boolean; volumes?: boolean }): Promise<void> {
   const p = load(g, services);
   const client = await connect();
-  const done = { start: 'Started', stop: 'Stopped', restart: 'Started' }[verb];
-  for (const c of await serviceContainers(client, p, services)) {
-    await client.call('POST', `/containers/${c.Id}/${verb}`, { query: { t: verb === 'start' ? undefined : f.timeout } });
+  const done = { start: 'Started', stop: 'Stopped', restart: 'Started', kill: 'Killed', pause: 'Paused', unpause: 'Unpaused', rm: 'Removed' }[verb];
+  let list = await serviceContainers(client, p, services);
+  // rm: stopped containers only, unless -s stops them first (as docker compose rm).
+  if (verb === 'rm') {
+    if (f.stop) for (const c of list.filter((x) => x.State === 'running')) await client.call('POST', `/containers/${c.Id}/stop`).catch(() => undefined);
+    else list = list.filter((x) => x.State !== 'running');
+  }
+  for (const c of list) {
+    if (verb === 'rm') await client.call('DELETE', `/containers/${c.Id}`, { query: { force: true, v: f.volumes ? true : undefined } });
+    else if (verb === 'kill') await client.call('POST', `/containers/${c.Id}/kill`, { query: { signal: f.signal } });
+    else await client.call('POST', `/containers/${c.Id}/${verb}`, { query: { t: verb === 'stop' || verb === 'restart' ? f.timeout : undefined } });
     report('Container', shortName(c), done);
   }
+}
+
+/** `compose ls`: projects with containers on this engine, from their labels. */
+export async function ls(f: { all?: boolean; quiet?: boolean }): Promise<void> {
+  const client = await connect();
+  const list = await client.json<ContainerSummary[]>('GET', '/containers/json', { query: { all: true, filters: JSON.stringify({ label: ['com.docker.compose.project'] }) } });
+  const projects = new Map<string, { states: Map<string, number>; dirs: Set<string> }>();
+  for (const c of list) {
+    const name = c.Labels['com.docker.compose.project'];
+    const pr = projects.get(name) ?? { states: new Map<string, number>(), dirs: new Set<string>() };
+    pr.states.set(c.State, (pr.states.get(c.State) ?? 0) + 1);
+    const files = c.Labels['com.docker.compose.project.config_files'] || c.Labels['com.docker.compose.project.working_dir'];
+    if (files) pr.dirs.add(files);
+    projects.set(name, pr);
+  }
+  const rows = [...projects].filter(([, pr]) => f.all || pr.states.has('running')).sort(([a], [b]) => a.localeCompare(b));
+  if (f.quiet) {
+    out(rows.map(([n]) => `${n}\n`).join(''));
+    return;
+  }
+  const table = rows.map(([n, pr]) => [n, [...pr.states].map(([s, k]) => `${s}(${k})`).join(', '), [...pr.dirs].join(',')]);
+  const head = ['NAME', 'STATUS', 'CONFIG FILES'];
+  const w = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
+  out([head, ...table].map((r) => `${r.map((x, i) => (i === r.length - 1 ? x : x.padEnd(w[i]))).join('   ')}\n`).join(''));
+}
+
+/** `compose port SERVICE PRIVATE_PORT`: the public address of a published port. */
+export async function port(service: string, privatePort: string, g: ProjectFlags, f: { protocol?: string }): Promise<number> {
+  const p = load(g, [service]);
+  const client = await connect();
+  const [c] = await serviceContainers(client, p, [service], false);
+  const proto = f.protocol ?? 'tcp';
+  const m = c?.Ports.find((x) => String(x.PrivatePort) === privatePort && x.Type === proto && x.PublicPort);
+  if (!m) throw new ExitError(`no port ${privatePort}/${proto} for container ${c ? shortName(c) : service}`, 1);
+  out(`${m.IP ?? '0.0.0.0'}:${m.PublicPort}\n`);
+  return 0;
 }
 
 export async function build(services: string[], g: ProjectFlags): Promise<void> {
