@@ -20,12 +20,12 @@ export const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yam
 export interface LoadOptions {
   /** -f files; default: the first of DEFAULT_FILES in `cwd`. */
   files?: string[];
-  /** -p; else COMPOSE_PROJECT_NAME, the file's `name:`, the directory's name. */
+  /** -p; else COMPOSE_PROJECT_NAME (shell or .env), the file's `name:`, the directory's name. */
   projectName?: string;
   cwd?: string;
   /** --project-directory: the base of relative paths (default: the first file's directory). */
   projectDirectory?: string;
-  /** --profile; else COMPOSE_PROFILES (comma separated). */
+  /** --profile; else COMPOSE_PROFILES (shell or .env, comma separated). */
   profiles?: string[];
   /** Services named on the command line: enabled even when their profiles are not active. */
   services?: string[];
@@ -59,13 +59,13 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
   }
   validateCompose(merged, files.length === 1 ? basename(files[0]) : 'compose files');
   for (const n of unset) warnings.push(`The "${n}" variable is not set. Defaulting to a blank string.`);
-  const name = projectNameOf(o.projectName ?? shell.COMPOSE_PROJECT_NAME ?? (typeof merged.name === 'string' ? merged.name : undefined) ?? basename(workingDir));
+  const name = projectNameOf(o.projectName ?? lookup('COMPOSE_PROJECT_NAME') ?? (typeof merged.name === 'string' ? merged.name : undefined) ?? basename(workingDir));
   const ctx: Ctx = { project: name, workingDir, warnings, lookup, files: { secrets: fileObjects(merged.secrets, 'secrets', workingDir), configs: fileObjects(merged.configs, 'configs', workingDir) } };
   const networks = topNetworks(merged.networks, ctx);
   const volumes = topVolumes(merged.volumes, ctx);
   const rawServices = asObject(merged.services ?? {}, 'services');
   if (Object.keys(rawServices).length === 0) throw new ComposeError('no service is defined (services: is empty)');
-  const active = new Set(o.profiles?.length ? o.profiles : (shell.COMPOSE_PROFILES ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+  const active = new Set(o.profiles?.length ? o.profiles : (lookup('COMPOSE_PROFILES') ?? '').split(',').map((x) => x.trim()).filter(Boolean));
   const named = new Set(o.services ?? []);
   const services: Record<string, ServiceSpec> = {};
   for (const [key, raw] of Object.entries(rawServices)) {

@@ -271,3 +271,11 @@ test('the compose-spec schema rejects what docker compose rejects, naming the pl
   // x- extensions are allowed anywhere the spec allows them.
   assert.equal(project('x-common: &c { image: x }\nservices:\n  web: *c\n').services.web.image, 'x');
 });
+
+test('.env can name the project and its profiles, and the shell overrides .env', () => {
+  const p = project('services:\n  a: { image: x }\n  b: { image: x, profiles: [extra] }\n', { '.env': 'COMPOSE_PROJECT_NAME=fromdotenv\nCOMPOSE_PROFILES=extra\n' });
+  assert.equal(p.name, 'fromdotenv');
+  assert.deepEqual(Object.keys(p.services).sort(), ['a', 'b']);
+  const shell = project('services:\n  a: { image: x }\n', { '.env': 'COMPOSE_PROJECT_NAME=fromdotenv\n' }, { COMPOSE_PROJECT_NAME: 'fromshell' });
+  assert.equal(shell.name, 'fromshell');
+});
