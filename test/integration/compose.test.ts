@@ -232,6 +232,22 @@ volumes:
     await c(['down', '-t', '1']);
   });
 
+  test('docker compose, through the plugin berth installs, runs the same project on berthd', async () => {
+    const c = app('plug', `services:\n  app:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n`);
+    const file = join(dirs[dirs.length - 1], 'compose.yaml');
+    const inst = await e.berth(['compose', 'docker-plugin', '--dir', join(e.dir, 'docker-config', 'cli-plugins')]);
+    assert.equal(inst.code, 0, inst.stderr);
+    const again = await e.berth(['compose', 'docker-plugin', '--dir', join(e.dir, 'docker-config', 'cli-plugins')]);
+    assert.equal(again.code, 1, 'an installed plugin is not replaced without --force');
+    assert.match((await e.docker(['--help'])).stdout, /compose\* +Docker Compose, run by Berth/);
+    const up = await e.docker(['compose', '-f', file, 'up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match((await c(['ps'])).stdout, /plug-app-1 .* Up/);
+    const down = await e.docker(['compose', '-f', file, 'down', '-t', '1']);
+    assert.equal(down.code, 0, down.stderr);
+    assert.equal((await c(['ps', '-a', '-q'])).stdout, '');
+  });
+
   test('a malformed file is one clear error and touches nothing', async () => {
     const c = app('broken', `services:\n  web:\n    image: busybox\n    ports: ["80:80:80:80"]\n`);
     const r = await c(['up', '-d']);

@@ -3,7 +3,9 @@ import { connect, readBody, type Client } from '../client';
 import { ExitError, out, since } from '../util';
 import { ComposeError, loadProject } from '../../compose/load';
 import type { ComposeProject, ServiceSpec } from '../../compose/model';
-import { resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createBody, down as composeDown, ensureResources, imageExists, LABEL_SERVICE, projectContainers, shortName, up as composeUp, type ContainerSummary, type Report } from '../../compose/project';
 
@@ -151,6 +153,38 @@ export async function lifecycle(verb: Verb, services: string[], g: ProjectFlags,
     else await client.call('POST', `/containers/${c.Id}/${verb}`, { query: { t: verb === 'stop' || verb === 'restart' ? f.timeout : undefined } });
     report('Container', shortName(c), done);
   }
+}
+
+/**
+ * `compose docker-plugin`: installs a docker CLI plugin so that `docker compose …` runs
+ * `berth compose …` (the plugin protocol: answer `docker-cli-plugin-metadata`, then take the
+ * plugin's name as the first argument). It points at this berth; an existing plugin stays unless --force.
+ */
+export async function dockerPlugin(f: { dir?: string; force?: boolean }): Promise<void> {
+  const dir = f.dir ?? join(process.env.DOCKER_CONFIG || join(homedir(), '.docker'), 'cli-plugins');
+  const target = join(dir, 'docker-compose');
+  if (existsSync(target) && !f.force) throw new ExitError(`${target} exists (another compose plugin?): use --force to replace it`, 1);
+  const berth = realpathSync(join(__dirname, '..', 'bin', 'berth'));
+  const { BERTH_VERSION } = await import('../../config');
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const script = [
+    '#!/bin/sh',
+    '# docker CLI plugin installed by `berth compose docker-plugin`: `docker compose …` runs `berth compose …`.',
+    'if [ "$1" = docker-cli-plugin-metadata ]; then',
+    `  echo '{"SchemaVersion":"0.1.0","Vendor":"Berth","Version":"${BERTH_VERSION}","ShortDescription":"Docker Compose, run by Berth"}'`,
+    '  exit 0',
+    'fi',
+    'shift',
+    '# The daemon the docker CLI was pointed at, unless Berth is told otherwise.',
+    'if [ -z "$BERTH_HOST" ] && [ -n "$DOCKER_HOST" ]; then BERTH_HOST=$DOCKER_HOST; export BERTH_HOST; fi',
+    `exec ${q(berth)} compose "$@"`,
+    '',
+  ].join('\n');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${target}.tmp`, script);
+  chmodSync(`${target}.tmp`, 0o755);
+  renameSync(`${target}.tmp`, target);
+  process.stderr.write(`installed ${target}: \`docker compose\` now runs ${berth} compose\n`);
 }
 
 /** `compose ls`: projects with containers on this engine, from their labels. */
