@@ -14,4 +14,5 @@ fi
 $BERTH images busybox
 $BERTH run --rm --network none busybox sh -c 'echo "Hello from Berth! I am PID $$ in container $(hostname), running $(uname -sr)."'
 echo
-echo "Try: ./bin/berth run -it --rm busybox sh     (docker CLI: DOCKER_HOST=unix://${BERTH_HOST:-/run/berth/berth.sock} docker ps)"
+sock=${BERTH_HOST:-/run/berth/berth.sock}
+echo "Try: ./bin/berth run -it --rm busybox sh     (docker CLI: DOCKER_HOST=unix://${sock#unix://} docker ps)"
