@@ -267,10 +267,12 @@ export function createBody(p: ComposeProject, s: ServiceSpec): Record<string, un
     HostConfig: {
       NetworkMode: s.networkMode ?? (first ? p.networks[first].name : 'none'),
       PortBindings: portBindings,
-      Binds: s.volumes.filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`),
+      // Binds as -v takes them (a missing host directory is created, as docker compose does); a path
+      // with a colon cannot be written that way and goes as a mount, which needs the path to exist.
+      Binds: s.volumes.filter((m) => m.type === 'bind' && !colon(m)).map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`),
       Mounts: s.volumes
-        .filter((m) => m.type !== 'bind')
-        .map((m) => ({ Type: m.type, Source: m.type === 'volume' && m.source ? p.volumes[m.source].name : undefined, Target: m.target, ReadOnly: m.readOnly })),
+        .filter((m) => m.type !== 'bind' || colon(m))
+        .map((m) => ({ Type: m.type, Source: m.type === 'volume' && m.source ? p.volumes[m.source].name : m.type === 'bind' ? m.source : undefined, Target: m.target, ReadOnly: m.readOnly })),
       RestartPolicy: { Name: policy, MaximumRetryCount: max ? Number(max) : 0 },
       Init: s.init,
       Privileged: s.privileged,
@@ -284,6 +286,10 @@ export function createBody(p: ComposeProject, s: ServiceSpec): Record<string, un
   const hash = createHash('sha256').update(JSON.stringify({ body, networks: s.networks })).digest('hex');
   (body.Labels as Record<string, string>)[LABEL_HASH] = hash;
   return body;
+}
+
+function colon(m: { source?: string; target: string }): boolean {
+  return (m.source ?? '').includes(':') || m.target.includes(':');
 }
 
 const POLL_MS = 200;
