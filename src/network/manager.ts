@@ -30,7 +30,7 @@ import { hostRoutes } from './routes';
 import { DnsControl } from './dns/control';
 import { DNS_RESOLVER_ARG, type HostsTable } from './dns/server';
 import { containerResolvers, readResolvConf } from './resolvconf';
-import type { AttachResult, AttachmentState, ContainerNetState, EndpointInfo, EndpointRequest, NetworkConfig, PortMapping } from './types';
+import type { AttachResult, AttachmentState, ContainerNetState, EndpointInfo, EndpointRequest, NamespaceSpec, NetworkConfig, PortMapping } from './types';
 
 export interface NetworkManagerOptions {
   /** Data root: state goes to <root>/networks. */
@@ -94,6 +94,8 @@ export class NetworkManager {
   private ready = new Set<string>();
   private firewallNeeded: boolean | undefined;
   private inFlight = new Set<string>();
+  /** Exited containers whose CNI DEL runs off the exit path (see release). */
+  private releasing = new Map<string, Promise<void>>();
 
   constructor(opts: NetworkManagerOptions) {
     this.opts = opts;
@@ -279,12 +281,14 @@ export class NetworkManager {
     const net = this.get(idOrName);
     const out: Array<{ containerId: string; name: string; endpoint: EndpointInfo }> = [];
     for (const s of this.states.values()) {
+      if (this.releasing.has(s.containerId)) continue;
       for (const a of s.attachments) if (a.networkId === net.Id) out.push({ containerId: s.containerId, name: s.name, endpoint: this.endpointInfo(net, a) });
     }
     return out;
   }
 
   async remove(idOrName: string): Promise<void> {
+    await this.released();
     await this.mutex.run('networks', async () => {
       const net = this.get(idOrName);
       if (net.Name === 'bridge' || net.Driver !== 'bridge') throw new ForbiddenError(`${net.Name} is a pre-defined network and cannot be removed`);
@@ -302,6 +306,7 @@ export class NetworkManager {
    * configs stay. For uninstalling a data root, and for tests.
    */
   async destroy(): Promise<void> {
+    await this.released();
     for (const cid of [...this.states.keys()]) await this.detach(cid);
     await this.mutex.run('networks', async () => {
       for (const n of this.networks.values()) if (n.Driver === 'bridge') await this.teardownNetwork(n);
@@ -311,6 +316,7 @@ export class NetworkManager {
   /** Removes user networks without endpoints (those `keep` does not veto); returns their names. */
   async prune(keep?: (n: NetworkConfig) => boolean): Promise<string[]> {
     const gone: string[] = [];
+    await this.released();
     for (const n of this.list()) {
       if (n.Driver !== 'bridge' || n.Name === 'bridge' || keep?.(n)) continue;
       if ([...this.states.values()].some((s) => s.attachments.some((a) => a.networkId === n.Id))) continue;
@@ -512,7 +518,13 @@ export class NetworkManager {
    * everything done so far is undone. A leftover from an earlier start of the
    * same container is detached first.
    */
-  async attach(containerId: string, name: string, hostname: string, endpoints: EndpointRequest[], ports: PortMapping[]): Promise<AttachResult> {
+  /**
+   * Gives a container its network namespace and interfaces. `onNamespace` is
+   * called once the pinned namespace exists, before the CNI plugins run: a
+   * runtime may create the container in it meanwhile, as long as its command
+   * starts only after this resolves.
+   */
+  async attach(containerId: string, name: string, hostname: string, endpoints: EndpointRequest[], ports: PortMapping[], onNamespace?: (ns: NamespaceSpec) => void): Promise<AttachResult> {
     if (!/^[0-9a-zA-Z_.-]{1,128}$/.test(containerId)) throw new InvalidArgumentError(`invalid container id ${containerId}`);
     const reqs = endpoints.length ? endpoints : [{ network: 'bridge' }];
     const nets = reqs.map((r) => this.get(r.network));
@@ -548,6 +560,7 @@ export class NetworkManager {
         const state = this.states.get(containerId)!;
         try {
           await createNetns(state.nsPath);
+          onNamespace?.({ mode: 'path', nsPath: state.nsPath });
           for (let i = 0; i < nets.length; i++) await this.addAttachment(state, nets[i]!, reqs[i]!, i === 0 ? resolved : []);
         } catch (e) {
           await this.detachLocked(containerId).catch((e2) => this.log(`rollback of ${containerId}: ${messageOf(e2)}`));
@@ -682,7 +695,45 @@ export class NetworkManager {
    * and leases are still removed synchronously.
    */
   async detach(containerId: string, opts: { containerGone?: boolean } = {}): Promise<void> {
+    // Being released already (the container exited): that DEL does it all; a removal need not wait.
+    if (this.releasing.has(containerId)) return;
     await this.mutex.run(`c:${containerId}`, () => this.detachLocked(containerId, !!opts.containerGone));
+  }
+
+  /**
+   * At a container's exit. Where the CNI DEL only returns the IP lease (bridge
+   * alone: no portmap or firewall rules to remove, the veth dies with the
+   * namespace), it runs off the exit path, so that an exit (and `run --rm`)
+   * does not wait the ~15 ms of plugin execs; the namespace is unpinned before
+   * this resolves. The lease stays taken until the DEL; network removal and a
+   * new attach of the same container wait for it, and a daemon killed
+   * meanwhile replays it from the endpoint record at its next start (reap).
+   * Otherwise this is a plain detach.
+   */
+  async release(containerId: string): Promise<void> {
+    const state = this.states.get(containerId);
+    if (this.releasing.has(containerId)) return;
+    if (!state || state.attachments.some((a) => a.list.plugins.some((p) => p.type !== 'bridge'))) return this.detach(containerId, { containerGone: true });
+    let unpinned!: () => void;
+    const gone = new Promise<void>((resolve) => (unpinned = resolve));
+    const p = this.mutex
+      .run(`c:${containerId}`, async () => {
+        try {
+          await removeNetns(state.nsPath);
+        } finally {
+          unpinned();
+        }
+        await this.detachLocked(containerId, true);
+      })
+      .catch((e) => this.log(`detach of ${containerId.slice(0, 12)}: ${messageOf(e)}`))
+      .finally(() => this.releasing.delete(containerId));
+    this.releasing.set(containerId, p);
+    await gone;
+  }
+
+  /** Resolves when every release in progress has finished. */
+  async released(): Promise<void> {
+    while (this.releasing.size) await Promise.all([...this.releasing.values()]);
   }
 
   private async detachLocked(containerId: string, containerGone = false): Promise<void> {

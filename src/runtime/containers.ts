@@ -30,7 +30,7 @@ import { ociMounts, resolveMounts } from './mounts';
 import { HealthMonitor, initialHealth, probeCommand, type HealthState } from './health';
 import { emptyStats, sampleStats, type ContainerStats } from './stats';
 import type { VolumeStore } from '../volume/store';
-import { type AttachResult, type NetworkManager, renderHosts, renderResolvConf } from '../network';
+import { type AttachResult, type NamespaceSpec, type NetworkManager, renderHosts, renderResolvConf } from '../network';
 import { applyLayer } from '../image/snapshot/apply';
 import { packDirectory } from '../image/snapshot/pack';
 import { writeTar } from '../image/tar/writer';
@@ -382,16 +382,56 @@ export class ContainerManager {
     await this.populateVolumes(c, rootfs);
     await this.mountShm(c);
     t('mount');
-    const net = await this.attachNetwork(c);
-    t('network');
-    // network.json lets a restarted daemon show (and detach) this container's networks.
-    await Promise.all([this.writeEtcFiles(c, net), atomicWriteJson(join(c.dir, 'network.json'), net, 0o600, { durable: false })]);
-    const spec = await this.runtimeSpec(c, rootfs, net);
+    // The CNI plugins (~40 ms of execs) make the interfaces while conmon and `runc create` make
+    // the container in the already pinned namespace: its command runs only at `runc start`,
+    // after both. Not with net.* sysctls, which runc writes at create and which may name eth0.
+    let early: NamespaceSpec | undefined;
+    let namespaceReady!: () => void;
+    const nsReady = new Promise<void>((resolve) => (namespaceReady = resolve));
+    const overlap = !Object.keys(c.rec.HostConfig.Sysctls ?? {}).some((k) => k.startsWith('net.'));
+    const attaching = this.attachNetwork(
+      c,
+      overlap
+        ? (ns) => {
+            early = ns;
+            namespaceReady();
+          }
+        : undefined,
+    );
+    attaching.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+    await Promise.race([nsReady, attaching]);
+    let net = early ? undefined : await attaching;
+    t(early ? 'network namespace' : 'network');
+    const namespace = net?.namespace ?? early!;
+    // The files runc binds must exist at create; written in place later, the binds show the content.
+    if (net) await this.writeEtcFiles(c, net);
+    else await Promise.all(['hostname', 'hosts', 'resolv.conf'].map((f) => fsp.writeFile(join(c.dir, f), '', { flag: 'a' })));
+    const spec = await this.runtimeSpec(c, rootfs, namespace);
     t('spec');
     await fsp.writeFile(join(c.dir, 'config.json'), serializeRuntimeSpec(spec));
     await this.rotateLogs(c);
+    const creating = this.createRuntime(c);
+    creating.catch(() => undefined); // awaited below, as attaching
+    if (!net) {
+      const [made, attached] = await Promise.allSettled([creating, attaching]);
+      if (attached.status === 'rejected') throw attached.reason;
+      if (made.status === 'rejected') throw made.reason;
+      net = attached.value;
+      await this.writeEtcFiles(c, net);
+      t('conmon+runc create ‖ network');
+    }
+    // network.json lets a restarted daemon show (and detach) this container's networks.
+    await atomicWriteJson(join(c.dir, 'network.json'), net, 0o600, { durable: false });
+    const pid = await creating;
+    t('conmon+runc create');
+    return pid;
+  }
+
+  /** conmon, which runs `runc create`: resolves with the container init's PID. */
+  private createRuntime(c: Container): Promise<number> {
+    const id = c.rec.Id;
     const cfg = c.rec.Config;
-    const pid = await startConmon({
+    return startConmon({
       cid: id,
       uuid: id.slice(0, 12),
       name: c.rec.Name.slice(1),
@@ -412,8 +452,6 @@ export class ContainerManager {
       // A --rm container's log goes with it: its exit need not wait for an fsync.
       syncLog: !c.rec.HostConfig.AutoRemove,
     });
-    t('conmon+runc create');
-    return pid;
   }
 
   /** Undoes prepareRuntime (or what of it happened): runtime, network, rootfs mount. */
@@ -625,7 +663,7 @@ export class ContainerManager {
   }
 
   /** Connects the container to its networks (CNI), pinning a network namespace for runc. */
-  private async attachNetwork(c: Container): Promise<AttachResult> {
+  private async attachNetwork(c: Container, onNamespace?: (ns: NamespaceSpec) => void): Promise<AttachResult> {
     const hc = c.rec.HostConfig;
     const mode = networkName(hc.NetworkMode);
     // Clients key endpoint settings by the network's name, `default` meaning the bridge.
@@ -641,7 +679,7 @@ export class ContainerManager {
     // Every network disconnected: loopback only.
     const names = named.length ? named : ['none'];
     const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined }));
-    const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c.rec));
+    const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c.rec), onNamespace);
     c.net = res;
     return res;
   }
@@ -722,7 +760,7 @@ export class ContainerManager {
     ]);
   }
 
-  private async runtimeSpec(c: Container, rootfs: string, net: AttachResult): Promise<ReturnType<typeof buildRuntimeSpec>> {
+  private async runtimeSpec(c: Container, rootfs: string, netns: NamespaceSpec): Promise<ReturnType<typeof buildRuntimeSpec>> {
     const cfg = c.rec.Config;
     const hc = c.rec.HostConfig;
     const user = await resolveUser(rootfs, cfg.User ?? '', hc.GroupAdd ?? undefined);
@@ -739,7 +777,7 @@ export class ContainerManager {
       env,
       cwd,
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-      hostname: net.namespace.mode === 'host' ? hostHostname() : joinedNet !== undefined ? this.get(joinedNet).rec.Config.Hostname! : cfg.Hostname!,
+      hostname: netns.mode === 'host' ? hostHostname() : joinedNet !== undefined ? this.get(joinedNet).rec.Config.Hostname! : cfg.Hostname!,
       domainname: cfg.Domainname || undefined,
       terminal: !!cfg.Tty,
       privileged: !!hc.Privileged,
@@ -758,10 +796,10 @@ export class ContainerManager {
         pidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined,
         oomKillDisable: hc.OomKillDisable || undefined,
       },
-      network: net.namespace,
+      network: netns,
       ...this.ipcOf(c),
       pid: hc.PidMode === 'host' ? 'host' : joinedPid !== undefined ? { path: `/proc/${this.runningPid(joinedPid, 'PID namespace')}/ns/pid` } : 'private',
-      uts: hc.UTSMode === 'host' || net.namespace.mode === 'host' ? 'host' : 'private',
+      uts: hc.UTSMode === 'host' || netns.mode === 'host' ? 'host' : 'private',
       mounts: ociMounts(c.rec.MountPoints ?? []),
       hostsFile: join(c.dir, 'hosts'),
       resolvConf: join(c.dir, 'resolv.conf'),
@@ -806,7 +844,7 @@ export class ContainerManager {
       // runc's cleanup (cgroups, state dir), the unmount and the state write are independent.
       await Promise.all([
         this.runc.reap(c.rec.Id).catch(() => undefined),
-        this.networks.detach(c.rec.Id, { containerGone: true }).catch(() => undefined),
+        this.networks.release(c.rec.Id).catch(() => undefined),
         this.unmountRootfs(c),
         this.unmountShm(c),
         this.save(c),

@@ -3,6 +3,7 @@
  * sockets), through koffi. Loaded lazily so `berth --version` pays nothing.
  * Every wrapper throws a SysError carrying errno and the syscall name.
  */
+import { constants as fsConstants, openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 
 type KoffiFn = (...args: unknown[]) => number;
@@ -19,6 +20,9 @@ interface Libc {
   close: KoffiFn;
   malloc_trim: KoffiFn;
   syscall0: KoffiFn;
+  unshare: KoffiFn;
+  setns: KoffiFn;
+  ioctl: KoffiFn;
   errno: () => number;
 }
 
@@ -42,6 +46,9 @@ function load(): Libc {
     close: lib.func('int close(int fd)'),
     malloc_trim: lib.func('int malloc_trim(size_t pad)'),
     syscall0: lib.func('long syscall(long nr)'),
+    unshare: lib.func('int unshare(int flags)'),
+    setns: lib.func('int setns(int fd, int nstype)'),
+    ioctl: lib.func('int ioctl(int fd, unsigned long request, _Inout_ void *arg)'),
     errno: () => koffi.errno() as number,
   };
   return libc;
@@ -226,8 +233,55 @@ export function umount2(target: string, flags = 0): boolean {
 }
 
 const AF_UNIX = 1;
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
 const SOCK_SEQPACKET = 5;
 const SOCK_CLOEXEC = 0o2000000;
+const CLONE_NEWNET = 0x40000000;
+const SIOCGIFFLAGS = 0x8913;
+const SIOCSIFFLAGS = 0x8914;
+const IFF_UP = 0x1;
+
+/**
+ * Makes a new network namespace with loopback up and pins it by a bind mount
+ * on `path` (an existing file), as `unshare --net=<path>` does, without the
+ * two execs. Namespaces are per thread: the calling thread enters the new one
+ * and is back in its own before this returns, and no JavaScript runs between.
+ */
+export function newPinnedNetns(path: string): void {
+  const c = load();
+  const home = openSync('/proc/thread-self/ns/net', fsConstants.O_RDONLY | O_CLOEXEC);
+  try {
+    check(c.unshare(CLONE_NEWNET), 'unshare');
+    try {
+      mount('/proc/thread-self/ns/net', path, 'none', MS_BIND, null);
+      interfaceUp('lo');
+    } finally {
+      // Staying in the new namespace would put every later socket of berthd's main thread there.
+      if (c.setns(home, CLONE_NEWNET) !== 0) {
+        process.stderr.write(`berthd: cannot return to its network namespace (${errnoName(c.errno())}); exiting\n`);
+        process.abort();
+      }
+    }
+  } finally {
+    c.close(home);
+  }
+}
+
+/** Sets IFF_UP on an interface of the calling thread's network namespace. */
+function interfaceUp(name: string): void {
+  const c = load();
+  const fd = check(c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), 'socket');
+  try {
+    const ifr = Buffer.alloc(40); // struct ifreq: char ifr_name[16], then a union whose short ifr_flags is first
+    ifr.write(name, 0, 15);
+    check(c.ioctl(fd, SIOCGIFFLAGS, ifr), 'ioctl SIOCGIFFLAGS', name);
+    ifr.writeUInt16LE(ifr.readUInt16LE(16) | IFF_UP, 16);
+    check(c.ioctl(fd, SIOCSIFFLAGS, ifr), 'ioctl SIOCSIFFLAGS', name);
+  } finally {
+    c.close(fd);
+  }
+}
 
 /**
  * Connects a SOCK_SEQPACKET Unix socket (conmon's attach socket) and returns

@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestEngine, eventually, httpGet, isRoot } from '../helpers/engine';
 
@@ -54,6 +54,33 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
     assert.notEqual(rm.code, 0, 'a network with endpoints must not be removable');
     await e.berth(['rm', '-f', 'web']);
     assert.equal((await e.berth(['network', 'rm', 'appnet'])).code, 0);
+  });
+
+  test('the namespace is made in berthd and interfaces come up while runc creates; a release frees the network at once', async () => {
+    // The container's /etc/hosts holds its own address (written after the CNI ADD that ran beside `runc create`), lo is up.
+    const r = await e.berth(['run', '--rm', '--name', 'selfaddr', 'busybox', 'sh', '-c', 'ip -o -4 addr show eth0 | awk "{print \\$4}" | cut -d/ -f1; grep "$(hostname)" /etc/hosts; cat /sys/class/net/lo/flags; ping -c1 -W1 127.0.0.1 >/dev/null && echo lo-ok']);
+    assert.equal(r.code, 0, r.stderr);
+    const [ip, hosts, loFlags, lo] = r.stdout.trim().split('\n');
+    assert.match(ip!, /^10\./);
+    assert.ok(hosts!.startsWith(`${ip}\t`), `hosts line ${hosts} lacks ${ip}`);
+    assert.equal(Number(loFlags) & 1, 1, 'IFF_UP on lo');
+    assert.equal(lo, 'lo-ok');
+    // net.* sysctls naming eth0 need the interface at `runc create`: that start does not overlap.
+    const s = await e.berth(['run', '--rm', '--sysctl', 'net.ipv4.conf.eth0.accept_local=1', 'busybox', 'cat', '/proc/sys/net/ipv4/conf/eth0/accept_local']);
+    assert.equal(s.stdout.trim(), '1', s.stderr);
+    // berthd entered each new namespace on one thread only for the syscalls: all its threads are home.
+    const pid = e.daemon!.pid!;
+    const nets = new Set(readdirSync(`/proc/${pid}/task`).map((t) => execFileSync('readlink', [`/proc/${pid}/task/${t}/ns/net`], { encoding: 'utf8' }).trim()));
+    assert.deepEqual([...nets], [execFileSync('readlink', ['/proc/self/ns/net'], { encoding: 'utf8' }).trim()]);
+    // The CNI DEL of an exited container runs after its removal: a network removed right after still goes.
+    assert.equal((await e.berth(['network', 'create', 'brief'])).code, 0);
+    for (let i = 0; i < 3; i++) {
+      const b = await e.berth(['run', '--rm', '--network', 'brief', 'busybox', 'true']);
+      assert.equal(b.code, 0, b.stderr);
+    }
+    const rm = await e.berth(['network', 'rm', 'brief']);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.ok(!existsSync(join(e.root, 'networks', 'ipam', 'brief')), 'the leases of a removed network are gone');
   });
 
   test('the default bridge gives an IP and a gateway; --network none has only lo', async () => {
