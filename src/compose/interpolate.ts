@@ -98,26 +98,77 @@ function braced(body: string, env: Lookup, where: string, unset: (name: string) 
   }
 }
 
-/** A .env file: KEY=VALUE lines, `#` comments, optional `export `, single or double quotes. */
-export function parseEnvFile(text: string, where: string): Map<string, string> {
+/**
+ * A .env (or env_file) file as compose reads it: KEY=VALUE or KEY: VALUE, `#` comments,
+ * optional `export `, single or double quotes (which may span lines), `\n`-style escapes in
+ * double quotes, an inline ` #` comment after an unquoted or quoted value, and `${VAR}`
+ * expanded in unquoted and double-quoted values from `lookup`, then from the file's earlier
+ * lines. A bare KEY line takes its value from `lookup`, and is left out without one.
+ */
+export function parseEnvFile(text: string, where: string, lookup: Lookup = () => undefined): Map<string, string> {
   const out = new Map<string, string>();
-  const lines = text.split(/\r?\n/);
-  lines.forEach((raw, n) => {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) throw new ComposeError(`${where}:${n + 1}: expected KEY=VALUE, got "${line}"`);
-    let v = m[2];
-    if (v.length >= 2 && ((v[0] === '"' && v.endsWith('"')) || (v[0] === "'" && v.endsWith("'")))) {
-      const q = v[0];
-      v = v.slice(1, -1);
-      if (q === '"') v = v.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
-    } else {
-      // An unquoted value ends at an inline comment.
-      const hash = v.search(/\s#/);
-      if (hash >= 0) v = v.slice(0, hash).trimEnd();
+  const env: Lookup = (name) => lookup(name) ?? out.get(name);
+  let i = 0;
+  const lineAt = (at: number) => text.slice(0, at).split('\n').length;
+  const eol = (from: number) => {
+    const n = text.indexOf('\n', from);
+    return n < 0 ? text.length : n;
+  };
+  while (i < text.length) {
+    // Blank space and comment lines between statements.
+    if (/\s/.test(text[i])) {
+      i++;
+      continue;
     }
-    out.set(m[1], v);
-  });
+    if (text[i] === '#') {
+      i = eol(i);
+      continue;
+    }
+    const start = i;
+    const exp = /^export[ \t]+/.exec(text.slice(i, eol(i)));
+    if (exp) i += exp[0].length;
+    const m = /^([^=:\n]*?)[ \t]*(=|:|\n|$)/.exec(text.slice(i));
+    const key = m ? m[1].trim() : '';
+    if (!m || !/^[A-Za-z0-9_.\-[\]]+$/.test(key)) throw new ComposeError(`${where}:${lineAt(start)}: expected KEY=VALUE, got "${text.slice(start, eol(start)).trim()}"`);
+    i += m[0].length;
+    if (m[2] !== '=' && m[2] !== ':') {
+      const v = lookup(key);
+      if (v !== undefined) out.set(key, v);
+      continue;
+    }
+    while (text[i] === ' ' || text[i] === '\t') i++;
+    const q = text[i];
+    if (q !== '"' && q !== "'") {
+      const end = eol(i);
+      let v = text.slice(i, end);
+      const hash = v.indexOf(' #');
+      if (hash >= 0) v = v.slice(0, hash);
+      out.set(key, interpolate(v.trimEnd(), env, `${where}:${lineAt(start)}`));
+      i = end;
+      continue;
+    }
+    // A quoted value runs to the next unescaped quote, across lines; \<quote> is the quote.
+    let raw = '';
+    let j = i + 1;
+    for (; j < text.length && text[j] !== q; j++) {
+      if (text[j] === '\\' && j + 1 < text.length) {
+        if (text[j + 1] !== q) raw += '\\';
+        raw += text[++j];
+      } else raw += text[j];
+    }
+    if (j >= text.length) throw new ComposeError(`${where}:${lineAt(start)}: unterminated quoted value ${text.slice(i, eol(i))}`);
+    out.set(key, q === "'" ? raw : interpolate(unescape(raw), env, `${where}:${lineAt(start)}`));
+    i = j + 1;
+    // After the closing quote: blanks, then an optional comment, on the same line.
+    while (text[i] === ' ' || text[i] === '\t' || text[i] === '\r') i++;
+    if (text[i] === '#') i = eol(i);
+  }
   return out;
+}
+
+const ESCAPES: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '"': '"', '\\': '\\', $: '$$' };
+
+/** A double-quoted value's escapes, in one pass (`\\n` stays a backslash and an n); `\$` stays a literal dollar. */
+function unescape(s: string): string {
+  return s.replace(/\\(0[0-7]{3}|[abfnrtv"\\$])/g, (_, c: string) => (c.length === 4 ? String.fromCharCode(parseInt(c.slice(1), 8)) : ESCAPES[c]));
 }

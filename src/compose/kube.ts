@@ -99,7 +99,8 @@ function deployment(p: ComposeProject, s: ServiceSpec, warnings: string[], usedC
     ...(s.stdinOpen ? { stdin: true } : {}),
   };
   const hostAliases = s.extraHosts.map((h) => {
-    const i = h.lastIndexOf(':');
+    // "host:ip" splits at the first colon: an IPv6 address has colons of its own.
+    const i = h.indexOf(':');
     return { ip: h.slice(i + 1), hostnames: [h.slice(0, i)] };
   });
   return {

@@ -15,10 +15,13 @@ import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, Health
 
 export { ComposeError } from './interpolate';
 
-export const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
+/** In docker compose's order of preference; the first found in the directory or the nearest parent wins. */
+export const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
+/** Loaded after the default file, from the same directory, when present (as docker compose does). */
+export const OVERRIDE_FILES = ['compose.override.yml', 'compose.override.yaml', 'docker-compose.override.yml', 'docker-compose.override.yaml'];
 
 export interface LoadOptions {
-  /** -f files; default: the first of DEFAULT_FILES in `cwd`. */
+  /** -f files; else COMPOSE_FILE; else the first of DEFAULT_FILES in `cwd` or its nearest parent, and its override file. */
   files?: string[];
   /** -p; else COMPOSE_PROJECT_NAME (shell or .env), the file's `name:`, the directory's name. */
   projectName?: string;
@@ -43,23 +46,31 @@ const SERVICE_KEYS = new Set([
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
   const cwd = o.cwd ?? process.cwd();
-  const files = (o.files?.length ? o.files : [defaultFile(o.projectDirectory ? resolve(cwd, o.projectDirectory) : cwd)]).map((f) => resolve(cwd, f));
-  const workingDir = o.projectDirectory ? resolve(cwd, o.projectDirectory) : dirname(files[0]);
   const shell = o.env ?? process.env;
-  const dotEnvPath = join(workingDir, '.env');
-  const dotEnv = existsSync(dotEnvPath) ? parseEnvFile(readFileSync(dotEnvPath, 'utf8'), dotEnvPath) : new Map<string, string>();
-  const lookup = (name: string) => shell[name] ?? dotEnv.get(name);
   const warnings: string[] = [];
+  const baseDir = o.projectDirectory ? resolve(cwd, o.projectDirectory) : cwd;
+  const files = (o.files?.length ? o.files : composeFileEnv(shell, baseDir) ?? defaultFiles(baseDir, warnings)).map((f) => resolve(cwd, f));
+  const workingDir = o.projectDirectory ? resolve(cwd, o.projectDirectory) : dirname(files[0]);
+  const dotEnvPath = join(workingDir, '.env');
+  // .env values may use ${VAR} of the shell or of earlier lines.
+  const dotEnv = existsSync(dotEnvPath) ? parseEnvFile(readFileSync(dotEnvPath, 'utf8'), dotEnvPath, (n) => shell[n]) : new Map<string, string>();
+  const lookup = (name: string) => shell[name] ?? dotEnv.get(name);
   const unset = new Set<string>();
   let merged: Obj = {};
   for (const file of files) {
-    const doc = parseYaml(file);
+    const { doc, reset, override } = parseYaml(file);
     const expanded = expand(doc, (s, where) => interpolate(s, lookup, `${basename(file)}: ${where}`, (n) => unset.add(n)), '');
-    merged = mergeInto(merged, asObject(expanded, basename(file)));
+    // compose-spec merge: `!reset` drops what earlier files set, `!override` replaces it instead of merging.
+    for (const path of [...reset, ...override]) deleteAt(merged, path);
+    merged = mergeYaml(merged, asObject(expanded, basename(file)), []) as Obj;
   }
+  merged = unique(merged, []) as Obj;
   validateCompose(merged, files.length === 1 ? basename(files[0]) : 'compose files');
   for (const n of unset) warnings.push(`The "${n}" variable is not set. Defaulting to a blank string.`);
-  const name = projectNameOf(o.projectName ?? lookup('COMPOSE_PROJECT_NAME') ?? (typeof merged.name === 'string' ? merged.name : undefined) ?? basename(workingDir));
+  if (merged.version !== undefined) warnings.push('the attribute `version` is obsolete, it will be ignored');
+  for (const k of ['include', 'models']) if (merged[k] !== undefined) warnings.push(`${k} is not supported by berth compose and is ignored`);
+  // As docker compose: an empty COMPOSE_PROJECT_NAME counts as unset.
+  const name = projectNameOf(o.projectName || lookup('COMPOSE_PROJECT_NAME') || (typeof merged.name === 'string' && merged.name ? merged.name : undefined) || basename(workingDir));
   const ctx: Ctx = { project: name, workingDir, warnings, lookup, files: { secrets: fileObjects(merged.secrets, 'secrets', workingDir), configs: fileObjects(merged.configs, 'configs', workingDir) } };
   const networks = topNetworks(merged.networks, ctx);
   const volumes = topVolumes(merged.volumes, ctx);
@@ -89,12 +100,33 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
   return { name, workingDir, configFiles: files, services, disabled, networks, volumes, warnings };
 }
 
-function defaultFile(cwd: string): string {
-  for (const f of DEFAULT_FILES) if (existsSync(join(cwd, f))) return join(cwd, f);
-  throw new ComposeError(`no configuration file provided: not found (looked for ${DEFAULT_FILES.join(', ')} in ${cwd})`);
+/** COMPOSE_FILE (shell, else the .env of `dir`): files separated by COMPOSE_PATH_SEPARATOR (default ":"). */
+function composeFileEnv(shell: NodeJS.ProcessEnv, dir: string): string[] | undefined {
+  const dotEnv = join(dir, '.env');
+  const env = (n: string) => shell[n] ?? (existsSync(dotEnv) ? parseEnvFile(readFileSync(dotEnv, 'utf8'), dotEnv, (x) => shell[x]).get(n) : undefined);
+  const list = env('COMPOSE_FILE');
+  if (!list) return undefined;
+  return list.split(env('COMPOSE_PATH_SEPARATOR') || ':').filter(Boolean).map((f) => resolve(dir, f));
 }
 
-function parseYaml(file: string): unknown {
+/** The default file of `cwd` or of its nearest parent that has one, then that directory's override file. */
+function defaultFiles(cwd: string, warnings: string[]): string[] {
+  for (let dir = cwd; ; dir = dirname(dir)) {
+    const found = DEFAULT_FILES.filter((f) => existsSync(join(dir, f)));
+    if (found.length) {
+      if (found.length > 1) warnings.push(`Found multiple config files with supported names: ${found.join(', ')}; using ${found[0]}`);
+      const override = OVERRIDE_FILES.find((f) => existsSync(join(dir, f)));
+      return [join(dir, found[0]), ...(override ? [join(dir, override)] : [])];
+    }
+    if (dirname(dir) === dir) break;
+  }
+  throw new ComposeError(`no configuration file provided: not found (looked for ${DEFAULT_FILES.join(', ')} in ${cwd} and its parents)`);
+}
+
+type Path = string[];
+
+/** A file's content, and the paths of values tagged `!reset` (left out of it) or `!override`. */
+function parseYaml(file: string): { doc: unknown; reset: Path[]; override: Path[] } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -105,7 +137,31 @@ function parseYaml(file: string): unknown {
   const YAML = require('yaml') as typeof import('yaml');
   const doc = YAML.parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length) throw new ComposeError(`${basename(file)}: ${doc.errors[0].message}`);
-  return doc.toJS({ maxAliasCount: 1000 });
+  const reset: Path[] = [];
+  const override: Path[] = [];
+  const walk = (node: unknown, path: Path) => {
+    if (!YAML.isMap(node)) return;
+    for (const pair of node.items) {
+      const key = YAML.isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const at = [...path, key];
+      const tag = YAML.isNode(pair.value) ? pair.value.tag : undefined;
+      if (tag === '!reset') reset.push(at);
+      else if (tag === '!override') override.push(at);
+      else walk(pair.value, at);
+    }
+  };
+  walk(doc.contents, []);
+  const js = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  for (const path of reset) deleteAt(js, path);
+  return { doc: js, reset, override };
+}
+
+function deleteAt(v: unknown, path: Path): void {
+  for (const k of path.slice(0, -1)) {
+    if (!isObj(v)) return;
+    v = v[k];
+  }
+  if (isObj(v)) delete v[path[path.length - 1]];
 }
 
 /** Interpolates every string value (never keys), depth first. */
@@ -116,12 +172,93 @@ function expand(v: unknown, f: (s: string, where: string) => string, where: stri
   return v;
 }
 
-/** A later file over an earlier one: mappings merge key by key, anything else is replaced. */
-function mergeInto(base: Obj, over: Obj): Obj {
-  const out: Obj = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    out[k] = isObj(b) && isObj(v) ? mergeInto(b, v) : v;
+/** `services.*.environment`-style patterns against a path. */
+function matches(path: Path, pattern: string): boolean {
+  const parts = pattern.split('.');
+  return parts.length === path.length && parts.every((x, i) => x === '*' || x === path[i]);
+}
+
+/** A mapping or a list as a list: {A: 1, B: null} → ["A=1", "B"]. */
+function toSequence(v: unknown): unknown[] {
+  if (Array.isArray(v)) return v;
+  if (isObj(v)) return Object.entries(v).flatMap(([k, x]) => (x === null || x === undefined ? [k] : Array.isArray(x) ? x.map((y) => `${k}=${String(y)}`) : [`${k}=${String(x)}`]));
+  return v === undefined || v === null ? [] : [v];
+}
+
+/** A list of names as a mapping of each to `value` (depends_on, networks). */
+function toMapping(v: unknown, value: () => unknown): Obj {
+  if (Array.isArray(v)) return Object.fromEntries(v.map((x) => [String(x), value()]));
+  return isObj(v) ? v : {};
+}
+
+type Merger = (base: unknown, over: unknown, path: Path) => unknown;
+const appendSequences: Merger = (b, o) => [...toSequence(b), ...toSequence(o)];
+const replace: Merger = (_, o) => o;
+
+/** compose-spec's merge rules (compose-go override/merge.go) where key-by-key is not the rule. */
+const MERGE_RULES: Array<[string, Merger]> = [
+  ['services.*.build', (b, o, p) => mergeYaml(typeof b === 'string' ? { context: b } : b, typeof o === 'string' ? { context: o } : o, p, false)],
+  ...['environment', 'labels', 'env_file', 'build.args', 'build.labels', 'dns', 'dns_opt', 'dns_search', 'sysctls', 'tmpfs', 'annotations', 'deploy.labels'].map((k): [string, Merger] => [`services.*.${k}`, appendSequences]),
+  ['networks.*.labels', appendSequences],
+  ['volumes.*.labels', appendSequences],
+  ['services.*.command', replace],
+  ['services.*.entrypoint', replace],
+  ['services.*.healthcheck.test', replace],
+  ['services.*.depends_on', (b, o, p) => mergeYaml(toMapping(b, () => ({ condition: 'service_started', required: true })), toMapping(o, () => ({ condition: 'service_started', required: true })), p, false)],
+  ['services.*.networks', (b, o, p) => mergeYaml(toMapping(b, () => null), toMapping(o, () => null), p, false)],
+  ['services.*.extra_hosts', (b, o) => {
+    const base = toSequence(b);
+    return [...base, ...toSequence(o).filter((x) => !base.includes(x))];
+  }],
+];
+
+/**
+ * A later file over an earlier one, as docker compose merges them: mappings key by key,
+ * sequences appended (duplicates removed afterwards by `unique`), environment/labels/args
+ * merged by key whichever form each file uses, command/entrypoint/healthcheck.test replaced.
+ */
+function mergeYaml(base: unknown, over: unknown, path: Path, rules = true): unknown {
+  if (rules && path.length) for (const [pattern, merge] of MERGE_RULES) if (matches(path, pattern)) return merge(base, over, path);
+  if (over === undefined || over === null) return base;
+  if (isObj(base) && isObj(over)) {
+    const out: Obj = { ...base };
+    for (const [k, v] of Object.entries(over)) out[k] = Object.hasOwn(base, k) ? mergeYaml(base[k], v, [...path, k]) : v;
+    return out;
+  }
+  if (Array.isArray(base) && Array.isArray(over)) return [...base, ...over];
+  return over;
+}
+
+type Indexer = (v: unknown) => string;
+const keyOf: Indexer = (v) => String(v).split('=')[0];
+const mountTarget =
+  (dir: string): Indexer =>
+  (v) => (isObj(v) ? (v.target === undefined ? `${dir}/${String(v.source)}` : String(v.target)) : `${dir}/${String(v)}`);
+
+/** compose-go override/uncity.go: a later entry with the same key replaces an earlier one, in its place. */
+const UNIQUE: Array<[string, Indexer]> = [
+  ...['environment', 'labels', 'build.args', 'build.labels', 'cap_add', 'cap_drop', 'dns', 'dns_opt', 'dns_search', 'profiles', 'sysctls', 'tmpfs', 'annotations', 'deploy.labels', 'links', 'networks.*.aliases'].map((k): [string, Indexer] => [`services.*.${k}`, keyOf]),
+  ['networks.*.labels', keyOf],
+  ['services.*.volumes', (v) => (isObj(v) ? String(v.target) : (String(v).split(':')[1] ?? String(v)))],
+  ['services.*.ports', (v) => (isObj(v) ? `${String(v.host_ip ?? '0.0.0.0')}:${String(v.published)}:${String(v.target)}/${String(v.protocol ?? 'tcp')}` : String(v))],
+  ['services.*.expose', (v) => String(v)],
+  ['services.*.secrets', mountTarget('/run/secrets')],
+  ['services.*.configs', mountTarget('')],
+  ['services.*.env_file', (v) => (isObj(v) ? String(v.path) : String(v))],
+];
+
+function unique(v: unknown, path: Path): unknown {
+  if (isObj(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unique(x, [...path, k])]));
+  if (!Array.isArray(v)) return v;
+  const rule = UNIQUE.find(([pattern]) => matches(path, pattern));
+  if (!rule) return v;
+  const out: unknown[] = [];
+  const at = new Map<string, number>();
+  for (const x of v) {
+    const key = rule[1](x);
+    const i = at.get(key);
+    if (i === undefined) at.set(key, out.push(x) - 1);
+    else out[i] = x;
   }
   return out;
 }
@@ -135,9 +272,9 @@ function asObject(v: unknown, where: string): Obj {
   return v;
 }
 
-/** Docker's rule: lowercase letters, digits, dashes and underscores, starting with a letter or digit. */
+/** Docker's rule: lowercase letters, digits, dashes and underscores, starting with a letter or digit (leading - and _ dropped). */
 function projectNameOf(raw: string): string {
-  const n = raw.toLowerCase().replace(/[^a-z0-9_-]/g, '');
+  const n = raw.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[-_]+/, '');
   if (!/^[a-z0-9]/.test(n)) throw new ComposeError(`invalid project name "${raw}": must contain only lowercase letters, digits, dashes and underscores, and start with a letter or digit`);
   return n;
 }
@@ -183,6 +320,7 @@ function topNetworks(raw: unknown, ctx: Ctx): Record<string, NetworkSpec> {
   const out: Record<string, NetworkSpec> = { default: { name: `${ctx.project}_default`, external: false, internal: false } };
   for (const [key, v] of Object.entries(raw === undefined || raw === null ? {} : asObject(raw, 'networks'))) {
     const n = v === null ? {} : asObject(v, `networks.${key}`);
+    for (const k of Object.keys(n)) if (!k.startsWith('x-') && !['name', 'external', 'internal', 'driver'].includes(k)) ctx.warnings.push(`networks.${key}.${k} is not supported by berth compose and is ignored`);
     const external = bool(n.external, `networks.${key}.external`);
     const driver = n.driver === undefined ? undefined : str(n.driver, `networks.${key}.driver`);
     if (driver && driver !== 'bridge') throw new ComposeError(`networks.${key}.driver: only "bridge" networks are supported, got "${driver}"`);
@@ -200,6 +338,7 @@ function topVolumes(raw: unknown, ctx: Ctx): Record<string, VolumeSpec> {
   const out: Record<string, VolumeSpec> = {};
   for (const [key, v] of Object.entries(raw === undefined || raw === null ? {} : asObject(raw, 'volumes'))) {
     const n = v === null ? {} : asObject(v, `volumes.${key}`);
+    for (const k of Object.keys(n)) if (!k.startsWith('x-') && !['name', 'external'].includes(k)) ctx.warnings.push(`volumes.${key}.${k} is not supported by berth compose and is ignored`);
     const external = bool(n.external, `volumes.${key}.external`);
     out[key] = { name: n.name !== undefined ? str(n.name, `volumes.${key}.name`) : external ? key : `${ctx.project}_${key}`, external };
   }
@@ -217,10 +356,20 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
   const image = s.image === undefined && build ? `${ctx.project}-${key}` : s.image;
   if (typeof image !== 'string' || !image) throw new ComposeError(`${at('image')}: every service needs an image (or a build)`);
   const environment: Record<string, string> = {};
-  for (const f of s.env_file === undefined ? [] : typeof s.env_file === 'string' ? [s.env_file] : list(s.env_file, at('env_file'))) {
-    const path = resolve(ctx.workingDir, f);
-    if (!existsSync(path)) throw new ComposeError(`${at('env_file')}: env file ${path} not found`);
-    for (const [k, v] of parseEnvFile(readFileSync(path, 'utf8'), path)) environment[k] = v;
+  const envFiles = s.env_file === undefined || s.env_file === null ? [] : typeof s.env_file === 'string' ? [s.env_file] : list(s.env_file, at('env_file'), true);
+  for (const [i, f] of envFiles.entries()) {
+    // A path, or {path, required, format}: a file that is not required may be missing.
+    const e: Obj = isObj(f) ? f : { path: f };
+    const where = `${at('env_file')}[${i}]`;
+    const path = resolve(ctx.workingDir, str(e.path, `${where}.path`));
+    if (!existsSync(path)) {
+      if (e.required !== undefined && !bool(e.required, `${where}.required`)) continue;
+      throw new ComposeError(`${at('env_file')}: env file ${path} not found`);
+    }
+    if (e.format !== undefined) ctx.warnings.push(`${where}.format is not supported by berth compose and is ignored`);
+    // Values may use ${VAR}: earlier env files first, then the shell and .env, as docker compose resolves them.
+    const look = (n: string) => (Object.hasOwn(environment, n) ? environment[n] : ctx.lookup(n));
+    for (const [k, v] of parseEnvFile(readFileSync(path, 'utf8'), path, look)) environment[k] = v;
   }
   Object.assign(environment, envMap(s.environment, at('environment'), ctx));
   const networkMode = s.network_mode === undefined ? undefined : str(s.network_mode, at('network_mode'));
@@ -244,7 +393,7 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
       ...fileMounts(s.secrets, 'secrets', at('secrets'), ctx),
       ...fileMounts(s.configs, 'configs', at('configs'), ctx),
     ],
-    networks: networkMode ? {} : serviceNetworks(s.networks, at('networks'), networks),
+    networks: networkMode ? {} : serviceNetworks(s.networks, at('networks'), networks, ctx.warnings),
     networkMode,
     dependsOn: dependencies(s.depends_on, at('depends_on')),
     healthcheck: s.healthcheck === undefined ? undefined : healthcheck(asObject(s.healthcheck, at('healthcheck')), at('healthcheck')),
@@ -290,7 +439,7 @@ function list(v: unknown, where: string, mixed = false): string[] {
 }
 
 /** A command as a list, or a string split as a shell would (quotes, backslashes), as compose does. */
-function words(v: unknown, where: string): string[] {
+export function words(v: unknown, where: string): string[] {
   if (Array.isArray(v)) return v.map((x, i) => str(x, `${where}[${i}]`));
   const text = str(v, where);
   const out: string[] = [];
@@ -390,6 +539,10 @@ function port(v: unknown, where: string): PortSpec[] {
   return targets.map((target, i) => ({ target, published: published ? String(published[i]) : undefined, hostIp, protocol: (m[5] ?? 'tcp') as 'tcp' | 'udp' }));
 }
 
+const PROPAGATION = ['rprivate', 'private', 'rshared', 'shared', 'rslave', 'slave'];
+/** docker compose's short-syntax modes; cached, delegated and consistent are Docker Desktop hints that do nothing on Linux. */
+const VOLUME_MODES = ['ro', 'rw', 'z', 'Z', 'nocopy', 'cached', 'delegated', 'consistent', ...PROPAGATION];
+
 /** Short "source:target[:mode]" or long form; a source starting with . / ~ is a bind, else a named volume. */
 function mount(v: unknown, where: string, ctx: Ctx, volumes: Record<string, VolumeSpec>): MountSpec {
   let m: MountSpec;
@@ -402,7 +555,9 @@ function mount(v: unknown, where: string, ctx: Ctx, volumes: Record<string, Volu
     const parts = text.split(':');
     if (parts.length > 3 || parts.some((p) => p === '')) throw new ComposeError(`${where}: invalid volume "${text}"`);
     const [a, b, mode] = parts;
-    if (mode !== undefined && !mode.split(',').every((x) => ['ro', 'rw', 'z', 'Z', 'nocopy'].includes(x))) throw new ComposeError(`${where}: invalid mode "${mode}"`);
+    if (mode !== undefined && !mode.split(',').every((x) => VOLUME_MODES.includes(x))) throw new ComposeError(`${where}: invalid mode "${mode}"`);
+    const propagation = (mode ?? '').split(',').filter((x) => PROPAGATION.includes(x));
+    if (propagation.length) ctx.warnings.push(`${where}: bind propagation "${propagation.join(',')}" is not supported by berth compose and is ignored`);
     if (b === undefined) m = { type: 'volume', target: a, readOnly: false };
     else m = { type: /^[./~]/.test(a) ? 'bind' : 'volume', source: a, target: b, readOnly: (mode ?? '').split(',').includes('ro') };
   }
@@ -417,13 +572,15 @@ function mount(v: unknown, where: string, ctx: Ctx, volumes: Record<string, Volu
   return m;
 }
 
-function serviceNetworks(v: unknown, where: string, networks: Record<string, NetworkSpec>): Record<string, string[]> {
+function serviceNetworks(v: unknown, where: string, networks: Record<string, NetworkSpec>, warnings: string[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   if (v === undefined || v === null) return { default: [] };
   const entries: Array<[string, unknown]> = Array.isArray(v) ? v.map((n, i) => [str(n, `${where}[${i}]`), null]) : Object.entries(asObject(v, where));
   for (const [n, cfg] of entries) {
     if (!networks[n]) throw new ComposeError(`${where}: service refers to undefined network ${n}`);
-    const aliases = cfg === null || cfg === undefined ? [] : asObject(cfg, `${where}.${n}`).aliases;
+    const c = cfg === null || cfg === undefined ? {} : asObject(cfg, `${where}.${n}`);
+    for (const k of Object.keys(c)) if (k !== 'aliases' && !k.startsWith('x-')) warnings.push(`${where}.${n}.${k} is not supported by berth compose and is ignored`);
+    const aliases = c.aliases;
     out[n] = aliases === undefined || aliases === null ? [] : list(aliases, `${where}.${n}.aliases`);
   }
   return out;

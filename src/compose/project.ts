@@ -105,7 +105,7 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
     if (!run) {
       const s = p.services[name];
       run = (async () => {
-        await Promise.all(Object.entries(s.dependsOn).filter(([dep]) => wanted.includes(dep)).map(([dep, d]) => condition(dep, d.condition)));
+        await Promise.all(Object.entries(s.dependsOn).filter(([dep]) => wanted.includes(dep)).map(([dep, d]) => optional(condition(dep, d.condition), dep, d.required, o.warn)));
         ids[name] = await ensureRunning(api, p, s, existing, o.report);
         return ids[name];
       })();
@@ -130,6 +130,12 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
   if (failed) throw failed.reason;
   if (o.wait) await waitAll(api, p, wanted, ids, o);
   return wanted.map((n) => ids[n]);
+}
+
+/** As docker compose: a dependency marked `required: false` that fails its condition only warns. */
+async function optional(wait: Promise<void>, dep: string, required: boolean, warn: (msg: string) => void): Promise<void> {
+  if (required) return wait;
+  await wait.catch((e: Error) => warn(`optional dependency "${dep}" is not running or is unhealthy: ${e.message}`));
 }
 
 /** The requested services plus everything they depend on, in start order. */
@@ -321,6 +327,20 @@ async function waitFor(api: EngineApi, p: ComposeProject, dep: string, id: strin
     if (!c.State.Running) throw new ComposeError(`dependency failed to start: container ${name} exited (${c.State.ExitCode})`);
     await sleep(POLL_MS);
   }
+}
+
+/**
+ * The conditions a service puts on its dependencies (`compose run` waits for them before
+ * creating its one-off container, as docker compose does, unless --no-deps).
+ */
+export async function waitDependencies(api: EngineApi, p: ComposeProject, s: ServiceSpec, report: Report, warn: (msg: string) => void = () => undefined): Promise<void> {
+  const existing = await projectContainers(api, p.name);
+  await Promise.all(
+    Object.entries(s.dependsOn).map(([dep, d]) => {
+      const c = existing.find((x) => x.Labels[LABEL_SERVICE] === dep && x.Labels[LABEL_ONEOFF] !== 'True' && shortName(x) === containerName(p, p.services[dep]));
+      return optional(waitFor(api, p, dep, c?.Id, d.condition, report), dep, d.required, warn);
+    }),
+  );
 }
 
 /** `up --wait`: every service running, and healthy where it has a healthcheck. */

@@ -1,13 +1,15 @@
 /** The compose loader: interpolation as compose-spec defines it, normalisation, and errors with paths. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { interpolate, parseEnvFile } from '../../src/compose/interpolate';
 import { loadProject, order } from '../../src/compose/load';
 import { toKubernetes } from '../../src/compose/kube';
 import { renderProject } from '../../src/compose/render';
+import { waitDependencies, type EngineApi } from '../../src/compose/project';
+import { attached, oneOffBody, pull } from '../../src/cli/commands/compose';
 
 const env: Record<string, string> = { SET: 'value', EMPTY: '' };
 const look = (n: string) => env[n];
@@ -278,4 +280,215 @@ test('.env can name the project and its profiles, and the shell overrides .env',
   assert.deepEqual(Object.keys(p.services).sort(), ['a', 'b']);
   const shell = project('services:\n  a: { image: x }\n', { '.env': 'COMPOSE_PROJECT_NAME=fromdotenv\n' }, { COMPOSE_PROJECT_NAME: 'fromshell' });
   assert.equal(shell.name, 'fromshell');
+});
+
+test('.env files as docker compose reads them: quotes over lines, comments after quotes, one-pass escapes, ${VAR}, bare names', () => {
+  const shell: Record<string, string> = { HOST: 'db', INHERIT: 'from-shell' };
+  const m = parseEnvFile(
+    [
+      'Q="quoted" # a comment after the quote',
+      "S='single' # and here",
+      'ML="line one',
+      'line two"',
+      "RAW='$HOST \\n'",
+      'ESC="a\\\\nb\\tc\\$HOST"',
+      'BASE=/srv',
+      'DATA=${BASE}/data',
+      'URL="postgres://${HOST}:5432"',
+      'KEEP=123#not-a-comment',
+      'YAML: style',
+      'INHERIT',
+      'NOT_SET_ANYWHERE',
+      'CRLF=x\r',
+    ].join('\n'),
+    '.env',
+    (n) => shell[n],
+  );
+  assert.deepEqual(Object.fromEntries(m), {
+    Q: 'quoted',
+    S: 'single',
+    ML: 'line one\nline two',
+    RAW: '$HOST \\n',
+    ESC: 'a\\nb\tc$HOST',
+    BASE: '/srv',
+    DATA: '/srv/data',
+    URL: 'postgres://db:5432',
+    KEEP: '123#not-a-comment',
+    YAML: 'style',
+    INHERIT: 'from-shell',
+    CRLF: 'x',
+  });
+  assert.throws(() => parseEnvFile('A=1\nB="never closed\n', '.env'), /\.env:2: unterminated quoted value/);
+});
+
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-compose-'));
+  for (const [f, t] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    writeFileSync(join(dir, f), t);
+  }
+  return dir;
+}
+
+test('.env may use the shell and its own earlier lines; env_file too, and may be optional', () => {
+  const dir = tree({
+    'compose.yaml': 'services:\n  app:\n    image: x:${TAG}\n    env_file: [app.env, { path: missing.env, required: false }]\n    environment: { FROM_DOTENV: "${DATA}" }\n',
+    '.env': 'ROOT=${HOME_DIR}/srv\nDATA=${ROOT}/data\nTAG="1.2" # pinned\n',
+    'app.env': 'DSN=postgres://${DB_HOST:-db}/app\nLOG="${ROOT}/log"\n',
+  });
+  try {
+    const p = loadProject({ cwd: dir, env: { HOME_DIR: '/home/u' } });
+    assert.equal(p.services.app.image, 'x:1.2');
+    assert.deepEqual(p.services.app.environment, { DSN: 'postgres://db/app', LOG: '/home/u/srv/log', FROM_DOTENV: '/home/u/srv/data' });
+    writeFileSync(join(dir, 'compose.yaml'), 'services:\n  app:\n    image: x\n    env_file: [{ path: missing.env }]\n');
+    assert.throws(() => loadProject({ cwd: dir, env: {} }), /env file .*missing\.env not found/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('several files merge as docker compose merges them; compose.override.yaml is loaded by default', () => {
+  const base = [
+    'services:',
+    '  web:',
+    '    image: web',
+    '    command: [serve, --port, "80"]',
+    '    environment: { A: "1", C: "3" }',
+    '    labels: [tier=front]',
+    '    ports: ["80:80"]',
+    '    volumes: ["./a:/a", "./b:/b"]',
+    '    depends_on: [db]',
+    '    networks: [front]',
+    '  db: { image: db }',
+    'networks: { front: {}, back: {} }',
+  ].join('\n');
+  const over = [
+    'services:',
+    '  web:',
+    '    command: [debug]',
+    '    environment: [B=2, C=4]',
+    '    labels: { owner: me }',
+    '    ports: ["80:80", "9229:9229"]',
+    '    volumes: ["./c:/b"]',
+    '    depends_on: { db: { condition: service_healthy } }',
+    '    networks: { back: { aliases: [api] } }',
+  ].join('\n');
+  const dir = tree({ 'compose.yaml': base, 'compose.override.yml': over });
+  try {
+    const p = loadProject({ cwd: dir, env: {} });
+    assert.deepEqual(p.configFiles.map((f) => f.slice(dir.length + 1)), ['compose.yaml', 'compose.override.yml']);
+    const w = p.services.web;
+    assert.deepEqual(w.command, ['debug']);
+    assert.deepEqual(w.environment, { A: '1', C: '4', B: '2' });
+    assert.deepEqual(w.labels, { tier: 'front', owner: 'me' });
+    assert.deepEqual(w.ports.map((x) => x.target), [80, 9229]);
+    assert.deepEqual(w.volumes.map((m) => [m.source!.slice(dir.length + 1), m.target]), [['a', '/a'], ['c', '/b']]);
+    assert.deepEqual(w.dependsOn, { db: { condition: 'service_healthy', required: true } });
+    assert.deepEqual(w.networks, { front: [], back: ['api'] });
+    // !reset drops what the earlier file set; !override replaces it instead of merging.
+    writeFileSync(join(dir, 'compose.override.yml'), 'services:\n  web:\n    ports: !override ["8080:80"]\n    environment: !reset {}\n    depends_on: !reset []\n');
+    const r = loadProject({ cwd: dir, env: {} }).services.web;
+    assert.deepEqual([r.ports.map((x) => x.published), r.environment, r.dependsOn], [['8080'], {}, {}]);
+    // -f files merge by the same rules.
+    writeFileSync(join(dir, 'prod.yaml'), 'services:\n  web:\n    environment: [D=5]\n');
+    assert.deepEqual(loadProject({ cwd: dir, env: {}, files: ['compose.yaml', 'prod.yaml'] }).services.web.environment, { A: '1', C: '3', D: '5' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the compose file is found in a parent directory, or named by COMPOSE_FILE', () => {
+  const dir = tree({ 'compose.yaml': 'services:\n  a: { image: x }\n', 'sub/deeper/.keep': '', 'other.yaml': 'services:\n  b: { image: y }\n' });
+  try {
+    const p = loadProject({ cwd: join(dir, 'sub', 'deeper'), env: {} });
+    assert.equal(p.workingDir, dir);
+    assert.deepEqual(Object.keys(p.services), ['a']);
+    assert.deepEqual(Object.keys(loadProject({ cwd: dir, env: { COMPOSE_FILE: 'compose.yaml:other.yaml' } }).services), ['a', 'b']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('project names normalise as docker compose does; an empty COMPOSE_PROJECT_NAME is unset', () => {
+  assert.equal(project('name: _My-App\nservices:\n  a: { image: x }\n').name, 'my-app');
+  assert.equal(project('name: fromfile\nservices:\n  a: { image: x }\n', { '.env': 'COMPOSE_PROJECT_NAME=\n' }).name, 'fromfile');
+});
+
+test('docker compose volume modes and ignored keys: cached/delegated accepted, unsupported settings warned about', () => {
+  const p = project(
+    [
+      'version: "3.8"',
+      'services:',
+      '  a:',
+      '    image: x',
+      '    volumes: ["./src:/src:cached", "./out:/out:ro,delegated"]',
+      '    networks: { n: { ipv4_address: 10.5.0.5 } }',
+      'networks: { n: { ipam: { config: [{ subnet: 10.5.0.0/16 }] } } }',
+      'volumes: { data: { driver_opts: { type: none, o: bind, device: /srv } } }',
+    ].join('\n'),
+  );
+  assert.deepEqual(p.services.a.volumes.map((m) => [m.target, m.readOnly]), [['/src', false], ['/out', true]]);
+  for (const re of [/`version` is obsolete/, /networks\.n\.ipam is not supported/, /volumes\.data\.driver_opts is not supported/, /services\.a\.networks\.n\.ipv4_address is not supported/]) assert.ok(p.warnings.some((w) => re.test(w)), String(re));
+});
+
+test('kube: an IPv6 extra host keeps its address', () => {
+  const p = project('services:\n  a:\n    image: x\n    extra_hosts: ["v6host=::1", "v4host:10.0.0.1"]\n');
+  const spec = (toKubernetes(p).objects[0] as { spec: { template: { spec: { hostAliases: unknown } } } }).spec.template.spec;
+  assert.deepEqual(spec.hostAliases, [{ ip: '::1', hostnames: ['v6host'] }, { ip: '10.0.0.1', hostnames: ['v4host'] }]);
+});
+
+test('compose run: --entrypoint split as a shell would and replacing the command, -e overriding, no restart policy', () => {
+  const p = project('services:\n  app:\n    image: x\n    command: npm start\n    restart: always\n    environment: { A: "1", B: "2" }\n');
+  const body = oneOffBody(p, p.services.app, [], { entrypoint: 'sh -c "echo hi"', env: ['A=9', 'FROM_SHELL', 'UNSET_ONE'] }, false, { FROM_SHELL: 's' });
+  assert.deepEqual(body.Entrypoint, ['sh', '-c', 'echo hi']);
+  assert.equal(body.Cmd, undefined);
+  assert.deepEqual(body.Env, ['A=9', 'B=2', 'FROM_SHELL=s']);
+  assert.deepEqual((body.HostConfig as { RestartPolicy: unknown }).RestartPolicy, { Name: 'no', MaximumRetryCount: 0 });
+  assert.deepEqual(oneOffBody(p, p.services.app, ['ls'], { entrypoint: '/bin/sh' }, false).Cmd, ['ls']);
+});
+
+test('compose up: with services named, only they are attached (a finished dependency does not abort)', () => {
+  const c = (svc: string) => ({ Id: svc, Names: [`/p-${svc}-1`], Image: 'x', Command: '', Created: 0, State: 'running', Status: '', Ports: [], Labels: { 'com.docker.compose.service': svc } });
+  const started = [c('migrate'), c('tests')];
+  assert.deepEqual(attached(started, ['tests']).map((x) => x.Id), ['tests']);
+  assert.deepEqual(attached(started, []).map((x) => x.Id), ['migrate', 'tests']);
+});
+
+test('compose run waits for its dependencies\' conditions', async () => {
+  const p = project('services:\n  app:\n    image: x\n    depends_on: { db: { condition: service_healthy }, seed: { condition: service_completed_successfully } }\n  db: { image: x }\n  seed: { image: x }\n');
+  const calls: string[] = [];
+  let polls = 0;
+  const label = (svc: string) => ({ 'com.docker.compose.project': p.name, 'com.docker.compose.service': svc });
+  const api: EngineApi = {
+    async json<T>(method: string, path: string): Promise<T> {
+      calls.push(`${method} ${path}`);
+      if (path === '/containers/json') return [{ Id: 'db1', Names: [`/${p.name}-db-1`], Labels: label('db') }, { Id: 'seed1', Names: [`/${p.name}-seed-1`], Labels: label('seed') }] as T;
+      if (path === '/containers/seed1/wait') return { StatusCode: 0 } as T;
+      if (path === '/containers/db1/json') return { State: { Running: true, ExitCode: 0, Health: { Status: ++polls < 2 ? 'starting' : 'healthy' } } } as T;
+      throw new Error(`unexpected ${path}`);
+    },
+    async call() {
+      return 204;
+    },
+  };
+  await waitDependencies(api, p, p.services.app, () => undefined);
+  assert.ok(calls.includes('POST /containers/seed1/wait'));
+  assert.equal(polls, 2);
+  const failing: EngineApi = { ...api, json: async <T>(m: string, path: string) => (path === '/containers/seed1/wait' ? ({ StatusCode: 3 } as T) : api.json<T>(m, path)) };
+  polls = 5;
+  await assert.rejects(waitDependencies(failing, p, p.services.app, () => undefined), /service "seed" didn't complete successfully: exit 3/);
+  // An optional dependency that fails its condition only warns, as in docker compose.
+  p.services.app.dependsOn.seed.required = false;
+  const warned: string[] = [];
+  await waitDependencies(failing, p, p.services.app, () => undefined, (m) => warned.push(m));
+  assert.match(warned.join('\n'), /optional dependency "seed" is not running or is unhealthy/);
+});
+
+test('compose pull names an unknown service instead of crashing', async () => {
+  const dir = tree({ 'compose.yaml': 'services:\n  a: { image: x }\n' });
+  try {
+    await assert.rejects(pull(['nope'], { file: [join(dir, 'compose.yaml')] }, {}), /no such service: nope/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,13 +1,13 @@
 /** `berth compose`: docker compose's up/down/ps/logs/config over the Engine API (src/compose). */
 import { connect, readBody, type Client } from '../client';
 import { ExitError, out, since } from '../util';
-import { ComposeError, loadProject } from '../../compose/load';
+import { ComposeError, loadProject, words } from '../../compose/load';
 import type { ComposeProject, ServiceSpec } from '../../compose/model';
 import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createBody, down as composeDown, ensureResources, imageExists, LABEL_SERVICE, projectContainers, shortName, up as composeUp, type ContainerSummary, type Report } from '../../compose/project';
+import { createBody, down as composeDown, ensureResources, imageExists, LABEL_SERVICE, projectContainers, shortName, up as composeUp, waitDependencies, type ContainerSummary, type Report } from '../../compose/project';
 
 export interface ProjectFlags {
   file?: string[];
@@ -82,7 +82,8 @@ export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promi
     process.once('SIGINT', () => process.exit(130));
     stopAll();
   });
-  const list = (await projectContainers(client, p.name)).filter((c) => ids.includes(c.Id));
+  const started = (await projectContainers(client, p.name)).filter((c) => ids.includes(c.Id));
+  const list = attached(started, services);
   const width = Math.max(...list.map((c) => shortName(c).length));
   let first: ContainerSummary | undefined;
   await Promise.all(
@@ -95,10 +96,19 @@ export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promi
     }),
   );
   if (interrupted) return 130;
-  const from = f.exitCodeFrom !== undefined ? list.find((c) => c.Labels[LABEL_SERVICE] === f.exitCodeFrom) : first;
+  const from = f.exitCodeFrom !== undefined ? started.find((c) => c.Labels[LABEL_SERVICE] === f.exitCodeFrom) : first;
   if (!abort || !from) return 0;
   const st = await client.json<{ State: { ExitCode: number } }>('GET', `/containers/${from.Id}/json`);
   return st.State.ExitCode;
+}
+
+/**
+ * The containers `up` attaches to and watches for --abort-on-container-exit: as docker compose,
+ * only the services named on the command line when there are any (a dependency that completes,
+ * a migration say, then stops nothing), else all.
+ */
+export function attached(started: ContainerSummary[], services: string[]): ContainerSummary[] {
+  return services.length ? started.filter((c) => services.includes(c.Labels[LABEL_SERVICE] ?? '')) : started;
 }
 
 async function buildService(s: ServiceSpec): Promise<void> {
@@ -233,6 +243,7 @@ export async function build(services: string[], g: ProjectFlags): Promise<void> 
 export async function pull(services: string[], g: ProjectFlags, f: { quiet?: boolean }): Promise<void> {
   const p = load(g, services);
   const names = services.length ? services : Object.keys(p.services);
+  for (const n of names) if (!p.services[n]) throw new ExitError(`no such service: ${n}`, 1);
   const { pull: pullImage } = await import('./registry');
   // Services built here have nothing to pull (docker compose skips them too).
   for (const n of names) if (!p.services[n]?.build) await pullImage(p.services[n].image, { quiet: f.quiet });
@@ -264,14 +275,36 @@ export async function runOneOff(service: string, command: string[], g: ProjectFl
     if (f.deps !== false && deps.length) await composeUp(client, p, { services: deps, report, warn: (m) => process.stderr.write(`WARN[0000] ${m}\n`), build: buildService });
     await ensureResources(client, p, [service], report);
     if (s.build && !(await imageExists(client, s.image))) await buildService(s);
+    // docker compose run waits for the service's depends_on conditions (healthy, completed) too.
+    if (f.deps !== false && deps.length) await waitDependencies(client, p, s, report, (m) => process.stderr.write(`WARN[0000] ${m}\n`));
   });
   const tty = f.tty !== false && !!process.stdin.isTTY;
+  const body = await run(async () => oneOffBody(p, s, command, f, tty));
+  const name = f.name ?? `${p.name}-${service}-run-${randomBytes(6).toString('hex')}`;
+  const created = await client.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body, headers: { 'X-Berth-Start': 'now' } });
+  const { runCreated } = await import('./container');
+  return runCreated(client, created.Id, { detach: f.detach, rm: f.rm, interactive: !f.detach, tty });
+}
+
+/** The create body of a `compose run` container: the service's, with the command line's overrides. */
+export function oneOffBody(p: ComposeProject, s: ServiceSpec, command: string[], f: RunOneOffFlags, tty: boolean, shell: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   const body = createBody(p, s);
   if (command.length) body.Cmd = command;
-  if (f.entrypoint !== undefined) body.Entrypoint = f.entrypoint === '' ? [''] : [f.entrypoint];
+  if (f.entrypoint !== undefined) {
+    // As docker compose: the entrypoint is split as a shell would, and replaces the service's command too.
+    body.Entrypoint = f.entrypoint === '' ? [''] : words(f.entrypoint, '--entrypoint');
+    if (!command.length) body.Cmd = undefined;
+  }
   if (f.workdir) body.WorkingDir = f.workdir;
   if (f.user) body.User = f.user;
-  body.Env = [...(body.Env as string[]), ...(f.env ?? []).map((kv) => (kv.includes('=') ? kv : `${kv}=${process.env[kv] ?? ''}`))];
+  // -e overrides the service's environment; a bare NAME takes the shell's value, and is left out without one.
+  const env = new Map(Object.entries(s.environment));
+  for (const kv of f.env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq >= 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+    else if (shell[kv] !== undefined) env.set(kv, shell[kv]!);
+  }
+  body.Env = [...env].map(([k, v]) => `${k}=${v}`);
   body.Tty = tty;
   body.OpenStdin = !f.detach;
   body.StdinOnce = !f.detach;
@@ -280,11 +313,9 @@ export async function runOneOff(service: string, command: string[], g: ProjectFl
   // As docker compose: the service's published ports only with --service-ports (they would clash with it).
   if (!f.servicePorts) hc.PortBindings = {};
   hc.AutoRemove = !!f.rm;
-  if (f.rm) hc.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };
-  const name = f.name ?? `${p.name}-${service}-run-${randomBytes(6).toString('hex')}`;
-  const created = await client.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body, headers: { 'X-Berth-Start': 'now' } });
-  const { runCreated } = await import('./container');
-  return runCreated(client, created.Id, { detach: f.detach, rm: f.rm, interactive: !f.detach, tty });
+  // A one-off container never restarts, --rm or not (docker compose drops the service's restart policy).
+  hc.RestartPolicy = { Name: 'no', MaximumRetryCount: 0 };
+  return body;
 }
 
 export async function down(g: ProjectFlags, f: { volumes?: boolean; timeout?: string }): Promise<void> {
