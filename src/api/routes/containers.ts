@@ -183,10 +183,16 @@ function portsMap(c: Container): Record<string, Array<{ HostIp: string; HostPort
   return out;
 }
 
-/** The Ports array of container list. */
-function portsList(c: Container) {
+/** The Ports array of container list: published ports, then exposed ones nothing publishes (`80/tcp` in `ps`), as Docker. */
+function portsList(c: Container): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
   if (!c.state.Running) return [];
-  return (c.net?.ports ?? []).map((m) => ({ IP: m.hostIp || '0.0.0.0', PrivatePort: m.containerPort, PublicPort: m.hostPort, Type: m.protocol }));
+  const published = (c.net?.ports ?? []).map((m) => ({ IP: m.hostIp || '0.0.0.0', PrivatePort: m.containerPort, PublicPort: m.hostPort, Type: m.protocol }));
+  const seen = new Set(published.map((p) => `${p.PrivatePort}/${p.Type}`));
+  const exposed = Object.keys(c.rec.Config.ExposedPorts ?? {})
+    .map((k) => /^(\d+)(?:\/(tcp|udp|sctp))?$/.exec(k))
+    .filter((m): m is RegExpExecArray => !!m && !seen.has(`${m[1]}/${m[2] ?? 'tcp'}`))
+    .map((m) => ({ PrivatePort: Number(m[1]), Type: m[2] ?? 'tcp' }));
+  return [...published, ...exposed];
 }
 
 function bool(v: string | null): boolean {
