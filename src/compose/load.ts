@@ -70,7 +70,10 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
   if (merged.version !== undefined) warnings.push('the attribute `version` is obsolete, it will be ignored');
   for (const k of ['include', 'models']) if (merged[k] !== undefined) warnings.push(`${k} is not supported by berth compose and is ignored`);
   // As docker compose: an empty COMPOSE_PROJECT_NAME counts as unset.
-  const name = projectNameOf(o.projectName || lookup('COMPOSE_PROJECT_NAME') || (typeof merged.name === 'string' && merged.name ? merged.name : undefined) || basename(workingDir));
+  // A name given (-p, COMPOSE_PROJECT_NAME) must already be valid, as docker compose insists; one taken from the file or the directory is normalised.
+  const given = o.projectName || lookup('COMPOSE_PROJECT_NAME');
+  if (given && !/^[a-z0-9][a-z0-9_-]*$/.test(given)) throw new ComposeError(`invalid project name "${given}": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number`);
+  const name = projectNameOf(given || (typeof merged.name === 'string' && merged.name ? merged.name : undefined) || basename(workingDir));
   const ctx: Ctx = { project: name, workingDir, warnings, lookup, files: { secrets: fileObjects(merged.secrets, 'secrets', workingDir), configs: fileObjects(merged.configs, 'configs', workingDir) } };
   const networks = topNetworks(merged.networks, ctx);
   const volumes = topVolumes(merged.volumes, ctx);

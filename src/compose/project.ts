@@ -377,12 +377,23 @@ export interface DownOptions {
   /** Also remove named volumes declared by the project, and anonymous ones. */
   volumes?: boolean;
   timeoutS?: number;
+  /** Also containers of services the compose file no longer has. */
+  removeOrphans?: boolean;
   report: Report;
+  warn?: (msg: string) => void;
 }
 
-/** Stops and removes the project's containers, then its networks (and volumes with -v). */
+/**
+ * Stops and removes the project's containers, then its networks (and volumes with -v).
+ * As docker compose, containers of services the file no longer defines (orphans) stay
+ * unless removeOrphans, with a warning; a network they still use stays too.
+ */
 export async function down(api: EngineApi, p: ComposeProject, o: DownOptions): Promise<void> {
-  const containers = await projectContainers(api, p.name);
+  const known = new Set([...Object.keys(p.services), ...p.disabled]);
+  const all = await projectContainers(api, p.name);
+  const orphans = all.filter((c) => !known.has(c.Labels[LABEL_SERVICE] ?? ''));
+  const containers = o.removeOrphans ? all : all.filter((c) => !orphans.includes(c));
+  if (orphans.length && !o.removeOrphans) o.warn?.(`Found orphan containers (${orphans.map(shortName).join(', ')}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
   // Dependents first: reverse start order; containers of unknown services last.
   const rank = new Map(order(p.services).map((n, i) => [n, i]));
   containers.sort((a, b) => (rank.get(b.Labels[LABEL_SERVICE]) ?? -1) - (rank.get(a.Labels[LABEL_SERVICE]) ?? -1));
@@ -392,8 +403,14 @@ export async function down(api: EngineApi, p: ComposeProject, o: DownOptions): P
   }
   const nets = await api.json<Array<{ Name: string }>>('GET', '/networks', { query: { filters: JSON.stringify({ label: [`${LABEL_PROJECT}=${p.name}`] }) } });
   for (const n of nets) {
-    await api.call('DELETE', `/networks/${encodeURIComponent(n.Name)}`);
-    o.report('Network', n.Name, 'Removed');
+    try {
+      await api.call('DELETE', `/networks/${encodeURIComponent(n.Name)}`);
+      o.report('Network', n.Name, 'Removed');
+    } catch (e) {
+      // Orphans left running keep their network; anything else is an error.
+      if (orphans.length && !o.removeOrphans) o.warn?.(`network ${n.Name}: ${(e as Error).message}`);
+      else throw e;
+    }
   }
   if (o.volumes) {
     const vols = await api.json<{ Volumes: Array<{ Name: string }> | null }>('GET', '/volumes', { query: { filters: JSON.stringify({ label: [`${LABEL_PROJECT}=${p.name}`] }) } });

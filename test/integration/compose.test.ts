@@ -208,6 +208,21 @@ volumes:
     await c(['down', '-t', '1']);
   });
 
+  test('down leaves orphans (services gone from the file) unless --remove-orphans', async () => {
+    const c = app('orph', `services:\n  keep:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n  gone:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n`);
+    assert.equal((await c(['up', '-d'])).code, 0);
+    writeFileSync(join(dirs[dirs.length - 1], 'compose.yaml'), `name: orph\nservices:\n  keep:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n`);
+    const d1 = await c(['down', '-t', '1']);
+    assert.equal(d1.code, 0, d1.stderr);
+    assert.match(d1.stderr, /Found orphan containers \(orph-gone-1\)/);
+    assert.match((await e.berth(['inspect', '-f', '{{.State.Status}}', 'orph-gone-1'])).stdout, /running/);
+    assert.notEqual((await e.berth(['inspect', 'orph-keep-1'])).code, 0, 'the defined service is removed');
+    const d2 = await c(['down', '-t', '1', '--remove-orphans']);
+    assert.equal(d2.code, 0, d2.stderr);
+    assert.notEqual((await e.berth(['inspect', 'orph-gone-1'])).code, 0);
+    assert.notEqual((await e.berth(['network', 'inspect', 'orph_default'])).code, 0, 'the network goes once nothing uses it');
+  });
+
   test('up --exit-code-from: attached output, the others stopped when the tests end, their exit code returned', async () => {
     const c = app(
       'ci',

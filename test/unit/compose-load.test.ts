@@ -412,6 +412,8 @@ test('the compose file is found in a parent directory, or named by COMPOSE_FILE'
 test('project names normalise as docker compose does; an empty COMPOSE_PROJECT_NAME is unset', () => {
   assert.equal(project('name: _My-App\nservices:\n  a: { image: x }\n').name, 'my-app');
   assert.equal(project('name: fromfile\nservices:\n  a: { image: x }\n', { '.env': 'COMPOSE_PROJECT_NAME=\n' }).name, 'fromfile');
+  // A name the user gives must be valid already: docker compose refuses rather than rewrites it.
+  assert.throws(() => project('services:\n  a: { image: x }\n', {}, { COMPOSE_PROJECT_NAME: 'My_App' }), /invalid project name "My_App"/);
 });
 
 test('docker compose volume modes and ignored keys: cached/delegated accepted, unsupported settings warned about', () => {

@@ -318,10 +318,10 @@ export function oneOffBody(p: ComposeProject, s: ServiceSpec, command: string[],
   return body;
 }
 
-export async function down(g: ProjectFlags, f: { volumes?: boolean; timeout?: string }): Promise<void> {
+export async function down(g: ProjectFlags, f: { volumes?: boolean; timeout?: string; removeOrphans?: boolean }): Promise<void> {
   const p = load(g);
   const client = await connect();
-  await run(() => composeDown(client, p, { volumes: !!f.volumes, timeoutS: f.timeout !== undefined ? Number(f.timeout) : undefined, report }));
+  await run(() => composeDown(client, p, { volumes: !!f.volumes, timeoutS: f.timeout !== undefined ? Number(f.timeout) : undefined, removeOrphans: !!f.removeOrphans, report, warn: (m) => process.stderr.write(`WARN[0000] ${m}\n`) }));
 }
 
 export async function ps(services: string[], g: ProjectFlags, f: { all?: boolean; quiet?: boolean; services?: boolean }): Promise<void> {
