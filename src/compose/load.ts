@@ -538,6 +538,8 @@ function port(v: unknown, where: string): PortSpec[] {
   };
   const targets = range(m[4]);
   const published = m[3] === undefined ? undefined : range(m[3]);
+  // A host range for one container port: the engine takes the first free port of it.
+  if (published && published.length > 1 && targets.length === 1) return [{ target: targets[0]!, published: m[3], hostIp, protocol: (m[5] ?? 'tcp') as 'tcp' | 'udp' }];
   if (published && published.length !== targets.length) throw new ComposeError(`${where}: "${text}" maps ${published.length} host ports to ${targets.length} container ports`);
   return targets.map((target, i) => ({ target, published: published ? String(published[i]) : undefined, hostIp, protocol: (m[5] ?? 'tcp') as 'tcp' | 'udp' }));
 }

@@ -15,10 +15,12 @@ export function normalizePort(p: PortMapping): PortMapping {
   if (protocol !== 'tcp' && protocol !== 'udp') throw new InvalidArgumentError(`invalid protocol: ${p.protocol} (only tcp and udp are supported)`);
   if (!Number.isInteger(p.containerPort) || p.containerPort < 1 || p.containerPort > 65535) throw new InvalidArgumentError(`invalid container port: ${p.containerPort}`);
   if (!Number.isInteger(p.hostPort) || p.hostPort < 0 || p.hostPort > 65535) throw new InvalidArgumentError(`invalid host port: ${p.hostPort}`);
+  const end = p.hostPortEnd;
+  if (end !== undefined && (!Number.isInteger(end) || p.hostPort < 1 || end < p.hostPort || end > 65535)) throw new InvalidArgumentError(`invalid host port range: ${p.hostPort}-${end}`);
   let hostIp = p.hostIp ?? '';
   if (hostIp === '0.0.0.0') hostIp = '';
   if (hostIp && !net.isIPv4(hostIp)) throw new InvalidArgumentError(`invalid host IP for port publishing: ${hostIp} (only IPv4 is supported)`);
-  return { hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol };
+  return { hostIp, hostPort: p.hostPort, ...(end !== undefined && end !== p.hostPort ? { hostPortEnd: end } : {}), containerPort: p.containerPort, protocol };
 }
 
 function clash(a: PortMapping, b: PortMapping): boolean {
@@ -60,6 +62,19 @@ export async function allocatePorts(requested: PortMapping[], inUse: ResolvedPor
   for (const raw of requested) {
     const p = normalizePort(raw);
     const where = `${p.hostIp || '0.0.0.0'}:${p.hostPort}`;
+    if (p.hostPortEnd !== undefined) {
+      // A range: its first port free of other containers' mappings and of host sockets.
+      let got: ResolvedPort | undefined;
+      for (let port = p.hostPort; port <= p.hostPortEnd && !got; port++) {
+        const cand: ResolvedPort = { hostIp: p.hostIp, hostPort: port, containerPort: p.containerPort, protocol: p.protocol };
+        if (taken.some((t) => clash(t, cand))) continue;
+        if (await probe(p.hostIp ?? '', port, p.protocol).then(() => true, () => false)) got = cand;
+      }
+      if (!got) throw new ConflictError(`Bind for ${p.hostIp || '0.0.0.0'}:${p.hostPort}-${p.hostPortEnd} failed: all ports in the range are allocated`);
+      taken.push(got);
+      out.push(got);
+      continue;
+    }
     if (p.hostPort) {
       if (taken.some((t) => clash(t, p))) throw new ConflictError(`Bind for ${where} failed: port is already allocated`);
       try {

@@ -40,6 +40,8 @@ export interface PortMapping {
   hostIp?: string;
   /** 0 = pick a free port. */
   hostPort: number;
+  /** With hostPort: the last port of a range (`-p 8000-8010:80`), of which the first free one is taken. */
+  hostPortEnd?: number;
   containerPort: number;
   protocol: 'tcp' | 'udp';
 }

@@ -50,7 +50,9 @@ export function portMappings(rec: ContainerRecord): PortMapping[] {
   for (const [key, binds] of Object.entries(rec.HostConfig.PortBindings ?? {})) {
     const [port, proto = 'tcp'] = key.split('/');
     for (const b of binds ?? [{}]) {
-      out.push({ hostIp: b.HostIp || undefined, hostPort: Number(b.HostPort || 0), containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
+      // "8000-8010" (one container port): the first free port of the range, as Docker.
+      const [first, last] = (b.HostPort || '0').split('-').map((x) => (/^\d+$/.test(x.trim()) ? Number(x) : NaN));
+      out.push({ hostIp: b.HostIp || undefined, hostPort: first!, ...(last !== undefined && last !== first ? { hostPortEnd: last } : {}), containerPort: Number(port), protocol: proto === 'udp' ? 'udp' : 'tcp' });
       seen.add(key);
     }
   }

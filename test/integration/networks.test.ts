@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { TestEngine, eventually, httpGet, isRoot } from '../helpers/engine';
 
@@ -102,6 +103,21 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
     // Exposed but not published: listed without a host side, as Docker's `ps` shows it.
     assert.match(ps.stdout, /^127\.0\.0\.1:\d+->80\/tcp, 9000\/udp$/m);
     await e.berth(['rm', '-f', 'pub']);
+    // A host range for one container port: the first free port of it (the first is held by a host socket here).
+    const holder = createServer();
+    await new Promise<void>((res) => holder.listen(0, '127.0.0.1', res));
+    const held = (holder.address() as AddressInfo).port;
+    try {
+      const rr = await e.berth(['run', '-d', '--name', 'ranged', '-p', `127.0.0.1:${held}-${held + 20}:80`, '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
+      assert.equal(rr.code, 0, rr.stderr);
+      const got = Number((await e.berth(['port', 'ranged', '80'])).stdout.trim().split(':')[1]);
+      assert.ok(got > held && got <= held + 20, `port ${got} from ${held}-${held + 20}, past the held ${held}`);
+      assert.equal(await eventually(() => httpGet(got).catch(() => undefined)), 'hello from web\n');
+      assert.match((await e.berth(['inspect', '-f', '{{json .HostConfig.PortBindings}}', 'ranged'])).stdout, new RegExp(`"HostPort":"${held}-${held + 20}"`));
+    } finally {
+      holder.close();
+      await e.berth(['rm', '-f', 'ranged']);
+    }
   });
 
   test('--network container: and --pid container: join a running container\'s namespaces', async () => {

@@ -78,7 +78,7 @@ test('services normalise: command words, environment, ports, volumes, networks, 
       '    image: busybox:${TAG:-latest}',
       '    command: sh -c "echo \'a b\'" x\\ y',
       '    environment: [A=1, FROM_SHELL, MISSING]',
-      '    ports: ["8080:80", "127.0.0.1:9000-9001:90-91/udp", "443"]',
+      '    ports: ["8080:80", "127.0.0.1:9000-9001:90-91/udp", "443", "7000-7010:70"]',
       '    volumes: [data:/data:ro, ./src:/src, /anon]',
       '    networks: { back: { aliases: [api] } }',
       '    depends_on: { db: { condition: service_healthy } }',
@@ -102,6 +102,7 @@ test('services normalise: command words, environment, ports, volumes, networks, 
     { target: 90, published: '9000', hostIp: '127.0.0.1', protocol: 'udp' },
     { target: 91, published: '9001', hostIp: '127.0.0.1', protocol: 'udp' },
     { target: 443, published: undefined, hostIp: undefined, protocol: 'tcp' },
+    { target: 70, published: '7000-7010', hostIp: undefined, protocol: 'tcp' },
   ]);
   assert.equal(w.volumes[0].readOnly, true);
   assert.equal(w.volumes[1].type, 'bind');

@@ -89,10 +89,12 @@ export function parsePublish(specs: string[] = []): { bindings: Record<string, A
     };
     const cports = range(ctr);
     const hports = host ? range(host) : [];
-    if (hports.length && hports.length !== cports.length) throw new ExitError(`invalid ranges specified for container and host Ports: ${ctr} and ${host}`, 125);
+    // A host range for one container port means "any free port of the range" (the daemon picks).
+    const anyOf = cports.length === 1 && hports.length > 1;
+    if (hports.length && hports.length !== cports.length && !anyOf) throw new ExitError(`invalid ranges specified for container and host Ports: ${ctr} and ${host}`, 125);
     cports.forEach((cp, i) => {
       const key = `${cp}/${proto}`;
-      (bindings[key] ??= []).push({ HostIp: ip, HostPort: hports.length ? String(hports[i]) : '' });
+      (bindings[key] ??= []).push({ HostIp: ip, HostPort: anyOf ? host : hports.length ? String(hports[i]) : '' });
       exposed.push(key);
     });
   }
