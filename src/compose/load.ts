@@ -64,6 +64,10 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
     for (const path of [...reset, ...override]) deleteAt(merged, path);
     merged = mergeYaml(merged, asObject(expanded, basename(file)), []) as Obj;
   }
+  if (isObj(merged.services)) merged.services = resolveExtends(merged.services, workingDir, (file) => {
+    const { doc } = parseYaml(file);
+    return expand(doc, (x, where) => interpolate(x, lookup, `${basename(file)}: ${where}`, (n) => unset.add(n)), '');
+  });
   merged = unique(merged, []) as Obj;
   validateCompose(merged, files.length === 1 ? basename(files[0]) : 'compose files');
   for (const n of unset) warnings.push(`The "${n}" variable is not set. Defaulting to a blank string.`);
@@ -173,6 +177,72 @@ function expand(v: unknown, f: (s: string, where: string) => string, where: stri
   if (Array.isArray(v)) return v.map((x, i) => expand(x, f, `${where}[${i}]`));
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v as Obj).map(([k, x]) => [k, expand(x, f, where ? `${where}.${k}` : k)]));
   return v;
+}
+
+/**
+ * compose-spec `extends`: a service built on another one of the same file or of
+ * another file, the base merged under it as a later file merges over an earlier
+ * one. A base from another file has its relative paths (build context, env_file,
+ * bind sources) made absolute against that file's directory first.
+ */
+function resolveExtends(services: Obj, dir: string, load: (file: string) => unknown): Obj {
+  const done = new Map<string, Obj>();
+  const fileCache = new Map<string, Obj>();
+  const servicesOf = (file: string): Obj => {
+    let sv = fileCache.get(file);
+    if (!sv) {
+      const doc = asObject(load(file), basename(file));
+      sv = asObject(doc.services ?? {}, `${basename(file)}: services`);
+      fileCache.set(file, sv);
+    }
+    return sv;
+  };
+  const resolveIn = (pool: Obj, poolDir: string, poolFile: string | undefined, key: string, stack: string[]): Obj => {
+    const id = `${poolFile ?? ''}#${key}`;
+    const cached = poolFile === undefined ? done.get(key) : undefined;
+    if (cached) return cached;
+    if (stack.includes(id)) throw new ComposeError(`services.${key}.extends: circular reference (${[...stack, id].map((x) => x.split('#')[1]).join(' → ')})`);
+    const raw = pool[key];
+    if (raw === undefined) throw new ComposeError(`services.${stack.length ? stack[stack.length - 1]!.split('#')[1] : key}.extends: no service "${key}"${poolFile ? ` in ${poolFile}` : ''}`);
+    const svc = asObject(raw ?? {}, `services.${key}`);
+    let out: Obj = svc;
+    if (svc.extends !== undefined) {
+      const ext = typeof svc.extends === 'string' ? { service: svc.extends } : asObject(svc.extends, `services.${key}.extends`);
+      const base = str(ext.service, `services.${key}.extends.service`);
+      let resolved: Obj;
+      if (ext.file !== undefined) {
+        const file = resolve(poolDir, str(ext.file, `services.${key}.extends.file`));
+        if (!existsSync(file)) throw new ComposeError(`services.${key}.extends.file: ${file} not found`);
+        resolved = rebase(resolveIn(servicesOf(file), dirname(file), file, base, [...stack, id]), dirname(file));
+      } else resolved = resolveIn(pool, poolDir, poolFile, base, [...stack, id]);
+      const own = { ...svc };
+      delete own.extends;
+      out = mergeYaml(structuredClone(resolved), own, ['services', key]) as Obj;
+    }
+    if (poolFile === undefined) done.set(key, out);
+    return out;
+  };
+  return Object.fromEntries(Object.keys(services).map((k) => [k, resolveIn(services, dir, undefined, k, [])]));
+}
+
+/** A service from another file: its relative paths made absolute against that file's directory. */
+function rebase(svc: Obj, dir: string): Obj {
+  const out: Obj = structuredClone(svc);
+  const abs = (p: string) => (/^[a-z]+:\/\//i.test(p) || p.startsWith('~') ? p : resolve(dir, p));
+  if (typeof out.build === 'string') out.build = abs(out.build);
+  else if (isObj(out.build) && typeof out.build.context === 'string') out.build = { ...out.build, context: abs(out.build.context) };
+  if (typeof out.env_file === 'string') out.env_file = abs(out.env_file);
+  else if (Array.isArray(out.env_file)) out.env_file = out.env_file.map((e) => (typeof e === 'string' ? abs(e) : isObj(e) && typeof e.path === 'string' ? { ...e, path: abs(e.path) } : e));
+  if (Array.isArray(out.volumes)) {
+    out.volumes = out.volumes.map((v) => {
+      if (typeof v === 'string') {
+        const i = v.indexOf(':');
+        return i > 0 && v.startsWith('.') ? `${abs(v.slice(0, i))}${v.slice(i)}` : v;
+      }
+      return isObj(v) && v.type === 'bind' && typeof v.source === 'string' ? { ...v, source: abs(v.source) } : v;
+    });
+  }
+  return out;
 }
 
 /** `services.*.environment`-style patterns against a path. */

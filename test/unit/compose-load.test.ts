@@ -495,3 +495,45 @@ test('compose pull names an unknown service instead of crashing', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('extends: a service of the same file or of another one, merged under the extending service, its paths kept relative to its own file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-compose-ext-'));
+  try {
+    mkdirSync(join(dir, 'common', 'app'), { recursive: true });
+    writeFileSync(join(dir, 'common', 'app', 'Dockerfile'), 'FROM busybox\n');
+    writeFileSync(join(dir, 'common', 'app.env'), 'FROM_FILE=1\n');
+    writeFileSync(
+      join(dir, 'common', 'base.yaml'),
+      ['services:', '  root:', '    image: busybox', '    environment: { LEVEL: root, KEEP: yes }', '  app:', '    extends: root', '    build: ./app', '    env_file: app.env', '    volumes: ["./data:/data"]', '    environment: { LEVEL: app }'].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'compose.yaml'),
+      [
+        'services:',
+        '  web:',
+        '    extends: { file: common/base.yaml, service: app }',
+        '    image: web:dev',
+        '    environment: [LEVEL=web]',
+        '  worker:',
+        '    extends: web',
+        '    command: [work, hard]',
+      ].join('\n'),
+    );
+    const p = loadProject({ cwd: dir, env: {} });
+    const web = p.services.web;
+    assert.deepEqual(web.environment, { LEVEL: 'web', KEEP: 'yes', FROM_FILE: '1' });
+    assert.equal(web.image, 'web:dev');
+    assert.equal(web.build?.context, join(dir, 'common', 'app'));
+    assert.equal(web.volumes[0].source, join(dir, 'common', 'data'));
+    const worker = p.services.worker;
+    assert.deepEqual(worker.command, ['work', 'hard']);
+    assert.equal(worker.environment.LEVEL, 'web');
+    assert.ok(!p.warnings.some((w) => /extends/.test(w)), p.warnings.join('\n'));
+    writeFileSync(join(dir, 'compose.yaml'), 'services:\n  a: { extends: b, image: x }\n  b: { extends: a }\n');
+    assert.throws(() => loadProject({ cwd: dir, env: {} }), /circular reference/);
+    writeFileSync(join(dir, 'compose.yaml'), 'services:\n  a: { extends: nope, image: x }\n');
+    assert.throws(() => loadProject({ cwd: dir, env: {} }), /no service "nope"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
