@@ -49,7 +49,7 @@ export async function pushImage(store: ImageStore, refStr: string, opts: PushOpt
   const diffIds = rec.config.rootfs.diff_ids;
   const pushed: Array<{ digest: Digest; size: number }> = [];
   for (const d of diffIds) progress({ id: shortId(d), status: 'Preparing' });
-  await runBounded(diffIds, opts.concurrency ?? 3, async (diffId, i) => {
+  await runBounded(diffIds, opts.concurrency ?? 5, async (diffId, i) => {
     const id = shortId(diffId);
     const known = await map.get(diffId);
     let declined: string | undefined;

@@ -11,7 +11,7 @@ export interface SessionOptions {
   insecureRegistries?: string[];
   tokens?: TokenCache;
   progress?: ProgressFn;
-  /** Parallel layer transfers (Docker's default is 3). */
+  /** Parallel layer transfers: default 4 for pulls, 5 for pushes (dockerd's max-concurrent-uploads). */
   concurrency?: number;
 }
 
