@@ -29,7 +29,7 @@ export const LABEL_PROJECT = 'com.docker.compose.project';
 export const LABEL_SERVICE = 'com.docker.compose.service';
 const LABEL_NUMBER = 'com.docker.compose.container-number';
 const LABEL_HASH = 'com.docker.compose.config-hash';
-const LABEL_ONEOFF = 'com.docker.compose.oneoff';
+export const LABEL_ONEOFF = 'com.docker.compose.oneoff';
 const LABEL_WORKDIR = 'com.docker.compose.project.working_dir';
 const LABEL_CONFIG_FILES = 'com.docker.compose.project.config_files';
 const LABEL_NETWORK = 'com.docker.compose.network';
@@ -42,6 +42,7 @@ export interface ContainerSummary {
   Id: string;
   Names: string[];
   Image: string;
+  ImageID?: string;
   Command: string;
   Created: number;
   State: string;

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestEngine, isRoot } from '../helpers/engine';
@@ -206,6 +206,25 @@ volumes:
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no such service: nope/);
     await c(['down', '-t', '1']);
+  });
+
+  test('images, top, cp, wait and version act on the service containers', async () => {
+    const c = app('tools', `services:\n  box:\n    image: busybox\n    command: sh -c 'echo inside > /tmp/f; sleep 3; exit 3'\n`);
+    assert.equal((await c(['up', '-d'])).code, 0);
+    const imgs = await c(['images']);
+    assert.match(imgs.stdout, /^CONTAINER +REPOSITORY +TAG +IMAGE ID +SIZE\ntools-box-1 +busybox +latest +[0-9a-f]{12} +\S+\n$/);
+    const top = await c(['top']);
+    assert.match(top.stdout, /^tools-box-1\nUID +PID/);
+    assert.match(top.stdout, /sleep 3/);
+    const local = join(dirs[dirs.length - 1], 'copied');
+    const cp = await c(['cp', 'box:/tmp/f', local]);
+    assert.equal(cp.code, 0, cp.stderr);
+    assert.equal(readFileSync(local, 'utf8'), 'inside\n');
+    const w = await c(['wait', 'box']);
+    assert.equal(w.stdout, '3\n');
+    assert.equal(w.code, 3);
+    assert.match((await c(['version', '--short'])).stdout, /^\d+\.\d+\.\d+\n$/);
+    await c(['down']);
   });
 
   test('down leaves orphans (services gone from the file) unless --remove-orphans', async () => {

@@ -1,13 +1,14 @@
 /** `berth compose`: docker compose's up/down/ps/logs/config over the Engine API (src/compose). */
 import { connect, readBody, type Client } from '../client';
-import { ExitError, out, since } from '../util';
+import { ExitError, humanSize, out, since } from '../util';
+import { BERTH_VERSION } from '../../config';
 import { ComposeError, loadProject, words } from '../../compose/load';
 import type { ComposeProject, ServiceSpec } from '../../compose/model';
 import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createBody, down as composeDown, ensureResources, imageExists, LABEL_SERVICE, projectContainers, shortName, up as composeUp, waitDependencies, type ContainerSummary, type Report } from '../../compose/project';
+import { createBody, down as composeDown, ensureResources, imageExists, LABEL_ONEOFF, LABEL_SERVICE, projectContainers, shortName, up as composeUp, waitDependencies, type ContainerSummary, type Report } from '../../compose/project';
 
 export interface ProjectFlags {
   file?: string[];
@@ -403,3 +404,97 @@ async function follow(client: Client, c: ContainerSummary, width: number, follow
 }
 
 
+
+/** `compose images`: the image of each service container, as docker compose lists them. */
+export async function images(services: string[], g: ProjectFlags, f: { quiet?: boolean }): Promise<void> {
+  const p = load(g, services);
+  const client = await connect();
+  const list = await serviceContainers(client, p, services);
+  const rows: string[][] = [];
+  const ids = new Set<string>();
+  for (const c of list) {
+    const img = await client.json<{ Id: string; RepoTags: string[] | null; Size: number }>('GET', `/images/${encodeURIComponent(c.ImageID ?? c.Image)}/json`).catch(() => undefined);
+    if (!img) continue;
+    ids.add(img.Id);
+    const tagged = img.RepoTags?.[0] ?? '<none>:<none>';
+    const at = tagged.lastIndexOf(':');
+    rows.push([shortName(c), tagged.slice(0, at), tagged.slice(at + 1), img.Id.replace(/^sha256:/, '').slice(0, 12), humanSize(img.Size)]);
+  }
+  if (f.quiet) return out([...ids].map((i) => `${i}\n`).join(''));
+  out(table([['CONTAINER', 'REPOSITORY', 'TAG', 'IMAGE ID', 'SIZE'], ...rows]));
+}
+
+/** `compose top`: the processes of each running service container, under its name. */
+export async function top(services: string[], g: ProjectFlags): Promise<void> {
+  const p = load(g, services);
+  const client = await connect();
+  const parts: string[] = [];
+  for (const c of (await serviceContainers(client, p, services, false)).filter((x) => x.State === 'running')) {
+    const r = await client.json<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${c.Id}/top`);
+    parts.push(`${shortName(c)}\n${table([r.Titles, ...r.Processes])}`);
+  }
+  out(parts.join('\n'));
+}
+
+/** `compose push`: the images of services that are built here and named by `image:` (as docker compose). */
+export async function push(services: string[], g: ProjectFlags, f: { quiet?: boolean; ignorePushFailures?: boolean }): Promise<void> {
+  const p = load(g, services);
+  const names = services.length ? services : Object.keys(p.services);
+  for (const n of names) if (!p.services[n]) throw new ExitError(`no such service: ${n}`, 1);
+  const { push: pushImage } = await import('./registry');
+  for (const n of names) {
+    const s = p.services[n]!;
+    if (!s.build || s.image === `${p.name}-${s.name}`) continue;
+    try {
+      await pushImage(s.image, { quiet: f.quiet });
+    } catch (e) {
+      if (!f.ignorePushFailures) throw e;
+      process.stderr.write(`WARN[0000] pushing ${s.image}: ${(e as Error).message}\n`);
+    }
+  }
+}
+
+/** `compose cp`: `SERVICE:SRC DEST` or `SRC SERVICE:DEST`, through the service's (first, or --index) container. */
+export async function cp(src: string, dest: string, g: ProjectFlags, f: { index?: string }): Promise<void> {
+  const { cp: containerCp, cpSide } = await import('./container');
+  const from = cpSide(src);
+  const to = cpSide(dest);
+  if ((from && to) || (!from && !to)) throw new ExitError('copying between services is not supported; one of source or destination must be a local path', 1);
+  const svc = (from ?? to)!.container;
+  const p = load(g, [svc]);
+  const client = await connect();
+  const list = (await serviceContainers(client, p, [svc])).filter((c) => c.Labels[LABEL_ONEOFF] !== 'True');
+  const index = f.index ?? '1';
+  const c = list.find((x) => (x.Labels['com.docker.compose.container-number'] ?? '1') === index);
+  if (!c) throw new ExitError(`service "${svc}" has no container number ${index}`, 1);
+  await containerCp(from ? `${c.Id}:${from.path}` : src, to ? `${c.Id}:${to.path}` : dest);
+}
+
+/** `compose wait`: blocks until the services' containers stop, printing each exit code. */
+export async function wait(services: string[], g: ProjectFlags, f: { downProject?: boolean }): Promise<number> {
+  const p = load(g, services);
+  const client = await connect();
+  const list = await serviceContainers(client, p, services);
+  let code = 0;
+  await Promise.all(
+    list.map(async (c) => {
+      const r = await client.json<{ StatusCode: number }>('POST', `/containers/${c.Id}/wait`);
+      out(`${r.StatusCode}\n`);
+      code ||= r.StatusCode;
+    }),
+  );
+  if (f.downProject) await composeDown(client, p, { report, warn: (m) => process.stderr.write(`WARN[0000] ${m}\n`) });
+  return code;
+}
+
+/** `compose version`: as docker compose prints its own. */
+export function version(f: { short?: boolean; format?: string }): void {
+  if (f.format === 'json') return out(`${JSON.stringify({ version: `v${BERTH_VERSION}` })}\n`);
+  out(f.short ? `${BERTH_VERSION}\n` : `Berth Compose version v${BERTH_VERSION}\n`);
+}
+
+/** Columns padded as the docker CLI's tabwriter does (three spaces between). */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_t, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('').trimEnd() + '\n').join('');
+}

@@ -663,14 +663,16 @@ export async function prune(f: { force?: boolean }): Promise<void> {
 }
 
 /** `cp SRC DEST` where one side is CONTAINER:PATH; '-' streams a tar on stdin/stdout. */
+/** A `cp` argument: `NAME:PATH` names a container (or a compose service), anything else is a local path. */
+export function cpSide(s: string): { container: string; path: string } | undefined {
+  const i = s.indexOf(':');
+  return i > 0 && !s.startsWith('/') && !s.startsWith('.') ? { container: s.slice(0, i), path: s.slice(i + 1) } : undefined;
+}
+
 export async function cp(src: string, dest: string): Promise<void> {
   const client = await connect();
-  const split = (s: string) => {
-    const i = s.indexOf(':');
-    return i > 0 && !s.startsWith('/') && !s.startsWith('.') ? { container: s.slice(0, i), path: s.slice(i + 1) } : undefined;
-  };
-  const from = split(src);
-  const to = split(dest);
+  const from = cpSide(src);
+  const to = cpSide(dest);
   if ((from && to) || (!from && !to)) throw new ExitError('copying between containers is not supported; one of source or destination must be a local path', 1);
   // require, not import(): bin/berth runs the bundle in a vm.Script without an ES module loader.
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
