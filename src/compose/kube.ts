@@ -108,7 +108,7 @@ function deployment(p: ComposeProject, s: ServiceSpec, warnings: string[], usedC
     kind: 'Deployment',
     metadata: { name, labels: { ...projectLabels(p), ...selector(p, s) } },
     spec: {
-      replicas: 1,
+      replicas: s.scale,
       selector: { matchLabels: selector(p, s) },
       template: {
         metadata: { labels: { ...projectLabels(p), ...selector(p, s) } },

@@ -11,7 +11,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseGoDuration } from '../build/config';
 import { ComposeError, interpolate, parseEnvFile } from './interpolate';
 import { validateCompose } from './schema';
-import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec } from './model';
+import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec, ResourceSpec } from './model';
 
 export { ComposeError } from './interpolate';
 
@@ -41,7 +41,7 @@ const SERVICE_KEYS = new Set([
   'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'volumes', 'networks', 'network_mode', 'depends_on',
   'healthcheck', 'restart', 'working_dir', 'user', 'hostname', 'container_name', 'labels', 'tty', 'stdin_open', 'init',
   'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose', 'build', 'profiles',
-  'secrets', 'configs',
+  'secrets', 'configs', 'deploy', 'scale', 'mem_limit', 'mem_reservation', 'cpus', 'pids_limit',
 ]);
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
@@ -486,7 +486,56 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
     extraHosts: extraHosts(s.extra_hosts, at('extra_hosts')),
     stopSignal: optStr(s.stop_signal, at('stop_signal')),
     stopGracePeriod: s.stop_grace_period === undefined ? undefined : Math.round(duration(s.stop_grace_period, at('stop_grace_period')) / 1e9),
+    ...deployment(s, at, ctx),
   };
+}
+
+/** Replicas and resource limits: the service keys, then `deploy:` over them (what docker compose applies without Swarm). */
+function deployment(s: Obj, at: (k: string) => string, ctx: Ctx): { scale: number; resources: ResourceSpec } {
+  const resources: ResourceSpec = {
+    memory: s.mem_limit === undefined ? undefined : byteSize(s.mem_limit, at('mem_limit')),
+    memoryReservation: s.mem_reservation === undefined ? undefined : byteSize(s.mem_reservation, at('mem_reservation')),
+    nanoCpus: s.cpus === undefined ? undefined : cpus(s.cpus, at('cpus')),
+    pidsLimit: s.pids_limit === undefined ? undefined : count(s.pids_limit, at('pids_limit'), -1),
+  };
+  let scale = s.scale === undefined ? 1 : count(s.scale, at('scale'), 0);
+  if (s.deploy !== undefined && s.deploy !== null) {
+    const d = asObject(s.deploy, at('deploy'));
+    for (const k of Object.keys(d)) if (!['replicas', 'resources', 'mode', 'labels'].includes(k) && !k.startsWith('x-')) ctx.warnings.push(`${at('deploy')}.${k} is not supported by berth compose and is ignored`);
+    if (d.mode !== undefined && d.mode !== 'replicated') throw new ComposeError(`${at('deploy')}.mode: only "replicated" is supported, got "${String(d.mode)}"`);
+    if (d.replicas !== undefined) scale = count(d.replicas, `${at('deploy')}.replicas`, 0);
+    const r = d.resources === undefined || d.resources === null ? {} : asObject(d.resources, `${at('deploy')}.resources`);
+    const limits = r.limits === undefined || r.limits === null ? {} : asObject(r.limits, `${at('deploy')}.resources.limits`);
+    const reservations = r.reservations === undefined || r.reservations === null ? {} : asObject(r.reservations, `${at('deploy')}.resources.reservations`);
+    if (limits.memory !== undefined) resources.memory = byteSize(limits.memory, `${at('deploy')}.resources.limits.memory`);
+    if (limits.cpus !== undefined) resources.nanoCpus = cpus(limits.cpus, `${at('deploy')}.resources.limits.cpus`);
+    if (limits.pids !== undefined) resources.pidsLimit = count(limits.pids, `${at('deploy')}.resources.limits.pids`, -1);
+    if (reservations.memory !== undefined) resources.memoryReservation = byteSize(reservations.memory, `${at('deploy')}.resources.reservations.memory`);
+    for (const k of Object.keys(reservations)) if (k !== 'memory') ctx.warnings.push(`${at('deploy')}.resources.reservations.${k} is not supported by berth compose and is ignored`);
+  }
+  if (scale > 1 && s.container_name !== undefined) throw new ComposeError(`${at('container_name')}: a service with a fixed container name cannot have ${scale} replicas (container names are unique)`);
+  return { scale, resources: Object.fromEntries(Object.entries(resources).filter(([, v]) => v !== undefined)) as ResourceSpec };
+}
+
+/** compose-spec byte values: an integer, or a number with b, k(b), m(b), g(b) (binary units, as Docker's). */
+function byteSize(v: unknown, where: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(str(v, where).trim());
+  if (!m) throw new ComposeError(`${where}: invalid size "${String(v)}"`);
+  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as 'k'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+function cpus(v: unknown, where: string): number {
+  const n = Number(str(v, where));
+  if (!Number.isFinite(n) || n <= 0) throw new ComposeError(`${where}: invalid number of CPUs "${String(v)}"`);
+  return Math.round(n * 1e9);
+}
+
+function count(v: unknown, where: string, min: number): number {
+  const n = typeof v === 'number' ? v : Number(str(v, where));
+  if (!Number.isInteger(n) || n < min) throw new ComposeError(`${where} must be an integer of at least ${min}`);
+  return n;
 }
 
 function str(v: unknown, where: string): string {

@@ -78,6 +78,19 @@ export interface ServiceSpec {
   stopSignal?: string;
   /** Seconds. */
   stopGracePeriod?: number;
+  /** Containers to run: deploy.replicas or scale (default 1), `up --scale` over both. */
+  scale: number;
+  /** mem_limit, cpus, pids_limit, mem_reservation, or deploy.resources (which wins, as in docker compose). */
+  resources: ResourceSpec;
+}
+
+export interface ResourceSpec {
+  /** Bytes. */
+  memory?: number;
+  memoryReservation?: number;
+  /** CPUs × 1e9, the Engine API's NanoCpus. */
+  nanoCpus?: number;
+  pidsLimit?: number;
 }
 
 export interface NetworkSpec {

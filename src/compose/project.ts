@@ -58,8 +58,16 @@ interface Inspect {
   Config: { Labels?: Record<string, string> };
 }
 
-export function containerName(p: ComposeProject, s: ServiceSpec): string {
-  return s.containerName ?? `${p.name}-${s.name}-1`;
+/** `<project>-<service>-<n>` (the n-th replica), or the service's container_name. */
+export function containerName(p: ComposeProject, s: ServiceSpec, n = 1): string {
+  return s.containerName ?? `${p.name}-${s.name}-${n}`;
+}
+
+/** A service's containers (not one-offs), by replica number. */
+function replicasOf(list: ContainerSummary[], service: string): ContainerSummary[] {
+  return list
+    .filter((c) => c.Labels[LABEL_SERVICE] === service && c.Labels[LABEL_ONEOFF] !== 'True')
+    .sort((a, b) => Number(a.Labels[LABEL_NUMBER] ?? 1) - Number(b.Labels[LABEL_NUMBER] ?? 1));
 }
 
 /** The project's containers (all states), by label. */
@@ -98,16 +106,16 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
   }
   // Each service starts as soon as its own dependencies allow, independent ones side by side
   // (as docker compose does); a failure stops what depends on it, and the up reports the first.
-  const ids: Record<string, string> = {};
-  const started = new Map<string, Promise<string>>();
+  const ids: Record<string, string[]> = {};
+  const started = new Map<string, Promise<string[]>>();
   const conditions = new Map<string, Promise<void>>();
-  const start = (name: string): Promise<string> => {
+  const start = (name: string): Promise<string[]> => {
     let run = started.get(name);
     if (!run) {
       const s = p.services[name];
       run = (async () => {
         await Promise.all(Object.entries(s.dependsOn).filter(([dep]) => wanted.includes(dep)).map(([dep, d]) => optional(condition(dep, d.condition), dep, d.required, o.warn)));
-        ids[name] = await ensureRunning(api, p, s, existing, o.report);
+        ids[name] = await ensureScaled(api, p, s, existing, o.report);
         return ids[name];
       })();
       started.set(name, run);
@@ -119,7 +127,8 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
     const key = `${dep}\0${cond}`;
     let w = conditions.get(key);
     if (!w) {
-      w = start(dep).then((id) => waitFor(api, p, dep, id, cond, o.report));
+      // Every replica of the dependency meets the condition.
+      w = start(dep).then((list) => Promise.all(list.map((id, i) => waitFor(api, containerName(p, p.services[dep], i + 1), dep, id, cond, o.report))).then(() => undefined));
       conditions.set(key, w);
     }
     return w;
@@ -130,7 +139,18 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   if (o.wait) await waitAll(api, p, wanted, ids, o);
-  return wanted.map((n) => ids[n]);
+  return wanted.flatMap((n) => ids[n] ?? []);
+}
+
+/**
+ * The service's replicas 1..scale created (or recreated) and started, in order; those
+ * numbered above scale (a scale down) stopped and removed, as docker compose does.
+ */
+async function ensureScaled(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report): Promise<string[]> {
+  const ids: string[] = [];
+  for (let n = 1; n <= s.scale; n++) ids.push(await ensureRunning(api, p, s, existing, report, n));
+  for (const c of replicasOf(existing, s.name).filter((x) => Number(x.Labels[LABEL_NUMBER] ?? 1) > s.scale)) await removeContainer(api, c.Id, shortName(c), s.stopGracePeriod ?? 10, false, report);
+  return ids;
 }
 
 /** As docker compose: a dependency marked `required: false` that fails its condition only warns. */
@@ -202,10 +222,10 @@ async function ensureVolume(api: EngineApi, p: ComposeProject, key: string, repo
   report('Volume', v.name, 'Created');
 }
 
-/** Creates (or recreates, when its configuration changed) and starts one service's container. */
-async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report): Promise<string> {
-  const name = containerName(p, s);
-  const body = createBody(p, s);
+/** Creates (or recreates, when its configuration changed) and starts one container (replica n) of a service. */
+async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report, n = 1): Promise<string> {
+  const name = containerName(p, s, n);
+  const body = createBody(p, s, n);
   const hash = (body.Labels as Record<string, string>)[LABEL_HASH];
   const current = existing.find((c) => c.Labels[LABEL_SERVICE] === s.name && shortName(c) === name);
   let id = current?.Id;
@@ -235,7 +255,7 @@ async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, 
 }
 
 /** The Engine API create body for a service; its hash label detects configuration changes. */
-export function createBody(p: ComposeProject, s: ServiceSpec): Record<string, unknown> {
+export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<string, unknown> {
   const nets = Object.keys(s.networks);
   const first = nets[0];
   const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
@@ -266,7 +286,7 @@ export function createBody(p: ComposeProject, s: ServiceSpec): Record<string, un
       ...s.labels,
       [LABEL_PROJECT]: p.name,
       [LABEL_SERVICE]: s.name,
-      [LABEL_NUMBER]: '1',
+      [LABEL_NUMBER]: String(n),
       [LABEL_ONEOFF]: 'False',
       [LABEL_WORKDIR]: p.workingDir,
       [LABEL_CONFIG_FILES]: p.configFiles.join(','),
@@ -287,6 +307,10 @@ export function createBody(p: ComposeProject, s: ServiceSpec): Record<string, un
       CapAdd: s.capAdd,
       CapDrop: s.capDrop,
       ExtraHosts: s.extraHosts,
+      Memory: s.resources.memory,
+      MemoryReservation: s.resources.memoryReservation,
+      NanoCpus: s.resources.nanoCpus,
+      PidsLimit: s.resources.pidsLimit,
     },
     NetworkingConfig: first ? { EndpointsConfig: { [p.networks[first].name]: { Aliases: [s.name, ...s.networks[first]] } } } : undefined,
   };
@@ -306,9 +330,8 @@ async function inspect(api: EngineApi, id: string): Promise<Inspect> {
 }
 
 /** Waits for a dependency's condition; fails as docker compose does when it cannot hold. */
-async function waitFor(api: EngineApi, p: ComposeProject, dep: string, id: string | undefined, condition: string, report: Report): Promise<void> {
+async function waitFor(api: EngineApi, name: string, dep: string, id: string | undefined, condition: string, report: Report): Promise<void> {
   if (condition === 'service_started' || !id) return;
-  const name = containerName(p, p.services[dep]);
   report('Container', name, 'Waiting');
   if (condition === 'service_completed_successfully') {
     const r = await api.json<{ StatusCode: number }>('POST', `/containers/${id}/wait`, { query: { condition: 'not-running' } });
@@ -338,20 +361,23 @@ export async function waitDependencies(api: EngineApi, p: ComposeProject, s: Ser
   const existing = await projectContainers(api, p.name);
   await Promise.all(
     Object.entries(s.dependsOn).map(([dep, d]) => {
-      const c = existing.find((x) => x.Labels[LABEL_SERVICE] === dep && x.Labels[LABEL_ONEOFF] !== 'True' && shortName(x) === containerName(p, p.services[dep]));
-      return optional(waitFor(api, p, dep, c?.Id, d.condition, report), dep, d.required, warn);
+      const replicas = replicasOf(existing, dep);
+      const waits = replicas.length ? replicas.map((c) => waitFor(api, shortName(c), dep, c.Id, d.condition, report)) : [waitFor(api, containerName(p, p.services[dep]), dep, undefined, d.condition, report)];
+      return optional(Promise.all(waits).then(() => undefined), dep, d.required, warn);
     }),
   );
 }
 
 /** `up --wait`: every service running, and healthy where it has a healthcheck. */
-async function waitAll(api: EngineApi, p: ComposeProject, names: string[], ids: Record<string, string>, o: UpOptions): Promise<void> {
+async function waitAll(api: EngineApi, p: ComposeProject, names: string[], ids: Record<string, string[]>, o: UpOptions): Promise<void> {
   const deadline = o.waitTimeoutS ? Date.now() + o.waitTimeoutS * 1000 : Infinity;
-  const pending = new Set(names);
+  // One entry per replica: its container ID → its name.
+  const names1 = new Map(names.flatMap((n) => (ids[n] ?? []).map((id, i): [string, string] => [id, containerName(p, p.services[n], i + 1)])));
+  const pending = new Set(names1.keys());
   while (pending.size) {
     for (const n of [...pending]) {
-      const name = containerName(p, p.services[n]);
-      const c = await inspect(api, ids[n]);
+      const name = names1.get(n)!;
+      const c = await inspect(api, n);
       const health = c.State.Health?.Status;
       if (!c.State.Running) {
         // A one-shot service that finished well is what it was meant to do.
@@ -369,7 +395,7 @@ async function waitAll(api: EngineApi, p: ComposeProject, names: string[], ids: 
       }
     }
     if (!pending.size) return;
-    if (Date.now() > deadline) throw new ComposeError(`timeout waiting for ${[...pending].map((n) => containerName(p, p.services[n])).join(', ')}`);
+    if (Date.now() > deadline) throw new ComposeError(`timeout waiting for ${[...pending].map((n) => names1.get(n)).join(', ')}`);
     await sleep(POLL_MS);
   }
 }

@@ -47,6 +47,11 @@ function service(s: ServiceSpec): Obj {
     extra_hosts: s.extraHosts,
     stop_signal: s.stopSignal,
     stop_grace_period: s.stopGracePeriod === undefined ? undefined : `${s.stopGracePeriod}s`,
+    scale: s.scale === 1 ? undefined : s.scale,
+    mem_limit: s.resources.memory,
+    mem_reservation: s.resources.memoryReservation,
+    cpus: s.resources.nanoCpus === undefined ? undefined : s.resources.nanoCpus / 1e9,
+    pids_limit: s.resources.pidsLimit,
   });
 }
 

@@ -208,6 +208,32 @@ volumes:
     await c(['down', '-t', '1']);
   });
 
+  test('replicas (deploy.replicas, --scale) share the service name in DNS; deploy.resources limit each one', async () => {
+    const c = app(
+      'scaled',
+      `services:\n  app:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n    deploy:\n      replicas: 2\n      resources: { limits: { memory: 64m, pids: 50 } }\n  probe:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n`,
+    );
+    const up = await c(['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    const names = (await c(['ps'])).stdout;
+    assert.match(names, /scaled-app-1/);
+    assert.match(names, /scaled-app-2/);
+    const ips = await Promise.all([1, 2].map(async (n) => (await e.berth(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', `scaled-app-${n}`])).stdout.trim()));
+    const lookup = await c(['exec', '-T', 'probe', 'nslookup', 'app']);
+    for (const ip of ips) assert.ok(lookup.stdout.includes(ip), `${ip} in\n${lookup.stdout}`);
+    const second = await c(['exec', '-T', '--index', '2', 'app', 'sh', '-c', 'hostname; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max']);
+    assert.equal(second.code, 0, second.stderr);
+    const [host, mem, pids] = second.stdout.trim().split('\n');
+    assert.equal(host, (await e.berth(['inspect', '-f', '{{.Config.Hostname}}', 'scaled-app-2'])).stdout.trim());
+    assert.equal(mem, String(64 * 1024 * 1024));
+    assert.equal(pids, '50');
+    const down1 = await c(['up', '-d', '--scale', 'app=1']);
+    assert.equal(down1.code, 0, down1.stderr);
+    assert.notEqual((await e.berth(['inspect', 'scaled-app-2'])).code, 0, 'scaled down: the second replica is gone');
+    assert.match((await e.berth(['inspect', '-f', '{{.State.Status}}', 'scaled-app-1'])).stdout, /running/);
+    await c(['down', '-t', '1']);
+  });
+
   test('images, top, cp, wait and version act on the service containers', async () => {
     const c = app('tools', `services:\n  box:\n    image: busybox\n    command: sh -c 'echo inside > /tmp/f; sleep 3; exit 3'\n`);
     assert.equal((await c(['up', '-d'])).code, 0);

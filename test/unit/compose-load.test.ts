@@ -113,7 +113,7 @@ test('services normalise: command words, environment, ports, volumes, networks, 
   assert.equal(p.volumes.data.name, 'my_app_data');
   assert.deepEqual(w.dependsOn, { db: { condition: 'service_healthy', required: true } });
   assert.deepEqual(w.healthcheck, { test: ['CMD-SHELL', 'curl -f http://localhost'], interval: 90e9, timeout: undefined, startPeriod: undefined, startInterval: undefined, retries: 3 });
-  assert.ok(p.warnings.some((x) => /services\.web\.deploy is not supported/.test(x)));
+  assert.equal(p.services.web.scale, 2);
   assert.deepEqual(order(p.services), ['db', 'web']);
 });
 
@@ -536,4 +536,26 @@ test('extends: a service of the same file or of another one, merged under the ex
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('scale and resources: deploy.replicas and deploy.resources over scale, mem_limit, cpus and pids_limit; a fixed name cannot scale', () => {
+  const p = project(
+    [
+      'services:',
+      '  a: { image: x, scale: 3, mem_limit: 1g, cpus: 0.5, pids_limit: 100 }',
+      '  b: { image: x, mem_limit: 256m, deploy: { replicas: 2, resources: { limits: { memory: 64m, cpus: "1.5" }, reservations: { memory: 32m } }, placement: {} } }',
+      '  c: { image: x }',
+    ].join('\n'),
+  );
+  assert.equal(p.services.a.scale, 3);
+  assert.deepEqual(p.services.a.resources, { memory: 1024 ** 3, nanoCpus: 5e8, pidsLimit: 100 });
+  assert.equal(p.services.b.scale, 2);
+  assert.deepEqual(p.services.b.resources, { memory: 64 * 1024 ** 2, memoryReservation: 32 * 1024 ** 2, nanoCpus: 1.5e9 });
+  assert.ok(p.warnings.some((w) => /deploy\.placement is not supported/.test(w)), p.warnings.join('\n'));
+  assert.equal(p.services.c.scale, 1);
+  assert.deepEqual(p.services.c.resources, {});
+  assert.throws(() => project('services:\n  a: { image: x, container_name: fixed, deploy: { replicas: 2 } }\n'), /fixed container name cannot have 2 replicas/);
+  const again = renderProject(p) as { services: Record<string, Record<string, unknown>> };
+  assert.equal(again.services.a.scale, 3);
+  assert.equal(again.services.a.cpus, 0.5);
 });

@@ -48,6 +48,8 @@ export interface UpFlags {
   build?: boolean;
   abortOnContainerExit?: boolean;
   exitCodeFrom?: string;
+  /** `--scale SERVICE=NUM`, over the file's scale/deploy.replicas. */
+  scale?: string[];
 }
 
 export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promise<number> {
@@ -55,6 +57,14 @@ export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promi
   const abort = !!f.abortOnContainerExit || f.exitCodeFrom !== undefined;
   if (abort && (f.detach || f.wait)) throw new ExitError('--abort-on-container-exit and --exit-code-from are incompatible with --detach and --wait', 1);
   if (f.exitCodeFrom !== undefined && !p.services[f.exitCodeFrom]) throw new ExitError(`no such service: ${f.exitCodeFrom}`, 1);
+  for (const spec of f.scale ?? []) {
+    const m = /^([^=]+)=(\d+)$/.exec(spec);
+    if (!m) throw new ExitError(`invalid --scale "${spec}": expected SERVICE=NUM`, 1);
+    const s = p.services[m[1]!];
+    if (!s) throw new ExitError(`no such service: ${m[1]}`, 1);
+    if (Number(m[2]) > 1 && s.containerName) throw new ExitError(`service "${s.name}" has a fixed container name and cannot be scaled`, 1);
+    s.scale = Number(m[2]);
+  }
   const client = await connect();
   const ids = await run(() =>
     composeUp(client, p, {
@@ -133,11 +143,13 @@ async function serviceContainers(client: Client, p: ComposeProject, services: st
   return list.filter((c) => (services.length ? services : Object.keys(p.services)).includes(c.Labels[LABEL_SERVICE] ?? ''));
 }
 
-export async function exec(service: string, command: string[], g: ProjectFlags, f: { detach?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string; privileged?: boolean }): Promise<number> {
+export async function exec(service: string, command: string[], g: ProjectFlags, f: { detach?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string; privileged?: boolean; index?: string }): Promise<number> {
   const p = load(g, [service]);
   const client = await connect();
-  const [c] = (await serviceContainers(client, p, [service], false)).filter((x) => x.State === 'running');
-  if (!c) throw new ExitError(`service "${service}" is not running`, 1);
+  const running = (await serviceContainers(client, p, [service], false)).filter((x) => x.State === 'running' && x.Labels[LABEL_ONEOFF] !== 'True');
+  // --index picks a replica; without it, the first running one.
+  const c = f.index === undefined ? running.sort((a, b) => Number(a.Labels['com.docker.compose.container-number'] ?? 1) - Number(b.Labels['com.docker.compose.container-number'] ?? 1))[0] : running.find((x) => (x.Labels['com.docker.compose.container-number'] ?? '1') === f.index);
+  if (!c) throw new ExitError(f.index === undefined ? `service "${service}" is not running` : `service "${service}" has no running container number ${f.index}`, 1);
   const { exec: containerExec } = await import('./container');
   // docker compose exec: a TTY and stdin when we have a terminal, unless -T.
   const tty = f.tty !== false && !!process.stdin.isTTY;
