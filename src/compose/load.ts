@@ -64,6 +64,11 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
     for (const path of [...reset, ...override]) deleteAt(merged, path);
     merged = mergeYaml(merged, asObject(expanded, basename(file)), []) as Obj;
   }
+  if (merged.include !== undefined) merged = applyIncludes(merged, workingDir, (file, env) => {
+    const { doc } = parseYaml(file);
+    const look = (n: string) => lookup(n) ?? env.get(n);
+    return expand(doc, (x, where) => interpolate(x, look, `${basename(file)}: ${where}`, (n) => unset.add(n)), '');
+  }, []);
   if (isObj(merged.services)) merged.services = resolveExtends(merged.services, workingDir, (file) => {
     const { doc } = parseYaml(file);
     return expand(doc, (x, where) => interpolate(x, lookup, `${basename(file)}: ${where}`, (n) => unset.add(n)), '');
@@ -72,7 +77,7 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
   validateCompose(merged, files.length === 1 ? basename(files[0]) : 'compose files');
   for (const n of unset) warnings.push(`The "${n}" variable is not set. Defaulting to a blank string.`);
   if (merged.version !== undefined) warnings.push('the attribute `version` is obsolete, it will be ignored');
-  for (const k of ['include', 'models']) if (merged[k] !== undefined) warnings.push(`${k} is not supported by berth compose and is ignored`);
+  for (const k of ['models']) if (merged[k] !== undefined) warnings.push(`${k} is not supported by berth compose and is ignored`);
   // As docker compose: an empty COMPOSE_PROJECT_NAME counts as unset.
   // A name given (-p, COMPOSE_PROJECT_NAME) must already be valid, as docker compose insists; one taken from the file or the directory is normalised.
   const given = o.projectName || lookup('COMPOSE_PROJECT_NAME');
@@ -225,12 +230,53 @@ function resolveExtends(services: Obj, dir: string, load: (file: string) => unkn
   return Object.fromEntries(Object.keys(services).map((k) => [k, resolveIn(services, dir, undefined, k, [])]));
 }
 
+const TOP_KINDS = ['services', 'networks', 'volumes', 'secrets', 'configs'] as const;
+
+/**
+ * compose-spec `include`: other compose files (each with its own directory for
+ * relative paths, and optional env files for its interpolation) whose services,
+ * networks, volumes, secrets and configs join this model. A name defined on both
+ * sides is an error, as in docker compose.
+ */
+function applyIncludes(model: Obj, dir: string, load: (file: string, env: Map<string, string>) => unknown, stack: string[]): Obj {
+  const out: Obj = { ...model };
+  delete out.include;
+  const entries = Array.isArray(model.include) ? model.include : [model.include];
+  entries.forEach((entry, i) => {
+    const where = `include[${i}]`;
+    const e: Obj = typeof entry === 'string' ? { path: entry } : asObject(entry, where);
+    const paths = (Array.isArray(e.path) ? e.path : [e.path]).map((x, j) => resolve(dir, str(x, `${where}.path[${j}]`)));
+    for (const f of paths) if (!existsSync(f)) throw new ComposeError(`${where}.path: ${f} not found`);
+    if (stack.includes(paths[0]!)) throw new ComposeError(`${where}: ${paths[0]} includes itself (${[...stack, paths[0]].join(' → ')})`);
+    const base = e.project_directory === undefined ? dirname(paths[0]!) : resolve(dir, str(e.project_directory, `${where}.project_directory`));
+    const env = new Map<string, string>();
+    const envFiles = e.env_file === undefined ? (existsSync(join(base, '.env')) ? [join(base, '.env')] : []) : (Array.isArray(e.env_file) ? e.env_file : [e.env_file]).map((x, j) => resolve(dir, str(x, `${where}.env_file[${j}]`)));
+    for (const f of envFiles) for (const [k, v] of parseEnvFile(readFileSync(f, 'utf8'), f)) env.set(k, v);
+    let inc: Obj = {};
+    for (const f of paths) inc = mergeYaml(inc, asObject(load(f, env), basename(f)), []) as Obj;
+    if (inc.include !== undefined) inc = applyIncludes(inc, base, load, [...stack, paths[0]!]);
+    for (const kind of TOP_KINDS) {
+      if (inc[kind] === undefined || inc[kind] === null) continue;
+      const theirs = asObject(inc[kind], `${basename(paths[0]!)}: ${kind}`);
+      const ours: Obj = isObj(out[kind]) ? { ...out[kind] } : {};
+      for (const [k, v] of Object.entries(theirs)) {
+        if (Object.hasOwn(ours, k)) throw new ComposeError(`${kind}.${k} is defined both here and in the included ${paths[0]}`);
+        const def = v === null ? {} : asObject(v, `${basename(paths[0]!)}: ${kind}.${k}`);
+        ours[k] = kind === 'services' ? rebase(def, base) : (kind === 'secrets' || kind === 'configs') && typeof def.file === 'string' ? { ...def, file: resolve(base, def.file) } : def;
+      }
+      out[kind] = ours;
+    }
+  });
+  return out;
+}
+
 /** A service from another file: its relative paths made absolute against that file's directory. */
 function rebase(svc: Obj, dir: string): Obj {
   const out: Obj = structuredClone(svc);
   const abs = (p: string) => (/^[a-z]+:\/\//i.test(p) || p.startsWith('~') ? p : resolve(dir, p));
   if (typeof out.build === 'string') out.build = abs(out.build);
   else if (isObj(out.build) && typeof out.build.context === 'string') out.build = { ...out.build, context: abs(out.build.context) };
+  if (isObj(out.extends) && typeof out.extends.file === 'string') out.extends = { ...out.extends, file: abs(out.extends.file) };
   if (typeof out.env_file === 'string') out.env_file = abs(out.env_file);
   else if (Array.isArray(out.env_file)) out.env_file = out.env_file.map((e) => (typeof e === 'string' ? abs(e) : isObj(e) && typeof e.path === 'string' ? { ...e, path: abs(e.path) } : e));
   if (Array.isArray(out.volumes)) {

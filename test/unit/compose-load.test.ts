@@ -559,3 +559,27 @@ test('scale and resources: deploy.replicas and deploy.resources over scale, mem_
   assert.equal(again.services.a.scale, 3);
   assert.equal(again.services.a.cpus, 0.5);
 });
+
+test('include: the services, networks and volumes of another file join, with paths and .env of their own; clashes and self-includes are errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-compose-inc-'));
+  try {
+    mkdirSync(join(dir, 'db', 'image'), { recursive: true });
+    writeFileSync(join(dir, 'db', '.env'), 'DB_TAG=15\n');
+    writeFileSync(join(dir, 'db', 'compose.yaml'), ['services:', '  db:', '    image: postgres:${DB_TAG}', '    build: ./image', '    volumes: ["./data:/var/lib/data", "dbdata:/x"]', 'volumes:', '  dbdata: {}', 'networks:', '  back: {}'].join('\n'));
+    writeFileSync(join(dir, 'compose.yaml'), ['include:', '  - db/compose.yaml', 'services:', '  app:', '    image: app', '    depends_on: [db]', '    networks: [back]'].join('\n'));
+    const p = loadProject({ cwd: dir, env: {} });
+    assert.deepEqual(Object.keys(p.services).sort(), ['app', 'db']);
+    assert.equal(p.services.db.image, 'postgres:15');
+    assert.equal(p.services.db.build?.context, join(dir, 'db', 'image'));
+    assert.equal(p.services.db.volumes[0].source, join(dir, 'db', 'data'));
+    assert.ok(p.volumes.dbdata && p.networks.back);
+    assert.ok(!p.warnings.some((w) => /include/.test(w)), p.warnings.join('\n'));
+    writeFileSync(join(dir, 'compose.yaml'), ['include: [db/compose.yaml]', 'services:', '  db: { image: other }'].join('\n'));
+    assert.throws(() => loadProject({ cwd: dir, env: {} }), /services\.db is defined both here and in the included/);
+    writeFileSync(join(dir, 'db', 'compose.yaml'), 'include: [compose.yaml]\nservices:\n  db: { image: x }\n');
+    writeFileSync(join(dir, 'compose.yaml'), 'include: [db/compose.yaml]\nservices:\n  app: { image: app }\n');
+    assert.throws(() => loadProject({ cwd: dir, env: {} }), /includes itself/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
