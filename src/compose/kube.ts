@@ -34,6 +34,7 @@ export function toKubernetes(p: ComposeProject): { objects: K8sObject[]; warning
     if (s.ports.length || s.expose.length) objects.push(service(p, s));
     else if (Object.values(p.services).some((o) => o.dependsOn[s.name])) warnings.push(`service ${s.name} declares no ports or expose: other pods cannot reach it by name (a Service needs a port)`);
     if (s.build) warnings.push(`service ${s.name}: image ${s.image} is built locally; push it to a registry the cluster can pull from`);
+    if (s.injected.length) warnings.push(`service ${s.name}: secrets and configs given as values (${s.injected.map((f) => f.target).join(', ')}) are not translated; create Kubernetes Secrets or ConfigMaps for them`);
     if (Object.keys(s.dependsOn).length) warnings.push(`service ${s.name}: depends_on has no Kubernetes equivalent; pods start in any order`);
   }
   for (const key of usedClaims) {

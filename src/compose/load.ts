@@ -11,7 +11,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseGoDuration } from '../build/config';
 import { ComposeError, interpolate, parseEnvFile } from './interpolate';
 import { validateCompose } from './schema';
-import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec, ResourceSpec } from './model';
+import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec, ResourceSpec, InjectedFile } from './model';
 
 export { ComposeError } from './interpolate';
 
@@ -83,7 +83,7 @@ export function loadProject(o: LoadOptions = {}): ComposeProject {
   const given = o.projectName || lookup('COMPOSE_PROJECT_NAME');
   if (given && !/^[a-z0-9][a-z0-9_-]*$/.test(given)) throw new ComposeError(`invalid project name "${given}": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number`);
   const name = projectNameOf(given || (typeof merged.name === 'string' && merged.name ? merged.name : undefined) || basename(workingDir));
-  const ctx: Ctx = { project: name, workingDir, warnings, lookup, files: { secrets: fileObjects(merged.secrets, 'secrets', workingDir), configs: fileObjects(merged.configs, 'configs', workingDir) } };
+  const ctx: Ctx = { project: name, workingDir, warnings, lookup, files: { secrets: fileObjects(merged.secrets, 'secrets', workingDir, lookup), configs: fileObjects(merged.configs, 'configs', workingDir, lookup) } };
   const networks = topNetworks(merged.networks, ctx);
   const volumes = topVolumes(merged.volumes, ctx);
   const rawServices = asObject(merged.services ?? {}, 'services');
@@ -403,36 +403,59 @@ interface Ctx {
   workingDir: string;
   warnings: string[];
   lookup: (name: string) => string | undefined;
-  /** Top-level secrets and configs: name → host file. */
-  files: { secrets: Map<string, string>; configs: Map<string, string> };
+  /** Top-level secrets and configs: name → a host file, or content (from `environment:` or `content:`). */
+  files: { secrets: Map<string, FileObject>; configs: Map<string, FileObject> };
 }
 
-/** Top-level `secrets:` / `configs:` entries backed by files (the forms a single engine can serve). */
-function fileObjects(raw: unknown, kind: 'secrets' | 'configs', workingDir: string): Map<string, string> {
-  const out = new Map<string, string>();
+type FileObject = { file: string } | { content: string };
+
+/**
+ * Top-level `secrets:` / `configs:`: a host file (bound read-only), or a value from the
+ * environment (`environment: VAR`) or, for configs, inline `content:`, which is written
+ * into the container before it starts (as docker compose does without Swarm).
+ */
+function fileObjects(raw: unknown, kind: 'secrets' | 'configs', workingDir: string, lookup: (name: string) => string | undefined): Map<string, FileObject> {
+  const out = new Map<string, FileObject>();
   for (const [key, v] of Object.entries(raw === undefined || raw === null ? {} : asObject(raw, kind))) {
     const o = asObject(v ?? {}, `${kind}.${key}`);
-    if (o.file === undefined) throw new ComposeError(`${kind}.${key}: only file-based ${kind} are supported (file: <path>)`);
-    const path = resolve(workingDir, str(o.file, `${kind}.${key}.file`));
-    if (!existsSync(path)) throw new ComposeError(`${kind}.${key}.file: ${path} does not exist`);
-    out.set(key, path);
+    if (o.file !== undefined) {
+      const path = resolve(workingDir, str(o.file, `${kind}.${key}.file`));
+      if (!existsSync(path)) throw new ComposeError(`${kind}.${key}.file: ${path} does not exist`);
+      out.set(key, { file: path });
+    } else if (o.environment !== undefined) {
+      const name = str(o.environment, `${kind}.${key}.environment`);
+      const value = lookup(name);
+      if (value === undefined) throw new ComposeError(`${kind}.${key}.environment: variable ${name} is not set`);
+      out.set(key, { content: value });
+    } else if (kind === 'configs' && o.content !== undefined) out.set(key, { content: str(o.content, `${kind}.${key}.content`) });
+    else if (o.external === true) throw new ComposeError(`${kind}.${key}: external ${kind} need Swarm; use file: or environment:`);
+    else throw new ComposeError(`${kind}.${key}: needs file:${kind === 'configs' ? ', content:' : ''} or environment:`);
   }
   return out;
 }
 
-/** A service's `secrets:`/`configs:` as read-only binds: secrets under /run/secrets, configs at /<name>. */
-function fileMounts(v: unknown, kind: 'secrets' | 'configs', where: string, ctx: Ctx): MountSpec[] {
-  if (v === undefined || v === null) return [];
+/** A service's `secrets:`/`configs:`: host files as read-only binds, values as files written at create. Secrets go under /run/secrets, configs at /<name>. */
+function fileMounts(v: unknown, kind: 'secrets' | 'configs', where: string, ctx: Ctx): { mounts: MountSpec[]; injected: InjectedFile[] } {
+  const mounts: MountSpec[] = [];
+  const injected: InjectedFile[] = [];
+  if (v === undefined || v === null) return { mounts, injected };
   if (!Array.isArray(v)) throw new ComposeError(`${where} must be a list`);
-  return v.map((x, i) => {
+  v.forEach((x, i) => {
     const o: Obj = typeof x === 'string' ? { source: x } : asObject(x, `${where}[${i}]`);
     const source = str(o.source, `${where}[${i}].source`);
-    const file = ctx.files[kind].get(source);
-    if (!file) throw new ComposeError(`${where}[${i}]: undefined ${kind === 'secrets' ? 'secret' : 'config'} "${source}" (declare it under the top-level ${kind}:)`);
+    const obj = ctx.files[kind].get(source);
+    if (!obj) throw new ComposeError(`${where}[${i}]: undefined ${kind === 'secrets' ? 'secret' : 'config'} "${source}" (declare it under the top-level ${kind}:)`);
     const target = o.target === undefined ? source : str(o.target, `${where}[${i}].target`);
     const path = target.startsWith('/') ? target : kind === 'secrets' ? `/run/secrets/${target}` : `/${target}`;
-    return { type: 'bind' as const, source: file, target: path, readOnly: true };
+    if ('file' in obj) mounts.push({ type: 'bind', source: obj.file, target: path, readOnly: true });
+    else {
+      // `mode: 0440` is octal in compose files (YAML 1.1 habits), but YAML 1.2 reads it as 440: digits 0-7 are taken as octal.
+      const mode = o.mode === undefined ? 0o444 : typeof o.mode === 'number' && !/^[0-7]+$/.test(String(o.mode)) ? o.mode : parseInt(str(o.mode, `${where}[${i}].mode`), 8);
+      if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new ComposeError(`${where}[${i}].mode: invalid mode ${String(o.mode)}`);
+      injected.push({ target: path, content: obj.content, mode, uid: o.uid === undefined ? 0 : count(o.uid, `${where}[${i}].uid`, 0), gid: o.gid === undefined ? 0 : count(o.gid, `${where}[${i}].gid`, 0) });
+    }
   });
+  return { mounts, injected };
 }
 
 function topNetworks(raw: unknown, ctx: Ctx): Record<string, NetworkSpec> {
@@ -474,6 +497,8 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
   // docker compose names a built image <project>-<service> unless `image:` says otherwise.
   const image = s.image === undefined && build ? `${ctx.project}-${key}` : s.image;
   if (typeof image !== 'string' || !image) throw new ComposeError(`${at('image')}: every service needs an image (or a build)`);
+  const secrets = fileMounts(s.secrets, 'secrets', at('secrets'), ctx);
+  const configs = fileMounts(s.configs, 'configs', at('configs'), ctx);
   const environment: Record<string, string> = {};
   const envFiles = s.env_file === undefined || s.env_file === null ? [] : typeof s.env_file === 'string' ? [s.env_file] : list(s.env_file, at('env_file'), true);
   for (const [i, f] of envFiles.entries()) {
@@ -507,11 +532,8 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
       if (!/^\d+(-\d+)?(\/(tcp|udp))?$/.test(p)) throw new ComposeError(`${where}: invalid port "${p}"`);
       return port(p, where).map(({ target, protocol }) => ({ target, protocol }));
     }),
-    volumes: [
-      ...(s.volumes === undefined ? [] : list(s.volumes, at('volumes'), true).map((v, i) => mount(v, `${at('volumes')}[${i}]`, ctx, volumes))),
-      ...fileMounts(s.secrets, 'secrets', at('secrets'), ctx),
-      ...fileMounts(s.configs, 'configs', at('configs'), ctx),
-    ],
+    volumes: [...(s.volumes === undefined ? [] : list(s.volumes, at('volumes'), true).map((v, i) => mount(v, `${at('volumes')}[${i}]`, ctx, volumes))), ...secrets.mounts, ...configs.mounts],
+    injected: [...secrets.injected, ...configs.injected],
     networks: networkMode ? {} : serviceNetworks(s.networks, at('networks'), networks, ctx.warnings),
     networkMode,
     dependsOn: dependencies(s.depends_on, at('depends_on')),

@@ -78,10 +78,21 @@ export interface ServiceSpec {
   stopSignal?: string;
   /** Seconds. */
   stopGracePeriod?: number;
+  /** Secrets and configs given as values (environment:, content:): written into the container before it starts. */
+  injected: InjectedFile[];
   /** Containers to run: deploy.replicas or scale (default 1), `up --scale` over both. */
   scale: number;
   /** mem_limit, cpus, pids_limit, mem_reservation, or deploy.resources (which wins, as in docker compose). */
   resources: ResourceSpec;
+}
+
+export interface InjectedFile {
+  /** Absolute path in the container. */
+  target: string;
+  content: string;
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 export interface ResourceSpec {

@@ -10,6 +10,8 @@
  * (exit 0). A container whose configuration changed is recreated.
  */
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { writeTar } from '../image/tar';
 import { ComposeError } from './interpolate';
 import { order } from './load';
 import type { ComposeProject, ServiceSpec } from './model';
@@ -17,6 +19,9 @@ import type { ComposeProject, ServiceSpec } from './model';
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | string[] | undefined>;
   body?: unknown;
+  /** A raw request body (a tar for the archive API). */
+  stream?: NodeJS.ReadableStream;
+  headers?: Record<string, string>;
 }
 
 /** What the project needs of an Engine API client (the CLI's Client fits). */
@@ -240,6 +245,7 @@ async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, 
   if (!id) {
     const created = await api.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body });
     id = created.Id;
+    await injectFiles(api, id, s);
     // Further networks join after create, as docker compose does.
     for (const key of Object.keys(s.networks).slice(1))
       await api.call('POST', `/networks/${encodeURIComponent(p.networks[key].name)}/connect`, { body: { Container: id, EndpointConfig: { Aliases: [s.name, ...s.networks[key]] } } });
@@ -252,6 +258,16 @@ async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, 
   await api.call('POST', `/containers/${id}/start`);
   report('Container', name, 'Started');
   return id;
+}
+
+/**
+ * Secrets and configs given as values, written into a created container before it starts
+ * (through the archive API, as docker compose does without Swarm); missing parents are made.
+ */
+export async function injectFiles(api: EngineApi, id: string, s: ServiceSpec): Promise<void> {
+  if (!s.injected.length) return;
+  const tar = writeTar(s.injected.map((f) => ({ entry: { name: f.target.replace(/^\/+/, ''), type: 'file' as const, mode: f.mode, uid: f.uid, gid: f.gid }, body: Buffer.from(f.content) })));
+  await api.call('PUT', `/containers/${id}/archive`, { query: { path: '/' }, stream: Readable.from(tar), headers: { 'Content-Type': 'application/x-tar' } });
 }
 
 /** The Engine API create body for a service; its hash label detects configuration changes. */
@@ -314,7 +330,9 @@ export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<str
     },
     NetworkingConfig: first ? { EndpointsConfig: { [p.networks[first].name]: { Aliases: [s.name, ...s.networks[first]] } } } : undefined,
   };
-  const hash = createHash('sha256').update(JSON.stringify({ body, networks: s.networks })).digest('hex');
+  // Injected values count by digest: a changed secret recreates, and no value lands in a label.
+  const injected = s.injected.map((f) => ({ ...f, content: createHash('sha256').update(f.content).digest('hex') }));
+  const hash = createHash('sha256').update(JSON.stringify(injected.length ? { body, networks: s.networks, injected } : { body, networks: s.networks })).digest('hex');
   (body.Labels as Record<string, string>)[LABEL_HASH] = hash;
   return body;
 }

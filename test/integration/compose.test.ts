@@ -234,6 +234,30 @@ volumes:
     await c(['down', '-t', '1']);
   });
 
+  test('secrets from the environment and inline configs are written in before the start; a changed value recreates', async () => {
+    const yaml = `services:\n  app:\n    image: busybox\n    command: sh -c 'cat /run/secrets/token /etc/app.conf; stat -c %a /run/secrets/token; sleep 100'\n    stop_grace_period: 1s\n    secrets: [token]\n    configs: [{ source: conf, target: /etc/app.conf, mode: 0440 }]\nsecrets:\n  token: { environment: TOKEN }\nconfigs:\n  conf: { content: 'level=debug' }\n`;
+    const c = app('secretive', yaml);
+    const dir = dirs[dirs.length - 1];
+    writeFileSync(join(dir, '.env'), 'TOKEN=s3cret\n');
+    const up = await c(['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    const logs = async () => (await e.berth(['logs', 'secretive-app-1'])).stdout;
+    const waitLogs = async (want: RegExp) => {
+      for (let i = 0; i < 50 && !want.test(await logs()); i++) await new Promise((r) => setTimeout(r, 100));
+      return logs();
+    };
+    assert.match(await waitLogs(/444/), /^s3cretlevel=debug444\n$/);
+    assert.doesNotMatch((await e.berth(['inspect', 'secretive-app-1'])).stdout, /s3cret/, 'no value in the container config or labels');
+    assert.match((await e.berth(['exec', 'secretive-app-1', 'stat', '-c', '%a', '/etc/app.conf'])).stdout, /^440$/m);
+    writeFileSync(join(dir, '.env'), 'TOKEN=rotated\n');
+    const again = await c(['up', '-d']);
+    assert.match(again.stderr, /Recreate/);
+    assert.match(await waitLogs(/rotated/), /^rotatedlevel=debug444\n$/);
+    const one = await c(['run', '--rm', '-T', 'app', 'cat', '/run/secrets/token']);
+    assert.equal(one.stdout, 'rotated');
+    await c(['down', '-t', '1']);
+  });
+
   test('images, top, cp, wait and version act on the service containers', async () => {
     const c = app('tools', `services:\n  box:\n    image: busybox\n    command: sh -c 'echo inside > /tmp/f; sleep 3; exit 3'\n`);
     assert.equal((await c(['up', '-d'])).code, 0);

@@ -218,7 +218,14 @@ test('file secrets and configs become read-only binds (/run/secrets/<name>, /<na
     ['bind', 'key', '/plain', true],
   ]);
   assert.throws(() => project('services:\n  app:\n    image: x\n    secrets: [nope]\n'), /undefined secret "nope"/);
-  assert.throws(() => project('services:\n  app: { image: x }\nsecrets: { s: { environment: TOKEN } }\n'), /only file-based secrets are supported/);
+  assert.throws(() => project('services:\n  app: { image: x }\nsecrets: { s: { environment: TOKEN } }\n'), /secrets\.s\.environment: variable TOKEN is not set/);
+  assert.throws(() => project('services:\n  app: { image: x }\nsecrets: { s: { external: true } }\n'), /external secrets need Swarm/);
+  // Values are written in at create: mode as octal (0440 reads as 440 in YAML 1.2), uid and gid.
+  const v = project('services:\n  app:\n    image: x\n    secrets: [{ source: s, mode: 0440, uid: "7" }]\n    configs: [{ source: c, target: /etc/c.conf }]\nsecrets: { s: { environment: TOKEN } }\nconfigs: { c: { content: "a=1" } }\n', {}, { TOKEN: 'tok' });
+  assert.deepEqual(v.services.app.injected, [
+    { target: '/run/secrets/s', content: 'tok', mode: 0o440, uid: 7, gid: 0 },
+    { target: '/etc/c.conf', content: 'a=1', mode: 0o444, uid: 0, gid: 0 },
+  ]);
 });
 
 test('config renders a compose file that loads back to the same project', () => {

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, writeFileSy
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createBody, down as composeDown, ensureResources, imageExists, LABEL_ONEOFF, LABEL_SERVICE, projectContainers, shortName, up as composeUp, waitDependencies, type ContainerSummary, type Report } from '../../compose/project';
+import { createBody, down as composeDown, ensureResources, imageExists, injectFiles, LABEL_ONEOFF, LABEL_SERVICE, projectContainers, shortName, up as composeUp, waitDependencies, type ContainerSummary, type Report } from '../../compose/project';
 
 export interface ProjectFlags {
   file?: string[];
@@ -294,7 +294,9 @@ export async function runOneOff(service: string, command: string[], g: ProjectFl
   const tty = f.tty !== false && !!process.stdin.isTTY;
   const body = await run(async () => oneOffBody(p, s, command, f, tty));
   const name = f.name ?? `${p.name}-${service}-run-${randomBytes(6).toString('hex')}`;
-  const created = await client.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body, headers: { 'X-Berth-Start': 'now' } });
+  // With values to write in first, the runtime is not made ahead (a write discards it anyway).
+  const created = await client.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body, headers: s.injected.length ? {} : { 'X-Berth-Start': 'now' } });
+  await injectFiles(client, created.Id, s);
   const { runCreated } = await import('./container');
   return runCreated(client, created.Id, { detach: f.detach, rm: f.rm, interactive: !f.detach, tty });
 }
