@@ -10,9 +10,16 @@ import { API_VERSION, enginePaths } from '../config';
 
 export type { ApiResponse };
 
+const API_ERROR = Symbol.for('berth.ApiError');
+
 export class ApiError extends Error {
+  readonly [API_ERROR] = true;
   constructor(readonly status: number, message: string) {
     super(message);
+  }
+  /** By brand, not prototype: `compose` runs from a bundle of its own, with its own copy of this class. */
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as { [API_ERROR]?: boolean })[API_ERROR] === true;
   }
 }
 

@@ -2,6 +2,7 @@
  * `berth`: Docker's verbs, flags and output over the Engine API. `--version`
  * answers before anything is loaded; every command module loads lazily.
  */
+import { join } from 'node:path';
 import { BERTH_VERSION } from '../config';
 
 const argv = process.argv.slice(2);
@@ -300,7 +301,9 @@ async function main(all = false): Promise<number> {
   volume.command('rm').alias('remove').argument('<names...>').option('-f, --force').description('Remove one or more volumes').action((names: string[], o) => set(V().then((m) => m.rm(names, o))));
   volume.command('prune').option('-a, --all', 'Remove all unused volumes, not just anonymous ones').option('-f, --force').description('Remove unused local volumes').action((o) => set(V().then((m) => m.prune(o))));
 
-  const P = () => import('./commands/compose');
+  // compose is a bundle of its own (dist/compose-cli.js, scripts/build.mjs): every other command starts without it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const P = async () => require(join(__dirname, 'compose-cli.js')) as typeof import('./commands/compose');
   const compose = top('compose')
     .description('Define and run multi-container applications (docker compose)')
     .option('-f, --file <file>', 'Compose configuration files', collect)

@@ -3,9 +3,16 @@ import { parseGoDuration } from '../build/config';
 import { ApiError } from './client';
 
 /** A failure with the exit code the CLI should end with. */
+const EXIT_ERROR = Symbol.for('berth.ExitError');
+
 export class ExitError extends Error {
+  readonly [EXIT_ERROR] = true;
   constructor(message: string, readonly code: number) {
     super(message);
+  }
+  /** By brand, not prototype: `compose` runs from a bundle of its own, with its own copy of this class. */
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as { [EXIT_ERROR]?: boolean })[EXIT_ERROR] === true;
   }
 }
 
