@@ -74,6 +74,7 @@ function deployment(p: ComposeProject, s: ServiceSpec, warnings: string[], usedC
     mounts.push({ name: vname, mountPath: m.target, ...(m.readOnly ? { readOnly: true } : {}) });
   });
   if (s.restart && s.restart !== 'always' && s.restart !== 'unless-stopped') warnings.push(`service ${s.name}: restart "${s.restart}" becomes Always (a Deployment's only policy)`);
+  if (s.networkMode?.includes(':')) warnings.push(`service ${s.name}: network_mode ${s.networkMode} is not translated; containers sharing a network belong in one pod`);
   if (s.networkMode === 'host') warnings.push(`service ${s.name}: network_mode host becomes hostNetwork: true`);
   const uid = s.user && /^\d+(:\d+)?$/.test(s.user) ? s.user.split(':').map(Number) : undefined;
   if (s.user && !uid) warnings.push(`service ${s.name}: user "${s.user}" is not numeric; Kubernetes takes a UID (runAsUser)`);

@@ -517,7 +517,7 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
   }
   Object.assign(environment, envMap(s.environment, at('environment'), ctx));
   const networkMode = s.network_mode === undefined ? undefined : str(s.network_mode, at('network_mode'));
-  if (networkMode !== undefined && !['none', 'host'].includes(networkMode)) throw new ComposeError(`${at('network_mode')}: only "none" and "host" are supported, got "${networkMode}"`);
+  if (networkMode !== undefined && !['none', 'host'].includes(networkMode) && !/^(service|container):.+/.test(networkMode)) throw new ComposeError(`${at('network_mode')}: expected none, host, service:<name> or container:<name>, got "${networkMode}"`);
   if (networkMode !== undefined && s.networks !== undefined) throw new ComposeError(`service ${key} declares mutually exclusive network_mode and networks`);
   return {
     name: key,
@@ -536,7 +536,8 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
     injected: [...secrets.injected, ...configs.injected],
     networks: networkMode ? {} : serviceNetworks(s.networks, at('networks'), networks, ctx.warnings),
     networkMode,
-    dependsOn: dependencies(s.depends_on, at('depends_on')),
+    // network_mode: service:<name> joins that service's namespace, so it must start first (as docker compose adds).
+    dependsOn: { ...(networkMode?.startsWith('service:') ? { [networkMode.slice(8)]: { condition: 'service_started' as const, required: true } } : {}), ...dependencies(s.depends_on, at('depends_on')) },
     healthcheck: s.healthcheck === undefined ? undefined : healthcheck(asObject(s.healthcheck, at('healthcheck')), at('healthcheck')),
     restart: s.restart === undefined ? undefined : restart(s.restart, at('restart')),
     workingDir: optStr(s.working_dir, at('working_dir')),

@@ -92,10 +92,16 @@ export interface UpOptions {
   /** Builds a service's image (services with `build`): when it is missing, or always with `always`. */
   build?: (s: ServiceSpec) => Promise<void>;
   alwaysBuild?: boolean;
+  /** --force-recreate (always), --no-recreate (never); default: when the configuration or image changed. */
+  recreate?: Recreate;
+  /** --no-deps: the named services only, not what they depend on. */
+  noDeps?: boolean;
 }
 
+export type Recreate = 'changed' | 'always' | 'never';
+
 export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promise<string[]> {
-  const wanted = selected(p, o.services);
+  const wanted = o.noDeps && o.services?.length ? selected(p, o.services).filter((n) => o.services!.includes(n)) : selected(p, o.services);
   const existing = await projectContainers(api, p.name);
   const orphans = existing.filter((c) => !p.services[c.Labels[LABEL_SERVICE] ?? ''] && !p.disabled.includes(c.Labels[LABEL_SERVICE] ?? ''));
   if (orphans.length) {
@@ -120,7 +126,7 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
       const s = p.services[name];
       run = (async () => {
         await Promise.all(Object.entries(s.dependsOn).filter(([dep]) => wanted.includes(dep)).map(([dep, d]) => optional(condition(dep, d.condition), dep, d.required, o.warn)));
-        ids[name] = await ensureScaled(api, p, s, existing, o.report);
+        ids[name] = await ensureScaled(api, p, s, existing, o.report, o.recreate ?? 'changed');
         return ids[name];
       })();
       started.set(name, run);
@@ -151,9 +157,9 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
  * The service's replicas 1..scale created (or recreated) and started, in order; those
  * numbered above scale (a scale down) stopped and removed, as docker compose does.
  */
-async function ensureScaled(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report): Promise<string[]> {
+async function ensureScaled(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report, recreate: Recreate): Promise<string[]> {
   const ids: string[] = [];
-  for (let n = 1; n <= s.scale; n++) ids.push(await ensureRunning(api, p, s, existing, report, n));
+  for (let n = 1; n <= s.scale; n++) ids.push(await ensureRunning(api, p, s, existing, report, n, recreate));
   for (const c of replicasOf(existing, s.name).filter((x) => Number(x.Labels[LABEL_NUMBER] ?? 1) > s.scale)) await removeContainer(api, c.Id, shortName(c), s.stopGracePeriod ?? 10, false, report);
   return ids;
 }
@@ -228,7 +234,7 @@ async function ensureVolume(api: EngineApi, p: ComposeProject, key: string, repo
 }
 
 /** Creates (or recreates, when its configuration changed) and starts one container (replica n) of a service. */
-async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report, n = 1): Promise<string> {
+async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report, n = 1, recreate: Recreate = 'changed'): Promise<string> {
   const name = containerName(p, s, n);
   const body = createBody(p, s, n);
   const hash = (body.Labels as Record<string, string>)[LABEL_HASH];
@@ -237,7 +243,8 @@ async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, 
   // A new image under the same name (a rebuild, a pull) also means a new container, as in docker compose.
   const imageId = current ? await api.json<{ Id: string }>('GET', `/images/${encodeURIComponent(s.image)}/json`).then((i) => i.Id, () => undefined) : undefined;
   const running = current ? await api.json<{ Image: string }>('GET', `/containers/${current.Id}/json`).then((c) => c.Image, () => undefined) : undefined;
-  if (current && (current.Labels[LABEL_HASH] !== hash || (imageId !== undefined && running !== undefined && imageId !== running))) {
+  const changed = !!current && (current.Labels[LABEL_HASH] !== hash || (imageId !== undefined && running !== undefined && imageId !== running));
+  if (current && recreate !== 'never' && (changed || recreate === 'always')) {
     report('Container', name, 'Recreate');
     await removeContainer(api, current.Id, name, s.stopGracePeriod ?? 10, false, () => undefined);
     id = undefined;
@@ -308,7 +315,7 @@ export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<str
       [LABEL_CONFIG_FILES]: p.configFiles.join(','),
     },
     HostConfig: {
-      NetworkMode: s.networkMode ?? (first ? p.networks[first].name : 'none'),
+      NetworkMode: s.networkMode?.startsWith('service:') ? `container:${containerName(p, p.services[s.networkMode.slice(8)]!)}` : (s.networkMode ?? (first ? p.networks[first].name : 'none')),
       PortBindings: portBindings,
       // Binds as -v takes them (a missing host directory is created, as docker compose does); a path
       // with a colon cannot be written that way and goes as a mount, which needs the path to exist.

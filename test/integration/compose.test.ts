@@ -258,6 +258,44 @@ volumes:
     await c(['down', '-t', '1']);
   });
 
+  test('network_mode service:<name> shares that service\'s network namespace, and starts after it', async () => {
+    const c = app('sidecar', `services:\n  client:\n    image: busybox\n    network_mode: service:net\n    command: sh -c 'wget -q -O - http://127.0.0.1:8080/i; sleep 100'\n    stop_grace_period: 1s\n  net:\n    image: busybox\n    command: sh -c 'echo shared-ns > /tmp/i; httpd -f -p 127.0.0.1:8080 -h /tmp'\n    stop_grace_period: 1s\n`);
+    const up = await c(['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.ok(up.stderr.indexOf('sidecar-net-1  Started') < up.stderr.indexOf('sidecar-client-1  Started'), up.stderr);
+    const ns = await Promise.all(['net', 'client'].map(async (svc) => (await c(['exec', '-T', svc, 'readlink', '/proc/self/ns/net'])).stdout.trim()));
+    assert.equal(ns[0], ns[1]);
+    let out = '';
+    for (let i = 0; i < 50 && !out.includes('shared-ns'); i++) {
+      out = (await e.berth(['logs', 'sidecar-client-1'])).stdout;
+      if (!out.includes('shared-ns')) {
+        await c(['restart', 'client']);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    assert.match(out, /shared-ns/);
+    await c(['down', '-t', '1']);
+  });
+
+  test('up --force-recreate, --no-recreate and --no-deps', async () => {
+    const yaml = (cmd: string) => `services:\n  app:\n    image: busybox\n    command: ${cmd}\n    depends_on: [db]\n    stop_grace_period: 1s\n  db:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n`;
+    const c = app('recreate', yaml('sleep 100'));
+    const nodeps = await c(['up', '-d', '--no-deps', 'app']);
+    assert.equal(nodeps.code, 0, nodeps.stderr);
+    assert.notEqual((await e.berth(['inspect', 'recreate-db-1'])).code, 0, '--no-deps started no dependency');
+    assert.equal((await c(['up', '-d'])).code, 0);
+    const id0 = (await e.berth(['inspect', '-f', '{{.Id}}', 'recreate-app-1'])).stdout.trim();
+    const forced = await c(['up', '-d', '--force-recreate', 'app']);
+    assert.match(forced.stderr, /recreate-app-1 {2}Recreate/);
+    const id1 = (await e.berth(['inspect', '-f', '{{.Id}}', 'recreate-app-1'])).stdout.trim();
+    assert.notEqual(id1, id0);
+    writeFileSync(join(dirs[dirs.length - 1], 'compose.yaml'), `name: recreate\n${yaml('sleep 99')}`);
+    const kept = await c(['up', '-d', '--no-recreate']);
+    assert.doesNotMatch(kept.stderr, /Recreate/);
+    assert.equal((await e.berth(['inspect', '-f', '{{.Id}}', 'recreate-app-1'])).stdout.trim(), id1);
+    await c(['down', '-t', '1']);
+  });
+
   test('images, top, cp, wait and version act on the service containers', async () => {
     const c = app('tools', `services:\n  box:\n    image: busybox\n    command: sh -c 'echo inside > /tmp/f; sleep 3; exit 3'\n`);
     assert.equal((await c(['up', '-d'])).code, 0);

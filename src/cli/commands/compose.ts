@@ -50,11 +50,17 @@ export interface UpFlags {
   exitCodeFrom?: string;
   /** `--scale SERVICE=NUM`, over the file's scale/deploy.replicas. */
   scale?: string[];
+  forceRecreate?: boolean;
+  /** Commander's --no-recreate: false when given. */
+  recreate?: boolean;
+  /** Commander's --no-deps: false when given. */
+  deps?: boolean;
 }
 
 export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promise<number> {
   const p = load(g, services);
   const abort = !!f.abortOnContainerExit || f.exitCodeFrom !== undefined;
+  if (f.forceRecreate && f.recreate === false) throw new ExitError('--force-recreate and --no-recreate are incompatible', 1);
   if (abort && (f.detach || f.wait)) throw new ExitError('--abort-on-container-exit and --exit-code-from are incompatible with --detach and --wait', 1);
   if (f.exitCodeFrom !== undefined && !p.services[f.exitCodeFrom]) throw new ExitError(`no such service: ${f.exitCodeFrom}`, 1);
   for (const spec of f.scale ?? []) {
@@ -76,6 +82,8 @@ export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promi
       warn: (m) => process.stderr.write(`WARN[0000] ${m}\n`),
       build: buildService,
       alwaysBuild: !!f.build,
+      recreate: f.forceRecreate ? 'always' : f.recreate === false ? 'never' : 'changed',
+      noDeps: f.deps === false,
     }),
   );
   if (f.detach || f.wait) return 0;
