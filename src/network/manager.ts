@@ -449,6 +449,7 @@ export class NetworkManager {
   private hostsTable(net: NetworkConfig): HostsTable {
     const names: Record<string, string[]> = {};
     for (const s of this.states.values()) {
+      if (this.releasing.has(s.containerId)) continue;
       for (const a of s.attachments) {
         if (a.networkId !== net.Id || !a.result) continue;
         const ip = this.ipOf(a.result, a.ifName)?.ip;
@@ -710,18 +711,29 @@ export class NetworkManager {
    * meanwhile replays it from the endpoint record at its next start (reap).
    * Otherwise this is a plain detach.
    */
-  async release(containerId: string): Promise<void> {
+  async release(containerId: string, opts: { namespaceShared?: boolean } = {}): Promise<void> {
     const state = this.states.get(containerId);
     if (this.releasing.has(containerId)) return;
-    if (!state || state.attachments.some((a) => a.list.plugins.some((p) => p.type !== 'bridge'))) return this.detach(containerId, { containerGone: true });
+    // Synchronous, as before, when the DEL does more than return a dynamic lease: rules to remove
+    // (portmap, firewall), a static IP a new container may ask for at once, or a namespace other
+    // containers joined (their processes keep it, and the veth in it must go with its lease).
+    const plain = !state || opts.namespaceShared || state.attachments.some((a) => a.list.plugins.some((p) => p.type !== 'bridge') || a.capabilityArgs.ips !== undefined);
+    if (plain) return this.detach(containerId, { containerGone: !opts.namespaceShared });
     let unpinned!: () => void;
     const gone = new Promise<void>((resolve) => (unpinned = resolve));
     const p = this.mutex
       .run(`c:${containerId}`, async () => {
         try {
           await removeNetns(state.nsPath);
+        } catch (e) {
+          this.log(`unpinning the namespace of ${containerId.slice(0, 12)}: ${messageOf(e)}`);
         } finally {
           unpinned();
+        }
+        // The resolver stops answering with this container's names now, not after the DEL.
+        for (const a of state.attachments) {
+          const net = this.networks.get(a.networkId);
+          if (net) await this.writeHosts(net).catch(() => undefined);
         }
         await this.detachLocked(containerId, true);
       })

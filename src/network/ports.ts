@@ -68,7 +68,15 @@ export async function allocatePorts(requested: PortMapping[], inUse: ResolvedPor
       for (let port = p.hostPort; port <= p.hostPortEnd && !got; port++) {
         const cand: ResolvedPort = { hostIp: p.hostIp, hostPort: port, containerPort: p.containerPort, protocol: p.protocol };
         if (taken.some((t) => clash(t, cand))) continue;
-        if (await probe(p.hostIp ?? '', port, p.protocol).then(() => true, () => false)) got = cand;
+        try {
+          await probe(p.hostIp ?? '', port, p.protocol);
+          got = cand;
+        } catch (e) {
+          // Taken by a host process: try the next one; anything else (an address not on this host) is an error.
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'EADDRNOTAVAIL') throw new InvalidArgumentError(`failed to bind host port for ${p.hostIp}:${port}: cannot assign requested address`);
+          if (code !== 'EADDRINUSE' && code !== 'EACCES') throw e;
+        }
       }
       if (!got) throw new ConflictError(`Bind for ${p.hostIp || '0.0.0.0'}:${p.hostPort}-${p.hostPortEnd} failed: all ports in the range are allocated`);
       taken.push(got);

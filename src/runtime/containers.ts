@@ -388,7 +388,7 @@ export class ContainerManager {
     let early: NamespaceSpec | undefined;
     let namespaceReady!: () => void;
     const nsReady = new Promise<void>((resolve) => (namespaceReady = resolve));
-    const overlap = !Object.keys(c.rec.HostConfig.Sysctls ?? {}).some((k) => k.startsWith('net.'));
+    const overlap = !Object.keys(c.rec.HostConfig.Sysctls ?? {}).some((k) => k.replace(/\//g, '.').startsWith('net.'));
     const attaching = this.attachNetwork(
       c,
       overlap
@@ -414,7 +414,11 @@ export class ContainerManager {
     creating.catch(() => undefined); // awaited below, as attaching
     if (!net) {
       const [made, attached] = await Promise.allSettled([creating, attaching]);
-      if (attached.status === 'rejected') throw attached.reason;
+      if (attached.status === 'rejected') {
+        // conmon is up: wait for it and drop its exit file, or a retry would read that file as its own exit.
+        if (made.status === 'fulfilled') await this.takeDownWaitingRuntime(c).catch(() => undefined);
+        throw attached.reason;
+      }
       if (made.status === 'rejected') throw made.reason;
       net = attached.value;
       await this.writeEtcFiles(c, net);
@@ -425,6 +429,17 @@ export class ContainerManager {
     const pid = await creating;
     t('conmon+runc create');
     return pid;
+  }
+
+  /** Whether a running container joined this one's network namespace (`--network container:<this>`). */
+  private hasNetworkJoiners(c: Container): boolean {
+    for (const o of this.containers.values()) {
+      if (o === c || !o.state.Running) continue;
+      const j = joinedContainer(networkName(o.rec.HostConfig.NetworkMode));
+      if (j === undefined) continue;
+      if (j === c.rec.Name.slice(1) || (/^[0-9a-f]+$/.test(j) && c.rec.Id.startsWith(j))) return true;
+    }
+    return false;
   }
 
   /** conmon, which runs `runc create`: resolves with the container init's PID. */
@@ -844,7 +859,7 @@ export class ContainerManager {
       // runc's cleanup (cgroups, state dir), the unmount and the state write are independent.
       await Promise.all([
         this.runc.reap(c.rec.Id).catch(() => undefined),
-        this.networks.release(c.rec.Id).catch(() => undefined),
+        this.networks.release(c.rec.Id, { namespaceShared: this.hasNetworkJoiners(c) }).catch(() => undefined),
         this.unmountRootfs(c),
         this.unmountShm(c),
         this.save(c),

@@ -4,7 +4,7 @@
  * Every wrapper throws a SysError carrying errno and the syscall name.
  */
 import { constants as fsConstants, openSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
+import { endianness as osEndianness, constants as osConstants } from 'node:os';
 
 type KoffiFn = (...args: unknown[]) => number;
 interface Libc {
@@ -276,7 +276,9 @@ function interfaceUp(name: string): void {
     const ifr = Buffer.alloc(40); // struct ifreq: char ifr_name[16], then a union whose short ifr_flags is first
     ifr.write(name, 0, 15);
     check(c.ioctl(fd, SIOCGIFFLAGS, ifr), 'ioctl SIOCGIFFLAGS', name);
-    ifr.writeUInt16LE(ifr.readUInt16LE(16) | IFF_UP, 16);
+    // short ifr_flags, in the host's byte order.
+    if (osEndianness() === 'LE') ifr.writeUInt16LE(ifr.readUInt16LE(16) | IFF_UP, 16);
+    else ifr.writeUInt16BE(ifr.readUInt16BE(16) | IFF_UP, 16);
     check(c.ioctl(fd, SIOCSIFFLAGS, ifr), 'ioctl SIOCSIFFLAGS', name);
   } finally {
     c.close(fd);

@@ -74,14 +74,34 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
     const nets = new Set(readdirSync(`/proc/${pid}/task`).map((t) => execFileSync('readlink', [`/proc/${pid}/task/${t}/ns/net`], { encoding: 'utf8' }).trim()));
     assert.deepEqual([...nets], [execFileSync('readlink', ['/proc/self/ns/net'], { encoding: 'utf8' }).trim()]);
     // The CNI DEL of an exited container runs after its removal: a network removed right after still goes.
-    assert.equal((await e.berth(['network', 'create', 'brief'])).code, 0);
+    assert.equal((await e.berth(['network', 'create', '--subnet', '10.199.77.0/24', 'brief'])).code, 0);
     for (let i = 0; i < 3; i++) {
       const b = await e.berth(['run', '--rm', '--network', 'brief', 'busybox', 'true']);
+      assert.equal(b.code, 0, b.stderr);
+    }
+    // A static IP is free again as soon as its container is gone (that DEL is not deferred).
+    for (let i = 0; i < 3; i++) {
+      const b = await e.berth(['run', '--rm', '--network', 'brief', '--ip', '10.199.77.9', 'busybox', 'true']);
       assert.equal(b.code, 0, b.stderr);
     }
     const rm = await e.berth(['network', 'rm', 'brief']);
     assert.equal(rm.code, 0, rm.stderr);
     assert.ok(!existsSync(join(e.root, 'networks', 'ipam', 'brief')), 'the leases of a removed network are gone');
+  });
+
+  test('a container whose namespace another one joined takes its veth and lease along when it exits', async () => {
+    const donor = await e.berth(['run', '-d', '--name', 'donor', 'busybox', 'sleep', '2']);
+    assert.equal(donor.code, 0, donor.stderr);
+    const ip = (await e.berth(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'donor'])).stdout.trim();
+    const joiner = await e.berth(['run', '-d', '--name', 'joiner', '--network', 'container:donor', 'busybox', 'sleep', '60']);
+    assert.equal(joiner.code, 0, joiner.stderr);
+    try {
+      await eventually(async () => (await e.berth(['inspect', '-f', '{{.State.Status}}', 'donor'])).stdout.trim() === 'exited', 10_000);
+      // The joiner's processes keep the namespace: the DEL must run in it, or the veth would stay on the bridge with a freed IP.
+      await eventually(async () => !hostState(e).leases.includes(ip) && !(await e.berth(['exec', 'joiner', 'ip', '-o', 'addr'])).stdout.includes(ip), 10_000);
+    } finally {
+      await e.berth(['rm', '-f', 'joiner', 'donor']);
+    }
   });
 
   test('the default bridge gives an IP and a gateway; --network none has only lo', async () => {
