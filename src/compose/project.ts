@@ -118,6 +118,8 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
   // Each service starts as soon as its own dependencies allow, independent ones side by side
   // (as docker compose does); a failure stops what depends on it, and the up reports the first.
   const ids: Record<string, string[]> = {};
+  // Services whose containers this up replaced: a service in one's network namespace must follow.
+  const recreated = new Set<string>();
   const started = new Map<string, Promise<string[]>>();
   const conditions = new Map<string, Promise<void>>();
   const start = (name: string): Promise<string[]> => {
@@ -126,7 +128,11 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
       const s = p.services[name];
       run = (async () => {
         await Promise.all(Object.entries(s.dependsOn).filter(([dep]) => wanted.includes(dep)).map(([dep, d]) => optional(condition(dep, d.condition), dep, d.required, o.warn)));
-        ids[name] = await ensureScaled(api, p, s, existing, o.report, o.recreate ?? 'changed');
+        const target = s.networkMode?.startsWith('service:') ? s.networkMode.slice(8) : undefined;
+        const mode = target && recreated.has(target) && o.recreate !== 'never' ? 'always' : (o.recreate ?? 'changed');
+        ids[name] = await ensureScaled(api, p, s, existing, o.report, mode);
+        const before = replicasOf(existing, name).map((c) => c.Id);
+        if (ids[name].some((id) => !before.includes(id)) && before.length) recreated.add(name);
         return ids[name];
       })();
       started.set(name, run);

@@ -274,6 +274,13 @@ volumes:
       }
     }
     assert.match(out, /shared-ns/);
+    // The namespace's owner changes (a new command): the service in its namespace is recreated along.
+    const file = join(dirs[dirs.length - 1], 'compose.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('echo shared-ns', 'echo shared-ns-2'));
+    const again = await c(['up', '-d']);
+    assert.match(again.stderr, /sidecar-client-1 {2}Recreate/);
+    const ns2 = await Promise.all(['net', 'client'].map(async (svc) => (await c(['exec', '-T', svc, 'readlink', '/proc/self/ns/net'])).stdout.trim()));
+    assert.equal(ns2[0], ns2[1]);
     await c(['down', '-t', '1']);
   });
 
