@@ -96,6 +96,8 @@ export interface UpOptions {
   recreate?: Recreate;
   /** --no-deps: the named services only, not what they depend on. */
   noDeps?: boolean;
+  /** `compose create`: containers made (or recreated) but not started. */
+  noStart?: boolean;
 }
 
 export type Recreate = 'changed' | 'always' | 'never';
@@ -130,7 +132,7 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
         await Promise.all(Object.entries(s.dependsOn).filter(([dep]) => wanted.includes(dep)).map(([dep, d]) => optional(condition(dep, d.condition), dep, d.required, o.warn)));
         const target = s.networkMode?.startsWith('service:') ? s.networkMode.slice(8) : undefined;
         const mode = target && recreated.has(target) && o.recreate !== 'never' ? 'always' : (o.recreate ?? 'changed');
-        ids[name] = await ensureScaled(api, p, s, existing, o.report, mode);
+        ids[name] = await ensureScaled(api, p, s, existing, o.report, mode, !o.noStart);
         const before = replicasOf(existing, name).map((c) => c.Id);
         if (ids[name].some((id) => !before.includes(id)) && before.length) recreated.add(name);
         return ids[name];
@@ -163,9 +165,9 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
  * The service's replicas 1..scale created (or recreated) and started, in order; those
  * numbered above scale (a scale down) stopped and removed, as docker compose does.
  */
-async function ensureScaled(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report, recreate: Recreate): Promise<string[]> {
+async function ensureScaled(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report, recreate: Recreate, start = true): Promise<string[]> {
   const ids: string[] = [];
-  for (let n = 1; n <= s.scale; n++) ids.push(await ensureRunning(api, p, s, existing, report, n, recreate));
+  for (let n = 1; n <= s.scale; n++) ids.push(await ensureRunning(api, p, s, existing, report, n, recreate, start));
   for (const c of replicasOf(existing, s.name).filter((x) => Number(x.Labels[LABEL_NUMBER] ?? 1) > s.scale)) await removeContainer(api, c.Id, shortName(c), s.stopGracePeriod ?? 10, false, report);
   return ids;
 }
@@ -240,7 +242,7 @@ async function ensureVolume(api: EngineApi, p: ComposeProject, key: string, repo
 }
 
 /** Creates (or recreates, when its configuration changed) and starts one container (replica n) of a service. */
-async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report, n = 1, recreate: Recreate = 'changed'): Promise<string> {
+async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report, n = 1, recreate: Recreate = 'changed', start = true): Promise<string> {
   const name = containerName(p, s, n);
   const body = createBody(p, s, n);
   const hash = (body.Labels as Record<string, string>)[LABEL_HASH];
@@ -267,6 +269,7 @@ async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, 
     report('Container', name, 'Running');
     return id;
   }
+  if (!start) return id;
   report('Container', name, 'Starting');
   await api.call('POST', `/containers/${id}/start`);
   report('Container', name, 'Started');

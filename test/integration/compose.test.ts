@@ -319,7 +319,15 @@ volumes:
     assert.equal(w.stdout, '3\n');
     assert.equal(w.code, 3);
     assert.match((await c(['version', '--short'])).stdout, /^\d+\.\d+\.\d+\n$/);
-    await c(['down']);
+    // create makes without starting; scale starts replicas; stats lists the running ones.
+    const created = await c(['create', '--force-recreate']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match((await e.berth(['inspect', '-f', '{{.State.Status}}', 'tools-box-1'])).stdout, /created/);
+    const scaled = await c(['scale', 'box=2']);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    const st = await c(['stats', '--no-stream', '--format', '{{.Name}}']);
+    assert.equal(st.stdout.split('\n').filter(Boolean).sort().join(' '), 'tools-box-1 tools-box-2');
+    await c(['down', '-t', '1']);
   });
 
   test('down leaves orphans (services gone from the file) unless --remove-orphans', async () => {

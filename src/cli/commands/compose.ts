@@ -51,6 +51,8 @@ export interface UpFlags {
   /** `--scale SERVICE=NUM`, over the file's scale/deploy.replicas. */
   scale?: string[];
   forceRecreate?: boolean;
+  /** `compose create`: no start, no attach. */
+  noStart?: boolean;
   /** Commander's --no-recreate: false when given. */
   recreate?: boolean;
   /** Commander's --no-deps: false when given. */
@@ -84,9 +86,10 @@ export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promi
       alwaysBuild: !!f.build,
       recreate: f.forceRecreate ? 'always' : f.recreate === false ? 'never' : 'changed',
       noDeps: f.deps === false,
+      noStart: !!f.noStart,
     }),
   );
-  if (f.detach || f.wait) return 0;
+  if (f.detach || f.wait || f.noStart) return 0;
   // Attached: every container's output, prefixed, until all have stopped; Ctrl-C stops them,
   // and so does the first container to stop with --abort-on-container-exit (as docker compose).
   let interrupted = false;
@@ -519,4 +522,32 @@ export function version(f: { short?: boolean; format?: string }): void {
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_t, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('').trimEnd() + '\n').join('');
+}
+
+/** `compose stats`: `berth stats` over the project's (running, or all with -a) service containers. */
+export async function stats(services: string[], g: ProjectFlags, f: { all?: boolean; stream?: boolean; format?: string; trunc?: boolean }): Promise<number> {
+  const p = load(g, services);
+  const client = await connect();
+  const list = (await serviceContainers(client, p, services, !!f.all)).filter((c) => f.all || c.State === 'running');
+  if (!list.length) return 0;
+  const { stats: containerStats } = await import('./stats');
+  return containerStats(list.map(shortName), f);
+}
+
+/** `compose attach`: the service's (first, or --index) container's streams. */
+export async function attach(service: string, g: ProjectFlags, f: { index?: string; noStdin?: boolean }): Promise<number> {
+  const p = load(g, [service]);
+  const client = await connect();
+  const list = (await serviceContainers(client, p, [service], false)).filter((c) => c.State === 'running' && c.Labels[LABEL_ONEOFF] !== 'True');
+  const index = f.index ?? '1';
+  const c = list.find((x) => (x.Labels['com.docker.compose.container-number'] ?? '1') === index);
+  if (!c) throw new ExitError(`service "${service}" has no running container number ${index}`, 1);
+  const { attach: containerAttach } = await import('./container');
+  return containerAttach(c.Id, { noStdin: f.noStdin });
+}
+
+/** `compose scale SERVICE=NUM...`: `up -d --no-deps --scale` for those services. */
+export async function scale(specs: string[], g: ProjectFlags, f: { deps?: boolean }): Promise<number> {
+  const names = specs.map((s) => s.split('=')[0]!);
+  return up(names, g, { detach: true, scale: specs, deps: f.deps });
 }
