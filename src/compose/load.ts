@@ -11,7 +11,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseGoDuration } from '../build/config';
 import { ComposeError, interpolate, parseEnvFile } from './interpolate';
 import { validateCompose } from './schema';
-import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec, ResourceSpec, InjectedFile } from './model';
+import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec, ResourceSpec, InjectedFile, HostSettings } from './model';
 
 export { ComposeError } from './interpolate';
 
@@ -42,6 +42,7 @@ const SERVICE_KEYS = new Set([
   'healthcheck', 'restart', 'working_dir', 'user', 'hostname', 'container_name', 'labels', 'tty', 'stdin_open', 'init',
   'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose', 'build', 'profiles',
   'secrets', 'configs', 'deploy', 'scale', 'mem_limit', 'mem_reservation', 'cpus', 'pids_limit',
+  'pid', 'ipc', 'shm_size', 'sysctls', 'ulimits', 'security_opt', 'dns', 'dns_search', 'dns_opt', 'tmpfs', 'group_add', 'domainname',
 ]);
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
@@ -537,7 +538,14 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
     networks: networkMode ? {} : serviceNetworks(s.networks, at('networks'), networks, ctx.warnings),
     networkMode,
     // network_mode: service:<name> joins that service's namespace, so it must start first (as docker compose adds).
-    dependsOn: { ...(networkMode?.startsWith('service:') ? { [networkMode.slice(8)]: { condition: 'service_started' as const, required: true } } : {}), ...dependencies(s.depends_on, at('depends_on')) },
+    dependsOn: {
+      ...Object.fromEntries(
+        [networkMode, s.pid, s.ipc]
+          .filter((m): m is string => typeof m === 'string' && m.startsWith('service:'))
+          .map((m) => [m.slice(8), { condition: 'service_started' as const, required: true }]),
+      ),
+      ...dependencies(s.depends_on, at('depends_on')),
+    },
     healthcheck: s.healthcheck === undefined ? undefined : healthcheck(asObject(s.healthcheck, at('healthcheck')), at('healthcheck')),
     restart: s.restart === undefined ? undefined : restart(s.restart, at('restart')),
     workingDir: optStr(s.working_dir, at('working_dir')),
@@ -556,7 +564,40 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
     stopSignal: optStr(s.stop_signal, at('stop_signal')),
     stopGracePeriod: s.stop_grace_period === undefined ? undefined : Math.round(duration(s.stop_grace_period, at('stop_grace_period')) / 1e9),
     ...deployment(s, at, ctx),
+    host: hostSettings(s, at),
   };
+}
+
+/** Keys the engine takes as they are (HostConfig fields), checked here so errors name the key. */
+function hostSettings(s: Obj, at: (k: string) => string): HostSettings {
+  const joinable = (v: unknown, where: string, plain: string[]): string => {
+    const x = str(v, where);
+    if (!plain.includes(x) && !/^(service|container):.+/.test(x)) throw new ComposeError(`${where}: expected ${plain.join(', ')}, service:<name> or container:<name>, got "${x}"`);
+    return x;
+  };
+  const strings = (v: unknown, where: string) => (v === undefined || v === null ? undefined : typeof v === 'string' ? [v] : list(v, where));
+  const h: HostSettings = {
+    pid: s.pid === undefined || s.pid === null ? undefined : joinable(s.pid, at('pid'), ['host']),
+    ipc: s.ipc === undefined || s.ipc === null ? undefined : joinable(s.ipc, at('ipc'), ['host', 'none', 'private', 'shareable']),
+    shmSize: s.shm_size === undefined ? undefined : byteSize(s.shm_size, at('shm_size')),
+    sysctls: s.sysctls === undefined ? undefined : labels(s.sysctls, at('sysctls')),
+    ulimits: s.ulimits === undefined ? undefined : Object.entries(asObject(s.ulimits, at('ulimits'))).map(([name, v]) => {
+      if (typeof v === 'number' || typeof v === 'string') return { name, soft: count(v, `${at('ulimits')}.${name}`, -1), hard: count(v, `${at('ulimits')}.${name}`, -1) };
+      const o = asObject(v, `${at('ulimits')}.${name}`);
+      return { name, soft: count(o.soft, `${at('ulimits')}.${name}.soft`, -1), hard: count(o.hard, `${at('ulimits')}.${name}.hard`, -1) };
+    }),
+    securityOpt: strings(s.security_opt, at('security_opt')),
+    dns: strings(s.dns, at('dns')),
+    dnsSearch: strings(s.dns_search, at('dns_search')),
+    dnsOpt: strings(s.dns_opt, at('dns_opt')),
+    tmpfs: s.tmpfs === undefined ? undefined : Object.fromEntries((strings(s.tmpfs, at('tmpfs')) ?? []).map((t) => {
+      const i = t.indexOf(':');
+      return i < 0 ? [t, ''] : [t.slice(0, i), t.slice(i + 1)];
+    })),
+    groupAdd: s.group_add === undefined ? undefined : list(s.group_add, at('group_add'), true).map(String),
+    domainname: optStr(s.domainname, at('domainname')),
+  };
+  return Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined)) as HostSettings;
 }
 
 /** Replicas and resource limits: the service keys, then `deploy:` over them (what docker compose applies without Swarm). */

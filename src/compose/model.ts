@@ -78,12 +78,32 @@ export interface ServiceSpec {
   stopSignal?: string;
   /** Seconds. */
   stopGracePeriod?: number;
+  /** Engine settings passed through as docker compose does (pid, ipc, shm_size, sysctls, ulimits, security_opt, dns, tmpfs, group_add, domainname). */
+  host: HostSettings;
   /** Secrets and configs given as values (environment:, content:): written into the container before it starts. */
   injected: InjectedFile[];
   /** Containers to run: deploy.replicas or scale (default 1), `up --scale` over both. */
   scale: number;
   /** mem_limit, cpus, pids_limit, mem_reservation, or deploy.resources (which wins, as in docker compose). */
   resources: ResourceSpec;
+}
+
+export interface HostSettings {
+  /** host, or service:<name> / container:<name> (a service's is resolved to its container). */
+  pid?: string;
+  /** host, none, private, shareable, or service:<name> / container:<name>. */
+  ipc?: string;
+  shmSize?: number;
+  sysctls?: Record<string, string>;
+  ulimits?: Array<{ name: string; soft: number; hard: number }>;
+  securityOpt?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOpt?: string[];
+  /** Target → options ("size=64m,mode=1777"). */
+  tmpfs?: Record<string, string>;
+  groupAdd?: string[];
+  domainname?: string;
 }
 
 export interface InjectedFile {

@@ -130,8 +130,8 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
       const s = p.services[name];
       run = (async () => {
         await Promise.all(Object.entries(s.dependsOn).filter(([dep]) => wanted.includes(dep)).map(([dep, d]) => optional(condition(dep, d.condition), dep, d.required, o.warn)));
-        const target = s.networkMode?.startsWith('service:') ? s.networkMode.slice(8) : undefined;
-        const mode = target && recreated.has(target) && o.recreate !== 'never' ? 'always' : (o.recreate ?? 'changed');
+        const targets = [s.networkMode, s.host.pid, s.host.ipc].filter((m) => m?.startsWith('service:')).map((m) => m!.slice(8));
+        const mode = targets.some((t) => recreated.has(t)) && o.recreate !== 'never' ? 'always' : (o.recreate ?? 'changed');
         ids[name] = await ensureScaled(api, p, s, existing, o.report, mode, !o.noStart);
         const before = replicasOf(existing, name).map((c) => c.Id);
         if (ids[name].some((id) => !before.includes(id)) && before.length) recreated.add(name);
@@ -308,6 +308,7 @@ export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<str
     WorkingDir: s.workingDir ?? '',
     User: s.user ?? '',
     Hostname: s.hostname ?? '',
+    Domainname: s.host.domainname,
     Tty: s.tty,
     OpenStdin: s.stdinOpen,
     ExposedPorts: exposed,
@@ -339,6 +340,18 @@ export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<str
       CapAdd: s.capAdd,
       CapDrop: s.capDrop,
       ExtraHosts: s.extraHosts,
+      PidMode: joinMode(p, s.host.pid),
+      // A service others join by `ipc: service:<it>` must be shareable (the engine refuses private donors).
+      IpcMode: joinMode(p, s.host.ipc) ?? (Object.values(p.services).some((o) => o.host.ipc === `service:${s.name}`) ? 'shareable' : undefined),
+      ShmSize: s.host.shmSize,
+      Sysctls: s.host.sysctls,
+      Ulimits: s.host.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+      SecurityOpt: s.host.securityOpt,
+      Dns: s.host.dns,
+      DnsSearch: s.host.dnsSearch,
+      DnsOptions: s.host.dnsOpt,
+      Tmpfs: s.host.tmpfs,
+      GroupAdd: s.host.groupAdd,
       Memory: s.resources.memory,
       MemoryReservation: s.resources.memoryReservation,
       NanoCpus: s.resources.nanoCpus,
@@ -351,6 +364,11 @@ export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<str
   const hash = createHash('sha256').update(JSON.stringify(injected.length ? { body, networks: s.networks, injected } : { body, networks: s.networks })).digest('hex');
   (body.Labels as Record<string, string>)[LABEL_HASH] = hash;
   return body;
+}
+
+/** pid:/ipc: `service:<name>` as the engine takes it: `container:<that service's first container>`. */
+function joinMode(p: ComposeProject, mode: string | undefined): string | undefined {
+  return mode?.startsWith('service:') ? `container:${containerName(p, p.services[mode.slice(8)]!)}` : mode;
 }
 
 function colon(m: { source?: string; target: string }): boolean {

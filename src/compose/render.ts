@@ -52,6 +52,18 @@ function service(s: ServiceSpec): Obj {
     mem_reservation: s.resources.memoryReservation,
     cpus: s.resources.nanoCpus === undefined ? undefined : s.resources.nanoCpus / 1e9,
     pids_limit: s.resources.pidsLimit,
+    pid: s.host.pid,
+    ipc: s.host.ipc,
+    shm_size: s.host.shmSize,
+    sysctls: s.host.sysctls,
+    ulimits: s.host.ulimits ? Object.fromEntries(s.host.ulimits.map((u) => [u.name, { soft: u.soft, hard: u.hard }])) : undefined,
+    security_opt: s.host.securityOpt,
+    dns: s.host.dns,
+    dns_search: s.host.dnsSearch,
+    dns_opt: s.host.dnsOpt,
+    tmpfs: s.host.tmpfs ? Object.entries(s.host.tmpfs).map(([t, o]) => (o ? `${t}:${o}` : t)) : undefined,
+    group_add: s.host.groupAdd,
+    domainname: s.host.domainname,
   });
 }
 

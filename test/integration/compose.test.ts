@@ -284,6 +284,25 @@ volumes:
     await c(['down', '-t', '1']);
   });
 
+  test('pid/ipc service:, sysctls, ulimits, tmpfs, dns, shm_size and domainname reach the container', async () => {
+    const c = app(
+      'knobs',
+      `services:\n  main:\n    image: busybox\n    command: sleep 101\n    stop_grace_period: 1s\n  side:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n    pid: service:main\n    ipc: service:main\n    sysctls: { net.ipv4.ip_unprivileged_port_start: '80' }\n    ulimits: { nofile: { soft: 1000, hard: 2000 } }\n    tmpfs: [/scratch:size=1m]\n    dns: [192.0.2.53]\n    shm_size: 32m\n    domainname: example.org\n`,
+    );
+    const up = await c(['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    const r = await c(['exec', '-T', 'side', 'sh', '-c', 'ps -o args | grep -c "[s]leep 101"; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; for p in /proc/[0-9]*; do [ "$(tr "\\0" " " < $p/cmdline 2>/dev/null)" = "sleep 100 " ] && grep "open files" $p/limits; done | tr -s " " | cut -d" " -f4; grep -c " /scratch tmpfs" /proc/mounts; grep -c 192.0.2.53 /etc/resolv.conf; cat /proc/sys/kernel/domainname; readlink /proc/self/ns/ipc']);
+    assert.equal(r.code, 0, r.stderr);
+    // The service's own process (an exec'd one would show runc 1.1's raised soft limit instead).
+    const [seen, port, nofile, scratch, dns, domain, ipc] = r.stdout.trim().split('\n');
+    assert.deepEqual([seen, port, nofile, scratch, dns, domain], ['1', '80', '1000', '1', '1', 'example.org']);
+    assert.equal(ipc, (await c(['exec', '-T', 'main', 'readlink', '/proc/self/ns/ipc'])).stdout.trim());
+    // The service another joins by ipc: is made shareable, as the engine requires of a donor.
+    assert.equal((await e.berth(['inspect', '-f', '{{.HostConfig.IpcMode}}', 'knobs-main-1'])).stdout.trim(), 'shareable');
+    assert.equal((await e.berth(['inspect', '-f', '{{.HostConfig.ShmSize}}', 'knobs-side-1'])).stdout.trim(), String(32 * 1024 * 1024));
+    await c(['down', '-t', '1']);
+  });
+
   test('up --force-recreate, --no-recreate and --no-deps', async () => {
     const yaml = (cmd: string) => `services:\n  app:\n    image: busybox\n    command: ${cmd}\n    depends_on: [db]\n    stop_grace_period: 1s\n  db:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n`;
     const c = app('recreate', yaml('sleep 100'));
