@@ -42,7 +42,7 @@ const SERVICE_KEYS = new Set([
   'healthcheck', 'restart', 'working_dir', 'user', 'hostname', 'container_name', 'labels', 'tty', 'stdin_open', 'init',
   'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose', 'build', 'profiles',
   'secrets', 'configs', 'deploy', 'scale', 'mem_limit', 'mem_reservation', 'cpus', 'pids_limit',
-  'pid', 'ipc', 'shm_size', 'sysctls', 'ulimits', 'security_opt', 'dns', 'dns_search', 'dns_opt', 'tmpfs', 'group_add', 'domainname',
+  'pid', 'ipc', 'shm_size', 'sysctls', 'ulimits', 'security_opt', 'dns', 'dns_search', 'dns_opt', 'tmpfs', 'group_add', 'domainname', 'logging',
 ]);
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
@@ -564,8 +564,21 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
     stopSignal: optStr(s.stop_signal, at('stop_signal')),
     stopGracePeriod: s.stop_grace_period === undefined ? undefined : Math.round(duration(s.stop_grace_period, at('stop_grace_period')) / 1e9),
     ...deployment(s, at, ctx),
-    host: hostSettings(s, at),
+    host: { ...hostSettings(s, at), ...logging(s.logging, at('logging'), ctx) },
   };
+}
+
+/** `logging:`: the engine's file drivers with their rotation options; other drivers are reported and the default kept. */
+function logging(v: unknown, where: string, ctx: Ctx): Pick<HostSettings, 'logging'> {
+  if (v === undefined || v === null) return {};
+  const o = asObject(v, where);
+  const driver = o.driver === undefined ? 'json-file' : str(o.driver, `${where}.driver`);
+  if (!['json-file', 'local', 'k8s-file'].includes(driver)) {
+    ctx.warnings.push(`${where}.driver "${driver}" is not supported by berth compose; the container logs to a file`);
+    return {};
+  }
+  const options = o.options === undefined || o.options === null ? {} : Object.fromEntries(Object.entries(asObject(o.options, `${where}.options`)).map(([k, x]) => [k, str(x, `${where}.options.${k}`)]));
+  return { logging: { driver, options } };
 }
 
 /** Keys the engine takes as they are (HostConfig fields), checked here so errors name the key. */

@@ -104,6 +104,8 @@ export interface HostSettings {
   tmpfs?: Record<string, string>;
   groupAdd?: string[];
   domainname?: string;
+  /** `logging:` for the file drivers the engine has (json-file, local, k8s-file) and their max-size/max-file. */
+  logging?: { driver: string; options: Record<string, string> };
 }
 
 export interface InjectedFile {

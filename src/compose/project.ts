@@ -352,6 +352,7 @@ export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<str
       DnsOptions: s.host.dnsOpt,
       Tmpfs: s.host.tmpfs,
       GroupAdd: s.host.groupAdd,
+      LogConfig: s.host.logging ? { Type: s.host.logging.driver, Config: s.host.logging.options } : undefined,
       Memory: s.resources.memory,
       MemoryReservation: s.resources.memoryReservation,
       NanoCpus: s.resources.nanoCpus,

@@ -64,6 +64,7 @@ function service(s: ServiceSpec): Obj {
     tmpfs: s.host.tmpfs ? Object.entries(s.host.tmpfs).map(([t, o]) => (o ? `${t}:${o}` : t)) : undefined,
     group_add: s.host.groupAdd,
     domainname: s.host.domainname,
+    logging: s.host.logging ? { driver: s.host.logging.driver, options: s.host.logging.options } : undefined,
   });
 }
 

@@ -287,7 +287,7 @@ volumes:
   test('pid/ipc service:, sysctls, ulimits, tmpfs, dns, shm_size and domainname reach the container', async () => {
     const c = app(
       'knobs',
-      `services:\n  main:\n    image: busybox\n    command: sleep 101\n    stop_grace_period: 1s\n  side:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n    pid: service:main\n    ipc: service:main\n    sysctls: { net.ipv4.ip_unprivileged_port_start: '80' }\n    ulimits: { nofile: { soft: 1000, hard: 2000 } }\n    tmpfs: [/scratch:size=1m]\n    dns: [192.0.2.53]\n    shm_size: 32m\n    domainname: example.org\n`,
+      `services:\n  main:\n    image: busybox\n    command: sleep 101\n    stop_grace_period: 1s\n  side:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n    pid: service:main\n    ipc: service:main\n    sysctls: { net.ipv4.ip_unprivileged_port_start: '80' }\n    ulimits: { nofile: { soft: 1000, hard: 2000 } }\n    tmpfs: [/scratch:size=1m]\n    dns: [192.0.2.53]\n    shm_size: 32m\n    domainname: example.org\n    logging: { driver: json-file, options: { max-size: 1m, max-file: '2' } }\n`,
     );
     const up = await c(['up', '-d']);
     assert.equal(up.code, 0, up.stderr);
@@ -300,6 +300,7 @@ volumes:
     // The service another joins by ipc: is made shareable, as the engine requires of a donor.
     assert.equal((await e.berth(['inspect', '-f', '{{.HostConfig.IpcMode}}', 'knobs-main-1'])).stdout.trim(), 'shareable');
     assert.equal((await e.berth(['inspect', '-f', '{{.HostConfig.ShmSize}}', 'knobs-side-1'])).stdout.trim(), String(32 * 1024 * 1024));
+    assert.deepEqual(JSON.parse((await e.berth(['inspect', '-f', '{{json .HostConfig.LogConfig}}', 'knobs-side-1'])).stdout), { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
     await c(['down', '-t', '1']);
   });
 
