@@ -1,4 +1,5 @@
 /** Shared CLI helpers: errors and exit codes as the docker CLI has them, human sizes and times. */
+import { parseByteSize } from '../units';
 import { parseGoDuration } from '../build/config';
 import { ApiError } from './client';
 
@@ -104,10 +105,15 @@ export function filtersJson(filters: string[] | undefined): string | undefined {
 
 /** Parses Docker's byte-size flags (`512m`, `1g`, `100000`). */
 export function parseBytes(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(s.trim());
-  if (!m) throw new ExitError(`invalid size: '${s}'`, 125);
-  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as 'k'];
-  return Math.round(Number(m[1]) * mult);
+  const n = parseByteSize(s);
+  if (n === undefined) throw new ExitError(`invalid size: '${s}'`, 125);
+  return n;
+}
+
+/** Columns padded as the docker CLI's tabwriter does (three spaces between, none after the last). */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_t, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('').trimEnd() + '\n').join('');
 }
 
 export function out(s: string): void {

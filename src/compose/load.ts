@@ -6,6 +6,7 @@
  * ("services.web.ports[0]: …"). Keys Berth does not act on are kept as
  * warnings rather than errors: a file written for Docker still runs.
  */
+import { parseByteSize } from '../units';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseGoDuration } from '../build/config';
@@ -640,13 +641,12 @@ function deployment(s: Obj, at: (k: string) => string, ctx: Ctx): { scale: numbe
   return { scale, resources: Object.fromEntries(Object.entries(resources).filter(([, v]) => v !== undefined)) as ResourceSpec };
 }
 
-/** compose-spec byte values: an integer, or a number with b, k(b), m(b), g(b) (binary units, as Docker's). */
+/** compose-spec byte values: an integer, or a size with a unit (binary, as Docker's). */
 function byteSize(v: unknown, where: string): number {
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(str(v, where).trim());
-  if (!m) throw new ComposeError(`${where}: invalid size "${String(v)}"`);
-  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as 'k'];
-  return Math.round(Number(m[1]) * mult);
+  const n = parseByteSize(str(v, where));
+  if (n === undefined) throw new ComposeError(`${where}: invalid size "${String(v)}"`);
+  return n;
 }
 
 function cpus(v: unknown, where: string): number {

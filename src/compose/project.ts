@@ -68,11 +68,14 @@ export function containerName(p: ComposeProject, s: ServiceSpec, n = 1): string 
   return s.containerName ?? `${p.name}-${s.name}-${n}`;
 }
 
+/** A container's replica number (com.docker.compose.container-number, 1 when unlabelled). */
+export function replicaNumber(c: ContainerSummary): number {
+  return Number(c.Labels[LABEL_NUMBER] ?? 1);
+}
+
 /** A service's containers (not one-offs), by replica number. */
 function replicasOf(list: ContainerSummary[], service: string): ContainerSummary[] {
-  return list
-    .filter((c) => c.Labels[LABEL_SERVICE] === service && c.Labels[LABEL_ONEOFF] !== 'True')
-    .sort((a, b) => Number(a.Labels[LABEL_NUMBER] ?? 1) - Number(b.Labels[LABEL_NUMBER] ?? 1));
+  return list.filter((c) => c.Labels[LABEL_SERVICE] === service && c.Labels[LABEL_ONEOFF] !== 'True').sort((a, b) => replicaNumber(a) - replicaNumber(b));
 }
 
 /** The project's containers (all states), by label. */
@@ -168,7 +171,7 @@ export async function up(api: EngineApi, p: ComposeProject, o: UpOptions): Promi
 async function ensureScaled(api: EngineApi, p: ComposeProject, s: ServiceSpec, existing: ContainerSummary[], report: Report, recreate: Recreate, start = true): Promise<string[]> {
   const ids: string[] = [];
   for (let n = 1; n <= s.scale; n++) ids.push(await ensureRunning(api, p, s, existing, report, n, recreate, start));
-  for (const c of replicasOf(existing, s.name).filter((x) => Number(x.Labels[LABEL_NUMBER] ?? 1) > s.scale)) await removeContainer(api, c.Id, shortName(c), s.stopGracePeriod ?? 10, false, report);
+  for (const c of replicasOf(existing, s.name).filter((x) => replicaNumber(x) > s.scale)) await removeContainer(api, c.Id, shortName(c), s.stopGracePeriod ?? 10, false, report);
   return ids;
 }
 

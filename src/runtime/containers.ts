@@ -437,7 +437,11 @@ export class ContainerManager {
       if (o === c || !o.state.Running) continue;
       const j = joinedContainer(networkName(o.rec.HostConfig.NetworkMode));
       if (j === undefined) continue;
-      if (j === c.rec.Name.slice(1) || (/^[0-9a-f]+$/.test(j) && c.rec.Id.startsWith(j))) return true;
+      try {
+        if (this.get(j).rec.Id === c.rec.Id) return true;
+      } catch {
+        // its donor is gone or ambiguous: not this one
+      }
     }
     return false;
   }

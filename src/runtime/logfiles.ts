@@ -1,4 +1,5 @@
 /** Container log bounds and rotation (`--log-opt max-size=…,max-file=…`). */
+import { parseByteSize } from '../units';
 import { promises as fsp } from 'node:fs';
 import { InvalidArgumentError } from '../errors';
 import type { HostConfig } from './types';
@@ -18,10 +19,9 @@ export function logMaxFiles(hc: HostConfig): number {
 }
 
 export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new InvalidArgumentError(`invalid size: '${s}'`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Math.round(Number(m[1]) * mult);
+  const n = parseByteSize(s);
+  if (n === undefined) throw new InvalidArgumentError(`invalid size: '${s}'`);
+  return n;
 }
 
 /** Shifts ctr.log → ctr.log.1 → … keeping `files` files in all. */

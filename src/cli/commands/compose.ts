@@ -1,6 +1,6 @@
 /** `berth compose`: docker compose's up/down/ps/logs/config over the Engine API (src/compose). */
 import { connect, readBody, type Client } from '../client';
-import { ExitError, humanSize, out, since } from '../util';
+import { ExitError, humanSize, out, since, table } from '../util';
 import { BERTH_VERSION } from '../../config';
 import { ComposeError, loadProject, words } from '../../compose/load';
 import type { ComposeProject, ServiceSpec } from '../../compose/model';
@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, writeFileSy
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createBody, down as composeDown, ensureResources, imageExists, injectFiles, LABEL_ONEOFF, LABEL_SERVICE, projectContainers, shortName, up as composeUp, waitDependencies, type ContainerSummary, type Report } from '../../compose/project';
+import { createBody, down as composeDown, ensureResources, imageExists, injectFiles, LABEL_ONEOFF, LABEL_SERVICE, replicaNumber, projectContainers, shortName, up as composeUp, waitDependencies, type ContainerSummary, type Report } from '../../compose/project';
 
 export interface ProjectFlags {
   file?: string[];
@@ -147,6 +147,12 @@ async function buildService(s: ServiceSpec): Promise<void> {
   process.stderr.write(` Service ${s.name}  Built\n`);
 }
 
+/** The service container numbered `index` (a replica, not a one-off), or the lowest-numbered one. */
+function replica(list: ContainerSummary[], index?: string): ContainerSummary | undefined {
+  const own = list.filter((c) => c.Labels[LABEL_ONEOFF] !== 'True').sort((a, b) => replicaNumber(a) - replicaNumber(b));
+  return index === undefined ? own[0] : own.find((c) => String(replicaNumber(c)) === index);
+}
+
 /** The running (or any, with `all`) container of each named service; every service when none is named. */
 async function serviceContainers(client: Client, p: ComposeProject, services: string[], all = true): Promise<ContainerSummary[]> {
   for (const s of services) if (!p.services[s]) throw new ExitError(`no such service: ${s}`, 1);
@@ -157,9 +163,9 @@ async function serviceContainers(client: Client, p: ComposeProject, services: st
 export async function exec(service: string, command: string[], g: ProjectFlags, f: { detach?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string; privileged?: boolean; index?: string }): Promise<number> {
   const p = load(g, [service]);
   const client = await connect();
-  const running = (await serviceContainers(client, p, [service], false)).filter((x) => x.State === 'running' && x.Labels[LABEL_ONEOFF] !== 'True');
+  const running = (await serviceContainers(client, p, [service], false)).filter((x) => x.State === 'running');
   // --index picks a replica; without it, the first running one.
-  const c = f.index === undefined ? running.sort((a, b) => Number(a.Labels['com.docker.compose.container-number'] ?? 1) - Number(b.Labels['com.docker.compose.container-number'] ?? 1))[0] : running.find((x) => (x.Labels['com.docker.compose.container-number'] ?? '1') === f.index);
+  const c = replica(running, f.index);
   if (!c) throw new ExitError(f.index === undefined ? `service "${service}" is not running` : `service "${service}" has no running container number ${f.index}`, 1);
   const { exec: containerExec } = await import('./container');
   // docker compose exec: a TTY and stdin when we have a terminal, unless -T.
@@ -488,10 +494,8 @@ export async function cp(src: string, dest: string, g: ProjectFlags, f: { index?
   const svc = (from ?? to)!.container;
   const p = load(g, [svc]);
   const client = await connect();
-  const list = (await serviceContainers(client, p, [svc])).filter((c) => c.Labels[LABEL_ONEOFF] !== 'True');
-  const index = f.index ?? '1';
-  const c = list.find((x) => (x.Labels['com.docker.compose.container-number'] ?? '1') === index);
-  if (!c) throw new ExitError(`service "${svc}" has no container number ${index}`, 1);
+  const c = replica(await serviceContainers(client, p, [svc]), f.index ?? '1');
+  if (!c) throw new ExitError(`service "${svc}" has no container number ${f.index ?? '1'}`, 1);
   await containerCp(from ? `${c.Id}:${from.path}` : src, to ? `${c.Id}:${to.path}` : dest);
 }
 
@@ -518,12 +522,6 @@ export function version(f: { short?: boolean; format?: string }): void {
   out(f.short ? `${BERTH_VERSION}\n` : `Berth Compose version v${BERTH_VERSION}\n`);
 }
 
-/** Columns padded as the docker CLI's tabwriter does (three spaces between). */
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_t, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('').trimEnd() + '\n').join('');
-}
-
 /** `compose stats`: `berth stats` over the project's (running, or all with -a) service containers. */
 export async function stats(services: string[], g: ProjectFlags, f: { all?: boolean; stream?: boolean; format?: string; trunc?: boolean }): Promise<number> {
   const p = load(g, services);
@@ -538,10 +536,8 @@ export async function stats(services: string[], g: ProjectFlags, f: { all?: bool
 export async function attach(service: string, g: ProjectFlags, f: { index?: string; noStdin?: boolean }): Promise<number> {
   const p = load(g, [service]);
   const client = await connect();
-  const list = (await serviceContainers(client, p, [service], false)).filter((c) => c.State === 'running' && c.Labels[LABEL_ONEOFF] !== 'True');
-  const index = f.index ?? '1';
-  const c = list.find((x) => (x.Labels['com.docker.compose.container-number'] ?? '1') === index);
-  if (!c) throw new ExitError(`service "${service}" has no running container number ${index}`, 1);
+  const c = replica((await serviceContainers(client, p, [service], false)).filter((x) => x.State === 'running'), f.index ?? '1');
+  if (!c) throw new ExitError(`service "${service}" has no running container number ${f.index ?? '1'}`, 1);
   const { attach: containerAttach } = await import('./container');
   return containerAttach(c.Id, { noStdin: f.noStdin });
 }

@@ -4,7 +4,7 @@ import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
 import type { ContainerSummary } from '../../compose/project';
 import { renderFormat, renderOne } from '../format';
-import { eachName, ExitError, filtersJson, keyValues, out, parseBytes, parseDuration, runFailure, since } from '../util';
+import { eachName, ExitError, filtersJson, keyValues, out, parseBytes, parseDuration, runFailure, since, table } from '../util';
 
 export interface RunFlags {
   detach?: boolean;
@@ -595,9 +595,7 @@ export async function inspect(ids: string[], f: { format?: string; type?: string
 export async function top(id: string, psArgs: string[]): Promise<void> {
   const client = await connect();
   const r = await client.json<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${id}/top`, { query: { ps_args: psArgs.join(' ') || undefined } });
-  const rows = [r.Titles, ...r.Processes];
-  const widths = r.Titles.map((_t, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
-  out(rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] + 3))).join('').trimEnd() + '\n').join(''));
+  out(table([r.Titles, ...r.Processes]));
 }
 
 export async function port(id: string, which: string | undefined): Promise<number> {
