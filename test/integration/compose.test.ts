@@ -227,6 +227,9 @@ volumes:
     assert.equal(host, (await e.berth(['inspect', '-f', '{{.Config.Hostname}}', 'scaled-app-2'])).stdout.trim());
     assert.equal(mem, String(64 * 1024 * 1024));
     assert.equal(pids, '50');
+    const bad = await c(['up', '-d', '--scale', 'app=many']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /invalid --scale "app=many": expected SERVICE=NUM/);
     const down1 = await c(['up', '-d', '--scale', 'app=1']);
     assert.equal(down1.code, 0, down1.stderr);
     assert.notEqual((await e.berth(['inspect', 'scaled-app-2'])).code, 0, 'scaled down: the second replica is gone');

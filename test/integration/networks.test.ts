@@ -134,6 +134,13 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
       assert.ok(got > held && got <= held + 20, `port ${got} from ${held}-${held + 20}, past the held ${held}`);
       assert.equal(await eventually(() => httpGet(got).catch(() => undefined)), 'hello from web\n');
       assert.match((await e.berth(['inspect', '-f', '{{json .HostConfig.PortBindings}}', 'ranged'])).stdout, new RegExp(`"HostPort":"${held}-${held + 20}"`));
+      // A range written backwards, or on an address the host does not have: a clear error, nothing left running.
+      const backwards = await e.berth(['run', '--rm', '-p', `${held + 20}-${held}:80`, 'busybox', 'true']);
+      assert.notEqual(backwards.code, 0);
+      assert.match(backwards.stderr, /invalid port range/);
+      const noAddr = await e.berth(['run', '--rm', '-p', '192.0.2.77:41000-41005:80', 'busybox', 'true']);
+      assert.notEqual(noAddr.code, 0);
+      assert.match(noAddr.stderr, /cannot assign requested address/);
     } finally {
       holder.close();
       await e.berth(['rm', '-f', 'ranged']);
