@@ -10,7 +10,7 @@ import { Feed } from '../../src/registry/client/feed';
 
 async function gz(parts: Buffer[], parallel?: number): Promise<Buffer> {
   const out: Buffer[] = [];
-  for await (const c of parallelGzip((async function* () { yield* parts; })(), parallel)) out.push(c);
+  for await (const c of parallelGzip((async function* () { yield* parts; })(), parallel)) out.push(...c);
   return Buffer.concat(out);
 }
 

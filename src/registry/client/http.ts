@@ -14,7 +14,8 @@ const IDLE_TIMEOUT_MS = 300_000;
 /** A cancelled body up to this size is read to its end so the connection can be reused. */
 const DRAIN_LIMIT = 64 * 1024;
 
-export type RequestBody = Buffer | AsyncIterable<Uint8Array>;
+/** A streamed body yields chunks, or lists of pieces to be sent in one write (writev). */
+export type RequestBody = Buffer | AsyncIterable<Uint8Array | readonly Uint8Array[]>;
 
 export class ResponseHeaders {
   constructor(private readonly raw: IncomingMessage['headers']) {}
@@ -64,11 +65,19 @@ export function httpSend(method: string, url: URL, headers: Record<string, strin
 }
 
 /** Streams a request body with backpressure; stops early when the server has already answered. */
-async function pump(src: AsyncIterable<Uint8Array>, req: ClientRequest, answered: () => boolean): Promise<void> {
+async function pump(src: AsyncIterable<Uint8Array | readonly Uint8Array[]>, req: ClientRequest, answered: () => boolean): Promise<void> {
   try {
     for await (const chunk of src) {
       if (answered() || req.destroyed) return;
-      if (!req.write(chunk)) await drained(req);
+      let ok: boolean;
+      if (chunk instanceof Uint8Array) ok = req.write(chunk);
+      else {
+        req.cork();
+        ok = true;
+        for (const piece of chunk) ok = req.write(piece) && ok;
+        req.uncork();
+      }
+      if (!ok) await drained(req);
     }
     req.end();
   } catch (e) {

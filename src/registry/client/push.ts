@@ -126,11 +126,13 @@ async function pushLayer(t: RegistryTransport, repo: string, store: ImageStore, 
   }
   const hash = createHash('sha256');
   let size = 0;
-  async function* compressed(): AsyncGenerator<Buffer> {
-    for await (const c of parallelGzip(local())) {
-      hash.update(c);
-      size += c.length;
-      yield c;
+  async function* compressed(): AsyncGenerator<Buffer[]> {
+    for await (const pieces of parallelGzip(local())) {
+      for (const p of pieces) {
+        hash.update(p);
+        size += p.length;
+      }
+      yield pieces;
     }
     const actual = `sha256:${raw.digest('hex')}`;
     if (actual !== diffId) throw new InvalidArgumentError(`local layer ${diffId} is corrupt (hashes to ${actual}); remove and re-pull the image`);

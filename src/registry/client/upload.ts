@@ -79,10 +79,10 @@ export async function uploadBlob(t: RegistryTransport, repo: string, location: s
  * the stream is cut into PATCHes of that size with Content-Range; without,
  * it goes as one PATCH in chunked transfer encoding.
  */
-export async function uploadStream(t: RegistryTransport, repo: string, location: string, source: AsyncIterable<Buffer>, what: string, chunk?: number): Promise<string> {
+export async function uploadStream(t: RegistryTransport, repo: string, location: string, source: AsyncIterable<Buffer | readonly Buffer[]>, what: string, chunk?: number): Promise<string> {
   const scopes = [`repository:${repo}:pull,push`];
   const octet = { 'Content-Type': 'application/octet-stream' };
-  const patch = async (loc: string, body: Buffer | AsyncIterable<Buffer>, headers: Record<string, string>) => {
+  const patch = async (loc: string, body: Buffer | AsyncIterable<Buffer | readonly Buffer[]>, headers: Record<string, string>) => {
     const res = await t.request('PATCH', loc, { scopes, body, headers: { ...octet, ...headers } });
     await res.body?.cancel().catch(() => undefined);
     if (res.status !== 202) throw await registryError(res, `uploading ${what}`);
@@ -101,8 +101,8 @@ export async function uploadStream(t: RegistryTransport, repo: string, location:
     parts = [];
     len = 0;
   };
-  for await (const c of source) {
-    let rest = c;
+  const add = async (piece: Buffer) => {
+    let rest = piece;
     while (rest.length) {
       const take = Math.min(rest.length, chunk - len);
       parts.push(rest.subarray(0, take));
@@ -110,6 +110,9 @@ export async function uploadStream(t: RegistryTransport, repo: string, location:
       rest = rest.subarray(take);
       if (len === chunk) await flush();
     }
+  };
+  for await (const c of source) {
+    for (const piece of Buffer.isBuffer(c) ? [c] : c) await add(piece);
   }
   if (len) await flush();
   return loc;
