@@ -531,6 +531,29 @@ async function main() {
   log('serve');
   const loadgen = path.join(T, 'loadgen.mjs');
   fs.writeFileSync(loadgen, LOADGEN);
+  // wrk (C, epoll) when installed: the Node load generator copies every body chunk into fresh
+  // memory, and on this VM its page faults made it the bottleneck at 1 connection (~1 core
+  // receiving ~100 MiB/s), so ×1 measured the client, not the server.
+  const wrk = which('wrk');
+  results.loadGenerator = wrk ? `wrk (${ver(wrk, ['--version']).split('\n')[0]}), 1 thread` : 'node http client (bench/registry.mjs LOADGEN)';
+  log(`  load generator: ${results.loadGenerator}`);
+  const warm = wrk ? 1 : Math.min(0.5, opts.seconds / 2);
+  const measured = wrk ? Math.max(1, Math.round(opts.seconds)) : opts.seconds;
+  const loadPoint = async (url, c, accept) => {
+    if (!wrk) return JSON.parse((await sh(process.execPath, [loadgen, url, String(c), String(opts.seconds), String(warm), accept])).stdout);
+    // wrk takes whole seconds.
+    const args = ['-t1', `-c${c}`, '--timeout', '10s', '-H', `Accept: ${accept}`, url];
+    await sh(wrk, ['-d1s', ...args]);
+    const out = (await sh(wrk, [`-d${measured}s`, ...args])).stdout;
+    const num = (re) => Number(out.match(re)?.[1] ?? NaN);
+    const rps = num(/Requests\/sec:\s+([\d.]+)/);
+    const [, amount, unit] = out.match(/Transfer\/sec:\s+([\d.]+)([KMG]?B)/) ?? [];
+    const mbps = Number(amount) * ({ B: 1e-6, KB: 1024 / 1e6, MB: 1048576 / 1e6, GB: 1073741824 / 1e6 }[unit] ?? NaN);
+    const sock = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+    const errors = (num(/Non-2xx or 3xx responses: (\d+)/) || 0) + (sock ? sock.slice(1).reduce((a, x) => a + Number(x), 0) : 0);
+    if (!(rps >= 0)) throw new Error(`wrk printed no rate:\n${out}`);
+    return { rps, mbps, errors, cpuMs: null };
+  };
   const blob = randomBytes(1 << 20);
   const blobDigest = sha(blob);
   const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
@@ -557,8 +580,8 @@ async function main() {
         for (let rep = 0; rep < REPS; rep++) {
           for (const [name, srv] of servers) {
             const s0 = cpuOf(srv.proc.pid);
-            const r = JSON.parse((await sh(process.execPath, [loadgen, `http://${srv.host}${urlPath}`, String(c), String(opts.seconds), String(Math.min(0.5, opts.seconds / 2)), accept])).stdout);
-            const serverCpu = (cpuOf(srv.proc.pid) - s0) / ((opts.seconds + Math.min(0.5, opts.seconds / 2)) * 1000);
+            const r = await loadPoint(`http://${srv.host}${urlPath}`, c, accept);
+            const serverCpu = (cpuOf(srv.proc.pid) - s0) / ((measured + warm) * 1000);
             samples[name].push({ rps: r.rps, mbps: r.mbps, errors: r.errors, serverCpu, cpuMs: r.cpuMs });
           }
         }
@@ -620,6 +643,7 @@ function report(r, pushMB, pullMB) {
     lines.push(`| ${name === 'berth' ? 'berth registry serve' : 'docker-registry'} | ${cell('blob@1')} | ${cell('blob@16')} | ${cell('blob@64')} | ${cell('manifest@1')} | ${cell('manifest@16')} | ${cell('manifest@64')} |`);
   }
   lines.push(`| ref: distribution (issue 6, ×16) | | ${REF.distBlob16} | | | ${REF.distManifest16} | |`);
+  lines.push(`load generator: ${r.loadGenerator}`);
   const b = r.serve.berth ?? {};
   const d = r.serve.distribution ?? {};
   const serveOk = Object.keys(d).every((k) => (b[k]?.rps ?? 0) >= d[k].rps);
