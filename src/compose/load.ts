@@ -8,6 +8,7 @@
  */
 import { parseByteSize } from '../units';
 import { existsSync, readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseGoDuration } from '../build/config';
 import { ComposeError, interpolate, parseEnvFile } from './interpolate';
@@ -461,30 +462,49 @@ function fileMounts(v: unknown, kind: 'secrets' | 'configs', where: string, ctx:
 }
 
 function topNetworks(raw: unknown, ctx: Ctx): Record<string, NetworkSpec> {
-  const out: Record<string, NetworkSpec> = { default: { name: `${ctx.project}_default`, external: false, internal: false } };
+  const out: Record<string, NetworkSpec> = { default: { name: `${ctx.project}_default`, external: false, internal: false, labels: {}, options: {} } };
   for (const [key, v] of Object.entries(raw === undefined || raw === null ? {} : asObject(raw, 'networks'))) {
-    const n = v === null ? {} : asObject(v, `networks.${key}`);
-    for (const k of Object.keys(n)) if (!k.startsWith('x-') && !['name', 'external', 'internal', 'driver'].includes(k)) ctx.warnings.push(`networks.${key}.${k} is not supported by berth compose and is ignored`);
-    const external = bool(n.external, `networks.${key}.external`);
-    const driver = n.driver === undefined ? undefined : str(n.driver, `networks.${key}.driver`);
-    if (driver && driver !== 'bridge') throw new ComposeError(`networks.${key}.driver: only "bridge" networks are supported, got "${driver}"`);
+    const at = `networks.${key}`;
+    const n = v === null ? {} : asObject(v, at);
+    for (const k of Object.keys(n)) if (!k.startsWith('x-') && !['name', 'external', 'internal', 'driver', 'labels', 'driver_opts', 'ipam'].includes(k)) ctx.warnings.push(`${at}.${k} is not supported by berth compose and is ignored`);
+    const external = bool(n.external, `${at}.external`);
+    const driver = n.driver === undefined ? undefined : str(n.driver, `${at}.driver`);
+    if (driver && driver !== 'bridge') throw new ComposeError(`${at}.driver: only "bridge" networks are supported, got "${driver}"`);
     out[key] = {
-      name: n.name !== undefined ? str(n.name, `networks.${key}.name`) : external ? key : `${ctx.project}_${key}`,
+      name: n.name !== undefined ? str(n.name, `${at}.name`) : external ? key : `${ctx.project}_${key}`,
       external,
-      internal: bool(n.internal, `networks.${key}.internal`),
+      internal: bool(n.internal, `${at}.internal`),
       ...(driver ? { driver } : {}),
+      labels: labels(n.labels, `${at}.labels`),
+      options: labels(n.driver_opts, `${at}.driver_opts`),
+      ...ipam(n.ipam, `${at}.ipam`, ctx),
     };
   }
   return out;
 }
 
+/** `ipam:` of a network: the default driver and one IPv4 pool (subnet, gateway), as Berth's bridges take. */
+function ipam(v: unknown, where: string, ctx: Ctx): Pick<NetworkSpec, 'subnet' | 'gateway'> {
+  if (v === undefined || v === null) return {};
+  const o = asObject(v, where);
+  if (o.driver !== undefined && str(o.driver, `${where}.driver`) !== 'default') throw new ComposeError(`${where}.driver: only the "default" IPAM driver is supported`);
+  const config = o.config === undefined || o.config === null ? [] : Array.isArray(o.config) ? o.config : [o.config];
+  if (config.length > 1) ctx.warnings.push(`${where}.config: only the first pool is used`);
+  if (!config.length) return {};
+  const c = asObject(config[0], `${where}.config[0]`);
+  for (const k of Object.keys(c)) if (!['subnet', 'gateway'].includes(k)) ctx.warnings.push(`${where}.config[0].${k} is not supported by berth compose and is ignored`);
+  return { ...(c.subnet !== undefined ? { subnet: str(c.subnet, `${where}.config[0].subnet`) } : {}), ...(c.gateway !== undefined ? { gateway: str(c.gateway, `${where}.config[0].gateway`) } : {}) };
+}
+
 function topVolumes(raw: unknown, ctx: Ctx): Record<string, VolumeSpec> {
   const out: Record<string, VolumeSpec> = {};
   for (const [key, v] of Object.entries(raw === undefined || raw === null ? {} : asObject(raw, 'volumes'))) {
-    const n = v === null ? {} : asObject(v, `volumes.${key}`);
-    for (const k of Object.keys(n)) if (!k.startsWith('x-') && !['name', 'external'].includes(k)) ctx.warnings.push(`volumes.${key}.${k} is not supported by berth compose and is ignored`);
-    const external = bool(n.external, `volumes.${key}.external`);
-    out[key] = { name: n.name !== undefined ? str(n.name, `volumes.${key}.name`) : external ? key : `${ctx.project}_${key}`, external };
+    const at = `volumes.${key}`;
+    const n = v === null ? {} : asObject(v, at);
+    for (const k of Object.keys(n)) if (!k.startsWith('x-') && !['name', 'external', 'driver', 'driver_opts', 'labels'].includes(k)) ctx.warnings.push(`${at}.${k} is not supported by berth compose and is ignored`);
+    if (n.driver !== undefined && str(n.driver, `${at}.driver`) !== 'local') throw new ComposeError(`${at}.driver: only the "local" volume driver is supported, got "${str(n.driver, `${at}.driver`)}"`);
+    const external = bool(n.external, `${at}.external`);
+    out[key] = { name: n.name !== undefined ? str(n.name, `${at}.name`) : external ? key : `${ctx.project}_${key}`, external, labels: labels(n.labels, `${at}.labels`), options: labels(n.driver_opts, `${at}.driver_opts`) };
   }
   return out;
 }
@@ -536,7 +556,7 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
     }),
     volumes: [...(s.volumes === undefined ? [] : list(s.volumes, at('volumes'), true).map((v, i) => mount(v, `${at('volumes')}[${i}]`, ctx, volumes))), ...secrets.mounts, ...configs.mounts],
     injected: [...secrets.injected, ...configs.injected],
-    networks: networkMode ? {} : serviceNetworks(s.networks, at('networks'), networks, ctx.warnings),
+    ...(networkMode ? { networks: {} } : serviceNetworks(s.networks, at('networks'), networks, ctx.warnings)),
     networkMode,
     // network_mode: service:<name> joins that service's namespace, so it must start first (as docker compose adds).
     dependsOn: {
@@ -819,18 +839,24 @@ function mount(v: unknown, where: string, ctx: Ctx, volumes: Record<string, Volu
   return m;
 }
 
-function serviceNetworks(v: unknown, where: string, networks: Record<string, NetworkSpec>, warnings: string[]): Record<string, string[]> {
+function serviceNetworks(v: unknown, where: string, networks: Record<string, NetworkSpec>, warnings: string[]): Pick<ServiceSpec, 'networks' | 'addresses'> {
   const out: Record<string, string[]> = {};
-  if (v === undefined || v === null) return { default: [] };
+  const addresses: Record<string, string> = {};
+  if (v === undefined || v === null) return { networks: { default: [] } };
   const entries: Array<[string, unknown]> = Array.isArray(v) ? v.map((n, i) => [str(n, `${where}[${i}]`), null]) : Object.entries(asObject(v, where));
   for (const [n, cfg] of entries) {
     if (!networks[n]) throw new ComposeError(`${where}: service refers to undefined network ${n}`);
     const c = cfg === null || cfg === undefined ? {} : asObject(cfg, `${where}.${n}`);
-    for (const k of Object.keys(c)) if (k !== 'aliases' && !k.startsWith('x-')) warnings.push(`${where}.${n}.${k} is not supported by berth compose and is ignored`);
+    for (const k of Object.keys(c)) if (k !== 'aliases' && k !== 'ipv4_address' && !k.startsWith('x-')) warnings.push(`${where}.${n}.${k} is not supported by berth compose and is ignored`);
     const aliases = c.aliases;
     out[n] = aliases === undefined || aliases === null ? [] : list(aliases, `${where}.${n}.aliases`);
+    if (c.ipv4_address !== undefined && c.ipv4_address !== null) {
+      const ip = str(c.ipv4_address, `${where}.${n}.ipv4_address`);
+      if (!isIPv4(ip)) throw new ComposeError(`${where}.${n}.ipv4_address: "${ip}" is not an IPv4 address`);
+      addresses[n] = ip;
+    }
   }
-  return out;
+  return Object.keys(addresses).length ? { networks: out, addresses } : { networks: out };
 }
 
 const CONDITIONS = new Set<DependencyCondition>(['service_started', 'service_healthy', 'service_completed_successfully']);

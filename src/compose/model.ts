@@ -57,6 +57,8 @@ export interface ServiceSpec {
   volumes: MountSpec[];
   /** Project network key → aliases on it (the service name is always one). */
   networks: Record<string, string[]>;
+  /** `networks.<key>.ipv4_address`: a fixed address on that network. */
+  addresses?: Record<string, string>;
   /** 'none' or 'host' instead of project networks. */
   networkMode?: string;
   dependsOn: Record<string, Dependency>;
@@ -132,11 +134,20 @@ export interface NetworkSpec {
   external: boolean;
   internal: boolean;
   driver?: string;
+  labels: Record<string, string>;
+  /** `driver_opts`: the bridge driver's options (com.docker.network.bridge.name, ...). */
+  options: Record<string, string>;
+  /** `ipam.config[0]`. */
+  subnet?: string;
+  gateway?: string;
 }
 
 export interface VolumeSpec {
   name: string;
   external: boolean;
+  labels: Record<string, string>;
+  /** `driver_opts`: the local driver's type/device/o (and uid/gid/mode). */
+  options: Record<string, string>;
 }
 
 export interface ComposeProject {

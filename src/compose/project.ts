@@ -225,7 +225,8 @@ async function ensureNetwork(api: EngineApi, p: ComposeProject, key: string, rep
   );
   if (found) return;
   if (n.external) throw new ComposeError(`network ${n.name} declared as external, but could not be found`);
-  await api.json('POST', '/networks/create', { body: { Name: n.name, Driver: 'bridge', Internal: n.internal, Labels: { [LABEL_PROJECT]: p.name, [LABEL_NETWORK]: key } } });
+  const pool = n.subnet || n.gateway ? { IPAM: { Driver: 'default', Config: [{ Subnet: n.subnet, Gateway: n.gateway }] } } : {};
+  await api.json('POST', '/networks/create', { body: { Name: n.name, Driver: 'bridge', Internal: n.internal, Options: n.options, ...pool, Labels: { ...n.labels, [LABEL_PROJECT]: p.name, [LABEL_NETWORK]: key } } });
   report('Network', n.name, 'Created');
 }
 
@@ -240,7 +241,7 @@ async function ensureVolume(api: EngineApi, p: ComposeProject, key: string, repo
   );
   if (found) return;
   if (v.external) throw new ComposeError(`external volume "${v.name}" not found`);
-  await api.json('POST', '/volumes/create', { body: { Name: v.name, Labels: { [LABEL_PROJECT]: p.name, [LABEL_VOLUME]: key } } });
+  await api.json('POST', '/volumes/create', { body: { Name: v.name, Driver: 'local', DriverOpts: v.options, Labels: { ...v.labels, [LABEL_PROJECT]: p.name, [LABEL_VOLUME]: key } } });
   report('Volume', v.name, 'Created');
 }
 
@@ -266,7 +267,7 @@ async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, 
     await injectFiles(api, id, s);
     // Further networks join after create, as docker compose does.
     for (const key of Object.keys(s.networks).slice(1))
-      await api.call('POST', `/networks/${encodeURIComponent(p.networks[key].name)}/connect`, { body: { Container: id, EndpointConfig: { Aliases: [s.name, ...s.networks[key]] } } });
+      await api.call('POST', `/networks/${encodeURIComponent(p.networks[key].name)}/connect`, { body: { Container: id, EndpointConfig: endpoint(s, key) } });
     report('Container', name, 'Created');
   } else if (current?.State === 'running') {
     report('Container', name, 'Running');
@@ -290,6 +291,12 @@ export async function injectFiles(api: EngineApi, id: string, s: ServiceSpec): P
 }
 
 /** The Engine API create body for a service; its hash label detects configuration changes. */
+/** A service's endpoint on one project network: the service name and its aliases, and its fixed address if any. */
+function endpoint(s: ServiceSpec, key: string): { Aliases: string[]; IPAMConfig?: { IPv4Address: string } } {
+  const ip = s.addresses?.[key];
+  return { Aliases: [s.name, ...s.networks[key]], ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}) };
+}
+
 export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<string, unknown> {
   const nets = Object.keys(s.networks);
   const first = nets[0];
@@ -361,11 +368,12 @@ export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<str
       NanoCpus: s.resources.nanoCpus,
       PidsLimit: s.resources.pidsLimit,
     },
-    NetworkingConfig: first ? { EndpointsConfig: { [p.networks[first].name]: { Aliases: [s.name, ...s.networks[first]] } } } : undefined,
+    NetworkingConfig: first ? { EndpointsConfig: { [p.networks[first].name]: endpoint(s, first) } } : undefined,
   };
   // Injected values count by digest: a changed secret recreates, and no value lands in a label.
   const injected = s.injected.map((f) => ({ ...f, content: createHash('sha256').update(f.content).digest('hex') }));
-  const hash = createHash('sha256').update(JSON.stringify(injected.length ? { body, networks: s.networks, injected } : { body, networks: s.networks })).digest('hex');
+  const wiring = s.addresses ? { networks: s.networks, addresses: s.addresses } : { networks: s.networks };
+  const hash = createHash('sha256').update(JSON.stringify(injected.length ? { body, ...wiring, injected } : { body, ...wiring })).digest('hex');
   (body.Labels as Record<string, string>)[LABEL_HASH] = hash;
   return body;
 }

@@ -27,6 +27,52 @@ export interface VolumeRecord {
 
 export const VOLUME_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
+/** Owner and mode asked for a volume's root directory. */
+export interface VolumeOwner {
+  uid?: number;
+  gid?: number;
+  mode?: number;
+}
+
+const MAX_ID = 0xfffffffe;
+
+/**
+ * `-o uid=1000 -o gid=1000 -o mode=0750`, or Podman's `-o o=uid=1000,gid=1000`
+ * on a plain volume: who owns its root, so a non-root container can write to
+ * a fresh volume (moby#21259, compose#3270). A volume over a device (type=,
+ * device=) takes these in `o` from the filesystem itself (tmpfs uid=...).
+ */
+export function volumeOwner(options: Record<string, string>): VolumeOwner {
+  const device = !!(options.type || options.device);
+  const fromO: Record<string, string> = {};
+  for (const kv of device ? [] : (options.o ?? '').split(',').filter(Boolean)) {
+    const eq = kv.indexOf('=');
+    const k = eq < 0 ? kv : kv.slice(0, eq);
+    if (eq < 0 || !['uid', 'gid', 'mode'].includes(k)) throw new InvalidArgumentError(`invalid option o=${options.o}: without type= or device=, o takes only uid=, gid= and mode=`);
+    fromO[k] = kv.slice(eq + 1);
+  }
+  const raw = { uid: options.uid ?? fromO.uid, gid: options.gid ?? fromO.gid, mode: options.mode ?? fromO.mode };
+  if (device && (options.uid || options.gid || options.mode)) throw new InvalidArgumentError('uid, gid and mode apply to a plain volume; for a device volume give them in o= (e.g. o=uid=1000,gid=1000 for tmpfs)');
+  const owner: VolumeOwner = {};
+  for (const k of ['uid', 'gid'] as const) {
+    const v = raw[k];
+    if (v === undefined) continue;
+    if (!/^\d+$/.test(v) || Number(v) > MAX_ID) throw new InvalidArgumentError(`invalid ${k} "${v}": want a number from 0 to ${MAX_ID}`);
+    owner[k] = Number(v);
+  }
+  if (raw.mode !== undefined) {
+    if (!/^[0-7]{1,4}$/.test(raw.mode)) throw new InvalidArgumentError(`invalid mode "${raw.mode}": want octal permissions such as 0755`);
+    owner.mode = parseInt(raw.mode, 8);
+  }
+  return owner;
+}
+
+/** Applies an owner/mode to a volume's root (ownership first: chown clears setgid/setuid bits). */
+export async function applyVolumeOwner(dir: string, o: VolumeOwner): Promise<void> {
+  if (o.uid !== undefined || o.gid !== undefined) await fsp.chown(dir, o.uid ?? -1, o.gid ?? -1);
+  if (o.mode !== undefined) await fsp.chmod(dir, o.mode);
+}
+
 function isMountPoint(path: string): boolean {
   try {
     return readFileSync('/proc/self/mountinfo', 'utf8')
@@ -75,7 +121,8 @@ export class VolumeStore {
     const name = o.name || randomBytes(32).toString('hex');
     if (!VOLUME_NAME_RE.test(name))
       throw new InvalidArgumentError(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
-    for (const k of Object.keys(o.options ?? {})) if (!['type', 'device', 'o', 'size'].includes(k)) throw new InvalidArgumentError(`invalid option: "${k}"`);
+    for (const k of Object.keys(o.options ?? {})) if (!['type', 'device', 'o', 'size', 'uid', 'gid', 'mode'].includes(k)) throw new InvalidArgumentError(`invalid option: "${k}"`);
+    const owner = volumeOwner(o.options ?? {});
     return this.lock.run(name, async () => {
       const existing = this.volumes.get(name);
       if (existing) return existing;
@@ -93,6 +140,7 @@ export class VolumeStore {
       };
       await fsp.mkdir(dir, { mode: 0o700 });
       await fsp.mkdir(rec.Mountpoint, { mode: 0o755 });
+      await applyVolumeOwner(rec.Mountpoint, owner);
       await atomicWriteJson(join(dir, 'volume.json'), rec);
       this.volumes.set(name, rec);
       return rec;

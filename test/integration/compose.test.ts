@@ -326,6 +326,42 @@ volumes:
     await c(['down', '-t', '1']);
   });
 
+  test('volume driver_opts and labels, network ipam, labels, driver_opts and ipv4_address reach the engine', async () => {
+    // A /24 inside this engine's own subnet pool: no other engine on the host hands it out.
+    const subnet = e.subnetPool.replace(/\.0\.0\/16$/, '.77.0/24');
+    const gateway = subnet.replace(/0\/24$/, '1');
+    const fixed = subnet.replace(/0\/24$/, '50');
+    const c = app(
+      'drvopts',
+      `services:\n  box:\n    image: busybox\n    command: sleep 100\n    stop_grace_period: 1s\n    user: '1000:1000'\n    volumes: [scratch:/s, owned:/o]\n    networks: { back: { ipv4_address: ${fixed} } }\nvolumes:\n  scratch:\n    driver: local\n    driver_opts: { type: tmpfs, device: tmpfs, o: 'size=2m' }\n    labels: { tier: cache }\n  owned:\n    driver_opts: { uid: 1000, gid: 1000 }\nnetworks:\n  back:\n    labels: [tier=back]\n    driver_opts: { com.docker.network.bridge.name: br-drvopts${subnet.split('.')[1]} }\n    ipam:\n      config:\n        - subnet: ${subnet}\n          gateway: ${gateway}\n`,
+    );
+    const up = await c(['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    const r = await c(['exec', '-T', 'box', 'sh', '-c', 'grep " /s " /proc/mounts | cut -d" " -f3,4; touch /o/mine && echo wrote; ip -4 -o addr show eth0 | tr -s " " | cut -d" " -f4; ip route | grep default | cut -d" " -f3']);
+    assert.equal(r.code, 0, r.stderr);
+    const [mnt, wrote, addr, gw] = r.stdout.trim().split('\n');
+    assert.match(mnt, /^tmpfs rw,.*size=2048k/);
+    assert.equal(wrote, 'wrote');
+    assert.equal(addr, `${fixed}/24`);
+    assert.equal(gw, gateway);
+    assert.equal((await e.berth(['volume', 'inspect', '-f', '{{.Labels.tier}} {{.Options.type}}', 'drvopts_scratch'])).stdout.trim(), 'cache tmpfs');
+    const net = JSON.parse((await e.berth(['network', 'inspect', 'drvopts_back'])).stdout)[0];
+    assert.equal(net.Labels.tier, 'back');
+    assert.equal(net.IPAM.Config[0].Subnet, subnet);
+    assert.equal(net.Options['com.docker.network.bridge.name'], `br-drvopts${subnet.split('.')[1]}`);
+    await c(['down', '-t', '1', '-v']);
+    const bad = app('badvol', `services:
+  a:
+    image: busybox
+volumes:
+  v:
+    driver: nfs-plugin
+`);
+    const r2 = await bad(['up', '-d']);
+    assert.notEqual(r2.code, 0);
+    assert.match(r2.stderr, /volumes\.v\.driver: only the "local" volume driver is supported/);
+  });
+
   test('images, top, cp, wait and version act on the service containers', async () => {
     const c = app('tools', `services:\n  box:\n    image: busybox\n    command: sh -c 'echo inside > /tmp/f; sleep 3; exit 3'\n`);
     assert.equal((await c(['up', '-d'])).code, 0);

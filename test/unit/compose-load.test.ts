@@ -438,7 +438,12 @@ test('docker compose volume modes and ignored keys: cached/delegated accepted, u
     ].join('\n'),
   );
   assert.deepEqual(p.services.a.volumes.map((m) => [m.target, m.readOnly]), [['/src', false], ['/out', true]]);
-  for (const re of [/`version` is obsolete/, /networks\.n\.ipam is not supported/, /volumes\.data\.driver_opts is not supported/, /services\.a\.networks\.n\.ipv4_address is not supported/]) assert.ok(p.warnings.some((w) => re.test(w)), String(re));
+  for (const re of [/`version` is obsolete/]) assert.ok(p.warnings.some((w) => re.test(w)), String(re));
+  // Supported now: ipam, driver_opts, ipv4_address.
+  assert.deepEqual(p.warnings.filter((w) => /ipam|driver_opts|ipv4_address/.test(w)), []);
+  assert.equal(p.networks.n.subnet, '10.5.0.0/16');
+  assert.deepEqual(p.volumes.data.options, { type: 'none', o: 'bind', device: '/srv' });
+  assert.deepEqual(p.services.a.addresses, { n: '10.5.0.5' });
 });
 
 test('kube: an IPv6 extra host keeps its address', () => {
