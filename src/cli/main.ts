@@ -156,6 +156,8 @@ async function main(all = false): Promise<number> {
     .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
     .option('--pids-limit <n>', 'Tune container pids limit (set -1 for unlimited)')
     .option('--restart <policy>', 'Restart policy to apply when a container exits')
+    .option('--publish-add <spec>', 'Publish a port, also on a running container ([ip:][hostPort:]containerPort[/proto])', collect)
+    .option('--publish-rm <spec>', 'Unpublish a port: a container port (80/tcp) or one mapping (8080:80)', collect)
     .description('Update configuration of one or more containers')
     .action((ids: string[], o) => set(C().then((m) => m.update(ids, o))));
   top('rename').argument('<container>').argument('<new-name>').description('Rename a container').action((a: string, b: string) => set(C().then((m) => m.rename(a, b))));

@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { ConflictError, ForbiddenError, InternalError, InvalidArgumentError, NotFoundError, messageOf } from '../errors';
 import { atomicWriteJson, KeyedMutex } from '../sys/fsutil';
 import { execFile } from '../sys/exec';
-import { addNetworkList, CniError, CNI_VERSION, delNetworkList, type CniResult, type NetConfList, type PluginConf } from './cni';
+import { addNetworkList, CniError, CNI_VERSION, delNetworkList, execPlugin, pluginStdin, type CniResult, type NetConfList, type PluginConf } from './cni';
 import { contains, formatCidr, ipToInt, isReserved, nthHost, overlaps, parseCidr, type Cidr } from './ipnet';
 import { createNetns, removeNetns } from './netns';
 import { chainPolicy, deleteEmptyChains, deleteRulesWhere, ensureRule, hasComment, iptables, listRules, deleteRule } from './iptables';
@@ -659,6 +659,46 @@ export class NetworkManager {
         throw mapCniError(e);
       }
       return this.endpointInfo(net, state.attachments.find((a) => a.networkId === net.Id)!);
+    });
+  }
+
+  /**
+   * Changes a running container's published ports in place (moby#21282, the
+   * "add a port without recreating" request): the portmap plugin alone is run
+   * DEL with the old mappings and ADD with the new ones, chained on the
+   * primary endpoint's recorded result; the interface and its address stay.
+   * New host ports are claimed as at attach (conflicts refused); if the ADD
+   * fails, the old mappings are put back.
+   */
+  async updatePorts(containerId: string, ports: PortMapping[]): Promise<ResolvedPort[]> {
+    return this.mutex.run(`c:${containerId}`, async () => {
+      const state = this.states.get(containerId);
+      const att = state?.attachments[0];
+      if (!state || !att?.result) throw new ConflictError(`container ${containerId} has no bridge network endpoint to publish ports on`);
+      const resolved = await this.mutex.run('ports', () => allocatePorts(ports, this.portsInUse(containerId)));
+      const portmap: PluginConf = { type: 'portmap', snat: true, capabilities: { portMappings: true } };
+      const only = { cniVersion: att.list.cniVersion, name: att.list.name, plugins: [portmap] };
+      const rt = (mappings: unknown) => ({ containerId, netns: state.nsPath, ifName: att.ifName, capabilityArgs: { ...att.capabilityArgs, portMappings: mappings } });
+      const cni = { cniPath: this.opts.cniPath };
+      const old = att.capabilityArgs.portMappings;
+      if (old) await execPlugin('DEL', pluginStdin(only, portmap, rt(old), att.result), rt(old), cni);
+      const apply = async (mappings: unknown) => {
+        if (mappings) await execPlugin('ADD', pluginStdin(only, portmap, rt(mappings), att.result), rt(mappings), cni);
+      };
+      try {
+        await apply(resolved.length ? toPortmapEntries(resolved) : undefined);
+      } catch (e) {
+        await apply(old).catch((e2) => this.log(`restoring the ports of ${containerId}: ${messageOf(e2)}`));
+        throw mapCniError(e);
+      }
+      // The endpoint record says what DEL must undo at exit: portmap in the list iff ports are published.
+      const rest = att.list.plugins.filter((p) => p.type !== 'portmap');
+      att.list = { ...att.list, plugins: resolved.length ? [rest[0]!, portmap, ...rest.slice(1)] : rest };
+      if (resolved.length) att.capabilityArgs.portMappings = toPortmapEntries(resolved);
+      else delete att.capabilityArgs.portMappings;
+      state.ports = resolved;
+      await this.writeState(state);
+      return resolved.map((p) => ({ ...p }));
     });
   }
 

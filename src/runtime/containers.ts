@@ -981,7 +981,8 @@ export class ContainerManager {
 
   /**
    * `docker update`: new limits for a container, applied at once to a running
-   * one (`runc update`) and kept for its next starts; a new restart policy.
+   * one (`runc update`) and kept for its next starts; a new restart policy;
+   * new published ports (a running container's portmap rules are swapped).
    */
   async update(idOrName: string, u: ContainerUpdate): Promise<{ Warnings: string[] }> {
     const c = this.get(idOrName);
@@ -1019,10 +1020,22 @@ export class ContainerManager {
         hc.PidsLimit = u.PidsLimit;
         flags.push('--pids-limit', String(u.PidsLimit > 0 ? u.PidsLimit : -1));
       }
+      const config = { ...c.rec.Config };
+      if (u.PortBindings !== undefined) {
+        hc.PortBindings = u.PortBindings ?? {};
+        // Published ports are exposed ones, as at create.
+        config.ExposedPorts = { ...(config.ExposedPorts ?? {}), ...Object.fromEntries(Object.keys(hc.PortBindings).map((k) => [k.includes('/') ? k : `${k}/tcp`, {}])) };
+      }
       validateHostConfig(hc);
       // The kernel has the last word (e.g. a memory limit below current use): ask it first.
       if (c.state.Running && flags.length) await this.runc.update(c.rec.Id, flags);
+      if (c.state.Running && u.PortBindings !== undefined) {
+        if (!c.net?.nsPath) throw new ConflictError(`cannot publish ports of container ${c.rec.Name.slice(1)}: it is not on a bridge network of its own`);
+        c.net.ports = await this.networks.updatePorts(c.rec.Id, portMappings({ ...c.rec, Config: config, HostConfig: hc }));
+        await atomicWriteJson(join(c.dir, 'network.json'), c.net, 0o600, { durable: false });
+      }
       c.rec.HostConfig = hc;
+      c.rec.Config = config;
       await this.saveRecord(c);
       this.events.emit('container', 'update', c.rec.Id, { name: c.rec.Name.slice(1), image: c.rec.Config.Image });
       return { Warnings: [] };

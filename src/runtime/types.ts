@@ -173,5 +173,9 @@ export interface ExecRecord {
   dir: string;
 }
 
-/** Docker's ContainerUpdate body: resource limits and the restart policy (zero or absent = unchanged). */
-export type ContainerUpdate = Pick<HostConfig, 'Memory' | 'MemorySwap' | 'MemoryReservation' | 'NanoCpus' | 'CpuShares' | 'CpuPeriod' | 'CpuQuota' | 'CpusetCpus' | 'PidsLimit' | 'RestartPolicy'>;
+/**
+ * Docker's ContainerUpdate body: resource limits and the restart policy (zero
+ * or absent = unchanged). Berth also takes PortBindings (the whole new map),
+ * applied to a running container at once (moby#21282).
+ */
+export type ContainerUpdate = Pick<HostConfig, 'Memory' | 'MemorySwap' | 'MemoryReservation' | 'NanoCpus' | 'CpuShares' | 'CpuPeriod' | 'CpuQuota' | 'CpusetCpus' | 'PidsLimit' | 'RestartPolicy' | 'PortBindings'>;

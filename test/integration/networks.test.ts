@@ -147,6 +147,42 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
     }
   });
 
+  test('update --publish-add/--publish-rm changes a running container\'s ports in place (moby#21282)', async () => {
+    const r = await e.berth(['run', '-d', '--name', 'live', '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    assert.equal(r.code, 0, r.stderr);
+    const pid = (await e.berth(['inspect', '-f', '{{.State.Pid}}', 'live'])).stdout.trim();
+    const added = await e.berth(['update', '--publish-add', '127.0.0.1::80', 'live']);
+    assert.equal(added.code, 0, added.stderr);
+    const port = Number((await e.berth(['port', 'live', '80'])).stdout.trim().split(':')[1]);
+    assert.ok(port > 0);
+    assert.equal(await eventually(() => httpGet(port).catch(() => undefined)), 'hello from web\n');
+    assert.equal((await e.berth(['inspect', '-f', '{{.State.Pid}}', 'live'])).stdout.trim(), pid, 'the container was restarted');
+    assert.ok(hostState(e).rules.some((l) => l.includes(`dport ${port} `)), 'no portmap rule for the new port');
+    assert.match((await e.berth(['inspect', '-f', '{{json .Config.ExposedPorts}}', 'live'])).stdout, /"80\/tcp"/);
+    // A host port another container holds: refused, and the ports this one has keep working.
+    await e.berth(['run', '-d', '--name', 'holder', '-p', '127.0.0.1::80', 'busybox', 'sleep', '100']);
+    const held = (await e.berth(['port', 'holder', '80'])).stdout.trim();
+    const clash = await e.berth(['update', '--publish-add', `${held}:80`, 'live']);
+    assert.notEqual(clash.code, 0);
+    assert.match(clash.stderr, /port is already allocated/);
+    assert.equal(await httpGet(port), 'hello from web\n');
+    const bad = await e.berth(['update', '--publish-rm', '81', 'live']);
+    assert.match(bad.stderr, /port 81\/tcp is not published/);
+    const removed = await e.berth(['update', '--publish-rm', '80', 'live']);
+    assert.equal(removed.code, 0, removed.stderr);
+    await assert.rejects(httpGet(port), 'the unpublished port still answers');
+    assert.equal((await e.berth(['port', 'live'])).stdout, '');
+    assert.equal(hostState(e).rules.filter((l) => l.includes(`dport ${port} `)).length, 0, 'portmap rules left behind');
+    // A stopped container keeps the new binding for its next start.
+    await e.berth(['stop', '-t', '0', 'live']);
+    assert.equal((await e.berth(['update', '--publish-add', '127.0.0.1::80', 'live'])).code, 0);
+    await e.berth(['start', 'live']);
+    const again = Number((await e.berth(['port', 'live', '80'])).stdout.trim().split(':')[1]);
+    assert.equal(await eventually(() => httpGet(again).catch(() => undefined)), 'hello from web\n');
+    await e.berth(['rm', '-f', 'live', 'holder']);
+    assert.equal(hostState(e).rules.filter((l) => l.includes(`dport ${again} `)).length, 0);
+  });
+
   test('--network container: and --pid container: join a running container\'s namespaces', async () => {
     const t = await e.berth(['run', '-d', '--name', 'ns-target', '--network', 'none', 'busybox', 'sh', '-c', 'echo shared > /tmp/i; httpd -f -p 127.0.0.1:8080 -h /tmp']);
     assert.equal(t.code, 0, t.stderr);

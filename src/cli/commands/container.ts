@@ -429,6 +429,32 @@ export interface UpdateFlags {
   cpusetCpus?: string;
   pidsLimit?: string;
   restart?: string;
+  publishAdd?: string[];
+  publishRm?: string[];
+}
+
+type Bindings = Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
+
+/**
+ * A container's port bindings after `--publish-rm` then `--publish-add`. A
+ * bare container port (`80`, `80/udp`) drops all its bindings; a mapping
+ * (`8080:80`) drops just that one.
+ */
+export function editBindings(current: Bindings, add: string[], rm: string[]): Bindings {
+  const out: Bindings = Object.fromEntries(Object.entries(current).map(([k, v]) => [k, v ? [...v] : v]));
+  for (const spec of rm) {
+    const { bindings } = parsePublish([spec]);
+    const bare = !spec.split('/')[0]!.includes(':');
+    for (const [key, want] of Object.entries(bindings)) {
+      if (!(key in out)) throw new ExitError(`port ${key} is not published (--publish-rm ${spec})`, 125);
+      const left = bare ? [] : (out[key] ?? []).filter((b) => !want.some((w) => (b.HostIp ?? '') === w.HostIp && (b.HostPort ?? '') === w.HostPort));
+      if (!bare && left.length === (out[key] ?? []).length) throw new ExitError(`no mapping ${spec} is published`, 125);
+      if (left.length) out[key] = left;
+      else delete out[key];
+    }
+  }
+  for (const [key, binds] of Object.entries(parsePublish(add).bindings)) out[key] = [...(out[key] ?? []), ...binds];
+  return out;
 }
 
 /** `update`: docker update's flags into the API body; unset flags stay zero (unchanged). */
@@ -453,8 +479,11 @@ export async function update(ids: string[], f: UpdateFlags): Promise<number> {
     RestartPolicy: policy ? { Name: policy, MaximumRetryCount: retries ? Number(retries) : 0 } : undefined,
   };
   const client = await connect();
+  const ports = !!(f.publishAdd?.length || f.publishRm?.length);
   return eachName(ids, async (id) => {
-    const r = await client.json<{ Warnings?: string[] }>('POST', `/containers/${id}/update`, { body });
+    const current = ports ? (await client.json<{ HostConfig: { PortBindings?: Bindings | null } }>('GET', `/containers/${id}/json`)).HostConfig.PortBindings ?? {} : {};
+    const PortBindings = ports ? editBindings(current, f.publishAdd ?? [], f.publishRm ?? []) : undefined;
+    const r = await client.json<{ Warnings?: string[] }>('POST', `/containers/${id}/update`, { body: { ...body, PortBindings } });
     for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
     out(`${id}\n`);
   });
