@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { removeTree } from '../image/snapshot/snapshotter';
-import { ensureDir } from '../sys/fsutil';
+import { ensureDir, treeSize } from '../sys/fsutil';
 import type { ShareMode } from './dockerfile/mount';
 
 export interface CacheMountSpec {
@@ -135,15 +135,4 @@ export class CacheMounts {
     }
     return { ids, size };
   }
-}
-
-async function treeSize(dir: string): Promise<number> {
-  let n = 0;
-  const ents = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const e of ents) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) n += await treeSize(p);
-    else n += (await fsp.lstat(p).catch(() => undefined))?.size ?? 0;
-  }
-  return n;
 }

@@ -349,6 +349,15 @@ async function main(all = false): Promise<number> {
   const system = top('system').description('Manage Berth');
   system.command('info').option('-f, --format <format>').action((o) => set(S().then((m) => m.info(o))));
   system.command('events').option('-f, --filter <filter>', '', collect).option('--since <time>').option('--until <time>').action((o) => set(S().then((m) => m.events(o))));
+  system.command('df').option('-v, --verbose', 'Show detailed information on space usage').option('--format <format>', 'Format output using a custom template').description('Show disk usage').action((o) => set(S().then((m) => m.df(o))));
+  system
+    .command('prune')
+    .option('-a, --all', 'Remove all unused images not just dangling ones')
+    .option('--volumes', 'Prune anonymous volumes')
+    .option('-f, --force', 'Do not prompt for confirmation')
+    .option('--filter <filter>', 'Provide filter values (e.g. "label=<key>=<value>")', collect)
+    .description('Remove unused data')
+    .action((o) => set(S().then((m) => m.prune(o))));
 
   if (!matched && only !== undefined) return main(true);
   try {

@@ -35,8 +35,8 @@ export function daemonError(e: unknown): ExitError {
   return new ExitError(e instanceof Error ? e.message : String(e), 1);
 }
 
-/** docker/go-units HumanSizeWithPrecision(size, 3): decimal units. */
-export function humanSize(bytes: number): string {
+/** docker/go-units HumanSizeWithPrecision(size, 3): decimal units (HumanSize itself is precision 4). */
+export function humanSize(bytes: number, precision = 3): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
   let v = bytes;
   let i = 0;
@@ -44,7 +44,7 @@ export function humanSize(bytes: number): string {
     v /= 1000;
     i++;
   }
-  return `${Number(v.toPrecision(3))}${units[i]}`;
+  return `${Number(v.toPrecision(precision))}${units[i]}`;
 }
 
 /** docker/go-units BytesSize: binary units with two decimals, as docker stats prints memory. */

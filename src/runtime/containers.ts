@@ -14,7 +14,7 @@ import type { EnginePaths } from '../config';
 import type { EventBus } from '../engine/events';
 import type { ImageStore } from '../image/store';
 import type { Digest } from '../image/digest';
-import { atomicWriteJson, ensureDir, KeyedMutex, readJson } from '../sys/fsutil';
+import { atomicWriteJson, ensureDir, KeyedMutex, readJson, treeSize } from '../sys/fsutil';
 import { mountAsync, umount2Async, MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, O_PATH } from '../sys/libc';
 import { mkdirInRoot } from '../sys/inroot';
 import { findBinary } from '../sys/exec';
@@ -1133,12 +1133,20 @@ export class ContainerManager {
 
   async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
     const deleted: string[] = [];
+    let space = 0;
     for (const c of this.list()) {
       if (c.state.Running || c.state.Restarting) continue;
-      await this.remove(c.rec.Id).catch(() => undefined);
+      const size = await this.sizeRw(c);
+      if (!(await this.remove(c.rec.Id).then(() => true, () => false))) continue;
       deleted.push(c.rec.Id);
+      space += size;
     }
-    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+    return { ContainersDeleted: deleted, SpaceReclaimed: space };
+  }
+
+  /** Bytes a container wrote: its overlay upper dir (`ps -s`, `system df`). */
+  sizeRw(c: Container): Promise<number> {
+    return treeSize(join(c.dir, 'upper'));
   }
 
   // ---------------------------------------------------------------- io

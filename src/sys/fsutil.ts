@@ -85,3 +85,33 @@ export class KeyedMutex {
     }
   }
 }
+
+/**
+ * Bytes of the files under `dir` (apparent sizes, as `docker system df`
+ * counts them; directories count nothing, a hard-linked file once).
+ * Symlinks are not followed; entries vanishing meanwhile are skipped.
+ */
+export async function treeSize(dir: string): Promise<number> {
+  const seen = new Set<string>();
+  const walk = async (d: string): Promise<number> => {
+    let n = 0;
+    for (const e of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) {
+        n += await walk(p);
+        continue;
+      }
+      const st = await fsp.lstat(p, { bigint: true }).catch(() => undefined);
+      if (!st) continue;
+      if (st.nlink > 1n) {
+        const id = `${st.dev}:${st.ino}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
+      }
+      n += Number(st.size);
+    }
+    return n;
+  };
+  return walk(dir);
+}
+

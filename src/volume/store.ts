@@ -8,7 +8,7 @@ import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REC, mountAsync, umount2Async } from
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
-import { atomicWriteJson, ensureDir, KeyedMutex, readJson } from '../sys/fsutil';
+import { atomicWriteJson, ensureDir, KeyedMutex, readJson, treeSize } from '../sys/fsutil';
 import { removeTree } from '../image/snapshot/snapshotter';
 
 export interface VolumeRecord {
@@ -202,12 +202,20 @@ export class VolumeStore {
 
   async prune(usedBy: (name: string) => string[], all: boolean): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
     const deleted: string[] = [];
+    let space = 0;
     for (const v of this.list()) {
       if (!all && !v.Anonymous) continue;
       if (usedBy(v.Name).length) continue;
-      await this.remove(v.Name, usedBy).catch(() => undefined);
+      const size = await this.size(v);
+      if (!(await this.remove(v.Name, usedBy).then(() => true, () => false))) continue;
       deleted.push(v.Name);
+      space += size;
     }
-    return { VolumesDeleted: deleted, SpaceReclaimed: 0 };
+    return { VolumesDeleted: deleted, SpaceReclaimed: space };
+  }
+
+  /** Bytes in a volume; a device volume (tmpfs, a host bind) counts nothing: its data is not Berth's to free. */
+  async size(v: VolumeRecord): Promise<number> {
+    return v.Options.type || v.Options.device ? 0 : treeSize(v.Mountpoint);
   }
 }

@@ -1,5 +1,9 @@
-/** _ping, version, info, events. */
+/** _ping, version, info, system df, events. */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { builderOf } from '../../build/builder';
 import { API_VERSION } from '../../config';
+import { treeSize } from '../../sys/fsutil';
 import type { Engine } from '../../engine/engine';
 import type { EngineEvent } from '../../engine/events';
 import type { Router } from '../router';
@@ -28,7 +32,10 @@ export function systemRoutes(r: Router, engine: Engine): void {
   r.add('GET', '/version', async (ctx) => ctx.send(200, versionBody(await engine.version())));
   r.add('GET', '/info', async (ctx) => ctx.send(200, infoBody(await engine.info())));
   // `docker system df`: the usage summary, from the same list shapes as /images/json and /containers/json.
-  r.add('GET', '/system/df', (ctx) => {
+  // `type` (API 1.42) limits the answer to some kinds; sizes are measured on request, as dockerd does.
+  r.add('GET', '/system/df', async (ctx) => {
+    const types = new Set(ctx.query.getAll('type'));
+    const want = (t: string) => !types.size || types.has(t);
     const images = engine.images.list();
     const layers = new Map<string, number>();
     const users = new Map<string, number>();
@@ -39,21 +46,37 @@ export function systemRoutes(r: Router, engine: Engine): void {
       }
     // Docker's SharedSize: the bytes of an image's layers that other images use too.
     const shared = (i: (typeof images)[number]) => i.manifest.layers.filter((l) => (users.get(l.digest) ?? 0) > 1).reduce((a, l) => a + l.size, 0);
+    const imageSize = new Map<string, number>(images.map((i) => [i.id, i.manifest.layers.reduce((a, l) => a + l.size, 0)]));
+    const C = engine.containers;
     ctx.send(200, {
-      LayersSize: [...layers.values()].reduce((a, b) => a + b, 0),
-      Images: images.map((i) => ({ ...imageSummary(i, engine.containers.usersOfImage(i.id).length), SharedSize: shared(i) })),
-      Containers: engine.containers.list().map((c) => ({ ...containerSummary(engine, c), SizeRw: 0, SizeRootFs: 0 })),
-      Volumes: engine.volumes.list().map((v) => ({
-        Name: v.Name,
-        Driver: v.Driver,
-        Mountpoint: v.Mountpoint,
-        CreatedAt: v.CreatedAt,
-        Labels: v.Labels,
-        Scope: v.Scope,
-        Options: v.Options,
-        UsageData: { Size: -1, RefCount: engine.containers.usersOfVolume(v.Name).length },
-      })),
-      BuildCache: [],
+      ...(want('image') ? { LayersSize: [...layers.values()].reduce((a, b) => a + b, 0), Images: images.map((i) => ({ ...imageSummary(i, C.usersOfImage(i.id).length), SharedSize: shared(i) })) } : {}),
+      ...(want('container')
+        ? {
+            Containers: await Promise.all(
+              C.list().map(async (c) => {
+                const rw = await C.sizeRw(c);
+                return { ...containerSummary(engine, c), SizeRw: rw, SizeRootFs: rw + (imageSize.get(c.rec.Image) ?? 0) };
+              }),
+            ),
+          }
+        : {}),
+      ...(want('volume')
+        ? {
+            Volumes: await Promise.all(
+              engine.volumes.list().map(async (v) => ({
+                Name: v.Name,
+                Driver: v.Driver,
+                Mountpoint: v.Mountpoint,
+                CreatedAt: v.CreatedAt,
+                Labels: v.Labels,
+                Scope: v.Scope,
+                Options: v.Options,
+                UsageData: { Size: await engine.volumes.size(v), RefCount: C.usersOfVolume(v.Name).length },
+              })),
+            ),
+          }
+        : {}),
+      ...(want('build-cache') ? { BuildCache: await buildCache(engine, new Set(layers.keys())) } : {}),
     });
   });
   r.add('GET', '/events', (ctx) => {
@@ -106,4 +129,29 @@ export function infoBody(info: Record<string, unknown>): Record<string, unknown>
     Isolation: '',
     ...info,
   };
+}
+
+/**
+ * The build cache as `system df` lists it: a step's layer (Shared while an
+ * image uses it: `builder prune` then frees nothing) and cache mounts.
+ */
+async function buildCache(engine: Engine, inImages: Set<string>): Promise<Array<Record<string, unknown>>> {
+  const b = builderOf(engine);
+  await b.init();
+  const out: Array<Record<string, unknown>> = [];
+  for (const { key, rec } of await b.cache.list()) {
+    if (!rec.layer) continue;
+    const st = await fsp.stat(join(b.cache.dir, `${key}.json`)).catch(() => undefined);
+    const at = st ? st.mtime.toISOString() : '';
+    out.push({ ID: key.slice(0, 25), Parents: null, Type: 'regular', Description: rec.createdBy, InUse: false, Shared: inImages.has(rec.layer.digest), Size: rec.layer.size, CreatedAt: at, LastUsedAt: at, UsageCount: 1 });
+  }
+  for (const name of await fsp.readdir(b.cacheMounts.root).catch(() => [] as string[])) {
+    if (!/^[a-f0-9]{64}$/.test(name)) continue;
+    const dir = join(b.cacheMounts.root, name);
+    const id = (await fsp.readFile(join(dir, 'id'), 'utf8').catch(() => '')).trim();
+    const st = await fsp.stat(dir).catch(() => undefined);
+    const at = st ? st.mtime.toISOString() : '';
+    out.push({ ID: name.slice(0, 25), Parents: null, Type: 'exec.cachemount', Description: `cache mount ${id || name}`, InUse: false, Shared: false, Size: await treeSize(join(dir, 'data')), CreatedAt: at, LastUsedAt: at, UsageCount: 1 });
+  }
+  return out;
 }

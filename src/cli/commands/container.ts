@@ -4,7 +4,7 @@ import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
 import type { ContainerSummary } from '../../compose/project';
 import { renderFormat, renderOne } from '../format';
-import { eachName, ExitError, filtersJson, keyValues, out, parseBytes, parseDuration, runFailure, since, table } from '../util';
+import { eachName, ExitError, filtersJson, humanSize, keyValues, out, parseBytes, parseDuration, runFailure, since, table } from '../util';
 
 export interface RunFlags {
   detach?: boolean;
@@ -686,7 +686,7 @@ export async function prune(f: { force?: boolean }): Promise<void> {
   const r = await client.json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/containers/prune');
   const del = r.ContainersDeleted ?? [];
   if (del.length) out(`Deleted Containers:\n${del.join('\n')}\n\n`);
-  out(`Total reclaimed space: ${r.SpaceReclaimed}B\n`);
+  out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
 }
 
 /** `cp SRC DEST` where one side is CONTAINER:PATH; '-' streams a tar on stdin/stdout. */

@@ -1,7 +1,7 @@
 /** volume create / ls / inspect / rm / prune. */
 import { connect } from '../client';
 import { renderFormat, renderOne } from '../format';
-import { eachName, ExitError, filtersJson, keyValues, out } from '../util';
+import { eachName, ExitError, filtersJson, humanSize, keyValues, out } from '../util';
 
 interface Volume {
   Name: string;
@@ -52,6 +52,6 @@ export async function prune(f: { all?: boolean; force?: boolean }): Promise<void
   const r = await client.json<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/volumes/prune', { query: { filters: f.all ? JSON.stringify({ all: ['true'] }) : undefined } });
   const del = r.VolumesDeleted ?? [];
   if (del.length) out(`Deleted Volumes:\n${del.join('\n')}\n\n`);
-  out(`Total reclaimed space: ${r.SpaceReclaimed}B\n`);
+  out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
   void ExitError;
 }

@@ -1,0 +1,66 @@
+/** `system df` (sizes measured: container upper dirs, volumes, build cache), prunes that say what they freed, `system prune`. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { TestEngine, isRoot } from '../helpers/engine';
+
+function apiGet(socketPath: string, path: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, headers: { Host: 'berth' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('disk usage', { skip: isRoot() ? false : 'needs root' }, () => {
+  const e = new TestEngine();
+  before(async () => {
+    await e.start();
+    await e.busybox();
+  });
+  after(() => e.cleanup());
+
+  test('system df counts what containers and volumes wrote; prunes report the space they freed', async () => {
+    assert.equal((await e.berth(['run', '--name', 'writer', 'busybox', 'sh', '-c', 'head -c 300000 /dev/zero > /big; ln /big /big2'])).code, 0);
+    await e.berth(['run', '-d', '--name', 'idle', 'busybox', 'sleep', '100']);
+    await e.berth(['volume', 'create', 'kept']);
+    await e.berth(['run', '--rm', '-v', 'kept:/v', 'busybox', 'sh', '-c', 'head -c 50000 /dev/zero > /v/f']);
+    const rows = (await e.berth(['system', 'df', '--format', '{{json .}}'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(rows.map((r) => r.Type), ['Images', 'Containers', 'Local Volumes', 'Build Cache']);
+    // The hard link counts once; the running container is active, the stopped one reclaimable.
+    assert.deepEqual(rows[1], { Type: 'Containers', TotalCount: 2, Active: 1, Size: '300kB', Reclaimable: '300kB (100%)' });
+    assert.deepEqual(rows[2], { Type: 'Local Volumes', TotalCount: 1, Active: 0, Size: '50kB', Reclaimable: '50kB (100%)' });
+    assert.equal(rows[0]!.Active, 1);
+    const verbose = (await e.berth(['system', 'df', '-v'])).stdout;
+    assert.match(verbose, /^Containers space usage:$/m);
+    assert.match(verbose, /\s300kB\s.*writer$/m);
+    assert.match(verbose, /^kept\s+0\s+50kB$/m);
+    // API 1.42's type filter.
+    const onlyVolumes = await apiGet(e.socket, '/v1.45/system/df?type=volume');
+    assert.deepEqual(Object.keys(onlyVolumes), ['Volumes']);
+    // The real docker CLI reads the same answer.
+    const d = await e.docker(['system', 'df']);
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /^Containers\s+2\s+1\s+300kB\s+300kB \(100%\)$/m);
+
+    const pruned = await e.berth(['container', 'prune', '-f']);
+    assert.match(pruned.stdout, /Total reclaimed space: 300kB/);
+    // Without -f and with no "y": nothing goes.
+    await e.berth(['run', '--name', 'second', '-v', '/anon', 'busybox', 'sh', '-c', 'head -c 1000 /dev/zero > /anon/f; head -c 2000 /dev/zero > /c']);
+    const declined = await e.berth(['system', 'prune'], { input: 'n\n' });
+    assert.match(declined.stdout, /WARNING! This will remove:\n {2}- all stopped containers\n/);
+    assert.equal((await e.berth(['inspect', 'second'])).code, 0, 'a declined prune removed a container');
+    const sys = await e.berth(['system', 'prune', '-f', '--volumes']);
+    assert.equal(sys.code, 0, sys.stderr);
+    assert.match(sys.stdout, /^Deleted Containers:\n[0-9a-f]{64}\n/m);
+    assert.match(sys.stdout, /^Deleted Volumes:\n[0-9a-f]{64}\n/m);
+    assert.match(sys.stdout, /Total reclaimed space: 3kB/);
+    assert.equal((await e.berth(['volume', 'inspect', 'kept'])).code, 0, 'system prune --volumes removed a named volume');
+    assert.equal((await e.berth(['inspect', 'idle'])).code, 0, 'system prune removed a running container');
+    await e.berth(['rm', '-f', 'idle']);
+  });
+});
