@@ -605,7 +605,7 @@ function develop(v: unknown, where: string, ctx: Ctx): WatchRule[] {
       const e = w.exec === undefined || w.exec === null ? {} : asObject(w.exec, `${at}.exec`);
       if (e.command === undefined || e.command === null) throw new ComposeError(`${at}: exec.command is required for the sync+exec action`);
       exec = { command: words(e.command, `${at}.exec.command`), user: optStr(e.user, `${at}.exec.user`), privileged: bool(e.privileged, `${at}.exec.privileged`), workingDir: optStr(e.working_dir, `${at}.exec.working_dir`), environment: envMap(e.environment, `${at}.exec.environment`, ctx) };
-    } else if (w.exec !== undefined) throw new ComposeError(`${at}.exec: only the sync+exec action runs a command`);
+    } else if (w.exec !== undefined) ctx.warnings.push(`${at}.exec is ignored: only the sync+exec action runs a command`);
     return { action, path: resolve(ctx.workingDir, str(w.path, `${at}.path`)), target: target?.replace(/(.)\/+$/, '$1'), ignore: patterns('ignore'), include: patterns('include'), exec, initialSync: bool(w.initial_sync, `${at}.initial_sync`) };
   });
 }

@@ -38,16 +38,17 @@ describe('berth compose watch', { skip: isRoot() ? false : 'needs root' }, () =>
   }
 
   /** A long-running `berth compose …`, its stderr collected; resolves once it says "Watch enabled". */
-  async function watching(file: string, args: string[]): Promise<{ child: ChildProcess; stderr: () => string; exit: Promise<number> }> {
+  async function watching(file: string, args: string[]): Promise<{ child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number> }> {
     const child = spawn(process.execPath, [BERTH_BIN, 'compose', '-f', file, ...args], { env: e.env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let err = '';
+    let out = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout!.resume();
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exit = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
     await eventually(() => err.includes('Watch enabled') || child.exitCode !== null, 30_000);
     assert.match(err, /Watch enabled/, err);
-    return { child, stderr: () => err, exit };
+    return { child, stdout: () => out, stderr: () => err, exit };
   }
 
   /** A busybox service `app` that sleeps, with these watch rules (YAML flow mappings). */
@@ -115,7 +116,7 @@ describe('berth compose watch', { skip: isRoot() ? false : 'needs root' }, () =>
       `services:
   app:
     build: ./ctx
-    command: sleep 300
+    command: sh -c 'cat /msg; exec sleep 300'
     stop_grace_period: 1s
     develop:
       watch:
@@ -136,6 +137,9 @@ describe('berth compose watch', { skip: isRoot() ? false : 'needs root' }, () =>
     assert.notEqual(image2, image1, 'from a new image');
     assert.match(w.stderr(), /Rebuilding service "app" after changes were detected/);
     assert.equal(w.stderr().match(/Rebuilding service/g)?.length, 1, 'the ignored notes.md triggered nothing more');
+    // up keeps attached: the recreated container's output is followed too.
+    await eventually(() => /wbuild-app-1 +\| v2\n/.test(w.stdout()), 5000);
+    assert.match(w.stdout(), /wbuild-app-1 +\| v1\n/);
     w.child.kill('SIGINT');
     assert.equal(await w.exit, 130, w.stderr());
     await e.berth(['compose', '-f', file, 'down', '-t', '0']);
