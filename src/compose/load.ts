@@ -11,9 +11,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseGoDuration } from '../build/config';
+import { PatternMatcher } from '../build/context/patternmatcher';
 import { ComposeError, interpolate, parseEnvFile } from './interpolate';
 import { validateCompose } from './schema';
-import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec, ResourceSpec, InjectedFile, HostSettings } from './model';
+import type { BuildSpec, ComposeProject, Dependency, DependencyCondition, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, VolumeSpec, ResourceSpec, InjectedFile, HostSettings, WatchAction, WatchRule } from './model';
 
 export { ComposeError } from './interpolate';
 
@@ -44,7 +45,7 @@ const SERVICE_KEYS = new Set([
   'healthcheck', 'restart', 'working_dir', 'user', 'hostname', 'container_name', 'labels', 'tty', 'stdin_open', 'init',
   'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose', 'build', 'profiles',
   'secrets', 'configs', 'deploy', 'scale', 'mem_limit', 'mem_reservation', 'cpus', 'pids_limit',
-  'pid', 'ipc', 'shm_size', 'sysctls', 'ulimits', 'security_opt', 'dns', 'dns_search', 'dns_opt', 'tmpfs', 'group_add', 'domainname', 'logging',
+  'pid', 'ipc', 'shm_size', 'sysctls', 'ulimits', 'security_opt', 'dns', 'dns_search', 'dns_opt', 'tmpfs', 'group_add', 'domainname', 'logging', 'develop',
 ]);
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
@@ -280,6 +281,7 @@ function rebase(svc: Obj, dir: string): Obj {
   if (typeof out.build === 'string') out.build = abs(out.build);
   else if (isObj(out.build) && typeof out.build.context === 'string') out.build = { ...out.build, context: abs(out.build.context) };
   if (isObj(out.extends) && typeof out.extends.file === 'string') out.extends = { ...out.extends, file: abs(out.extends.file) };
+  if (isObj(out.develop) && Array.isArray(out.develop.watch)) out.develop = { ...out.develop, watch: out.develop.watch.map((w) => (isObj(w) && typeof w.path === 'string' ? { ...w, path: abs(w.path) } : w)) };
   if (typeof out.env_file === 'string') out.env_file = abs(out.env_file);
   else if (Array.isArray(out.env_file)) out.env_file = out.env_file.map((e) => (typeof e === 'string' ? abs(e) : isObj(e) && typeof e.path === 'string' ? { ...e, path: abs(e.path) } : e));
   if (Array.isArray(out.volumes)) {
@@ -586,7 +588,46 @@ function service(key: string, s: Obj, ctx: Ctx, networks: Record<string, Network
     stopGracePeriod: s.stop_grace_period === undefined ? undefined : Math.round(duration(s.stop_grace_period, at('stop_grace_period')) / 1e9),
     ...deployment(s, at, ctx),
     host: { ...hostSettings(s, at), ...logging(s.logging, at('logging'), ctx) },
+    watch: develop(s.develop, at('develop'), ctx),
   };
+}
+
+const WATCH_ACTIONS: readonly WatchAction[] = ['sync', 'rebuild', 'restart', 'sync+restart', 'sync+exec'];
+
+/**
+ * `develop.watch` rules, checked when the file loads (as compose-go does) so `watch` and
+ * `up --watch` never start on a rule they cannot carry out.
+ */
+function develop(v: unknown, where: string, ctx: Ctx): WatchRule[] {
+  if (v === undefined || v === null) return [];
+  const d = asObject(v, where);
+  if (d.watch === undefined || d.watch === null) return [];
+  return list(d.watch, `${where}.watch`, true).map((x, i) => {
+    const at = `${where}.watch[${i}]`;
+    const w = asObject(x, at);
+    const action = str(w.action, `${at}.action`) as WatchAction;
+    if (!WATCH_ACTIONS.includes(action)) throw new ComposeError(`${at}.action: must be one of ${WATCH_ACTIONS.join(', ')}, got "${action}"`);
+    if (w.path === undefined || w.path === '') throw new ComposeError(`${at}.path is required`);
+    const target = optStr(w.target, `${at}.target`);
+    if (action.startsWith('sync') && !target) throw new ComposeError(`${at}: target is required for the ${action} action`);
+    if (target !== undefined && !target.startsWith('/')) throw new ComposeError(`${at}.target: the container path "${target}" must be absolute`);
+    const patterns = (k: string) => {
+      const p = w[k] === undefined || w[k] === null ? [] : typeof w[k] === 'string' ? [w[k] as string] : list(w[k], `${at}.${k}`);
+      try {
+        new PatternMatcher(p);
+      } catch (e) {
+        throw new ComposeError(`${at}.${k}: ${(e as Error).message}`);
+      }
+      return p;
+    };
+    let exec: WatchRule['exec'];
+    if (action === 'sync+exec') {
+      const e = w.exec === undefined || w.exec === null ? {} : asObject(w.exec, `${at}.exec`);
+      if (e.command === undefined || e.command === null) throw new ComposeError(`${at}: exec.command is required for the sync+exec action`);
+      exec = { command: words(e.command, `${at}.exec.command`), user: optStr(e.user, `${at}.exec.user`), privileged: bool(e.privileged, `${at}.exec.privileged`), workingDir: optStr(e.working_dir, `${at}.exec.working_dir`), environment: envMap(e.environment, `${at}.exec.environment`, ctx) };
+    } else if (w.exec !== undefined) ctx.warnings.push(`${at}.exec is ignored: only the sync+exec action runs a command`);
+    return { action, path: resolve(ctx.workingDir, str(w.path, `${at}.path`)), target: target?.replace(/(.)\/+$/, '$1'), ignore: patterns('ignore'), include: patterns('include'), exec, initialSync: bool(w.initial_sync, `${at}.initial_sync`) };
+  });
 }
 
 /** `logging:`: the engine's file drivers with their rotation options; other drivers are reported and the default kept. */

@@ -88,6 +88,27 @@ export interface ServiceSpec {
   scale: number;
   /** mem_limit, cpus, pids_limit, mem_reservation, or deploy.resources (which wins, as in docker compose). */
   resources: ResourceSpec;
+  /** `develop.watch`: what `compose watch` / `up --watch` does when files change (empty without). */
+  watch: WatchRule[];
+}
+
+/** compose-spec develop.watch actions. */
+export type WatchAction = 'sync' | 'rebuild' | 'restart' | 'sync+restart' | 'sync+exec';
+
+export interface WatchRule {
+  action: WatchAction;
+  /** Absolute host path (file or directory) watched recursively. */
+  path: string;
+  /** Absolute container path the sync actions copy `path` to. */
+  target?: string;
+  /** .dockerignore patterns relative to `path`. */
+  ignore: string[];
+  /** When given, only paths matching one of these (relative to `path`) count. */
+  include: string[];
+  /** sync+exec: the command run in each container after syncing. */
+  exec?: { command: string[]; user?: string; privileged: boolean; workingDir?: string; environment: Record<string, string> };
+  /** Sync the whole path once when watching starts. */
+  initialSync: boolean;
 }
 
 export interface HostSettings {

@@ -65,6 +65,9 @@ function service(s: ServiceSpec): Obj {
     group_add: s.host.groupAdd,
     domainname: s.host.domainname,
     logging: s.host.logging ? { driver: s.host.logging.driver, options: s.host.logging.options } : undefined,
+    develop: s.watch.length
+      ? { watch: s.watch.map((w) => compact({ action: w.action, path: w.path, target: w.target, ignore: w.ignore, include: w.include, initial_sync: w.initialSync, exec: w.exec ? compact({ command: w.exec.command, user: w.exec.user, privileged: w.exec.privileged, working_dir: w.exec.workingDir, environment: w.exec.environment }) : undefined })) }
+      : undefined,
   });
 }
 

@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, writeFileSy
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { watchedServices, watchProject } from '../../compose/watch';
 import { createBody, down as composeDown, ensureResources, imageExists, injectFiles, LABEL_ONEOFF, LABEL_SERVICE, replicaNumber, projectContainers, shortName, up as composeUp, waitDependencies, type ContainerSummary, type Report } from '../../compose/project';
 
 export interface ProjectFlags {
@@ -57,6 +58,8 @@ export interface UpFlags {
   recreate?: boolean;
   /** Commander's --no-deps: false when given. */
   deps?: boolean;
+  /** --watch: develop.watch while attached. */
+  watch?: boolean;
 }
 
 export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promise<number> {
@@ -65,6 +68,9 @@ export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promi
   if (f.forceRecreate && f.recreate === false) throw new ExitError('--force-recreate and --no-recreate are incompatible', 1);
   if (abort && (f.detach || f.wait)) throw new ExitError('--abort-on-container-exit and --exit-code-from are incompatible with --detach and --wait', 1);
   if (f.exitCodeFrom !== undefined && !p.services[f.exitCodeFrom]) throw new ExitError(`no such service: ${f.exitCodeFrom}`, 1);
+  // A rebuild stops a container on purpose: that must not end the up.
+  if (f.watch && (f.detach || f.wait || f.noStart || abort)) throw new ExitError('--watch cannot be combined with --detach, --wait or --abort-on-container-exit', 1);
+  if (f.watch) await run(async () => watchedServices(p, services));
   for (const spec of f.scale ?? []) {
     const m = /^([^=]+)=(\d+)$/.exec(spec);
     if (!m) throw new ExitError(`invalid --scale "${spec}": expected SERVICE=NUM`, 1);
@@ -94,8 +100,10 @@ export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promi
   // and so does the first container to stop with --abort-on-container-exit (as docker compose).
   let interrupted = false;
   let stopping = false;
+  const watching = new AbortController();
   const stopAll = () => {
     stopping = true;
+    watching.abort();
     for (const id of ids) void client.call('POST', `/containers/${id}/stop`).catch(() => undefined);
   };
   process.once('SIGINT', () => {
@@ -108,20 +116,57 @@ export async function up(services: string[], g: ProjectFlags, f: UpFlags): Promi
   const list = attached(started, services);
   const width = Math.max(...list.map((c) => shortName(c).length));
   let first: ContainerSummary | undefined;
-  await Promise.all(
-    list.map(async (c) => {
-      await follow(client, c, width, true);
-      if (!abort || stopping) return;
-      first = c;
-      process.stderr.write(`Aborting on container exit...\n`);
-      stopAll();
-    }),
-  );
+  const followers = list.map(async (c) => {
+    await follow(client, c, width, true);
+    if (!abort || stopping) return;
+    first = c;
+    process.stderr.write(`Aborting on container exit...\n`);
+    stopAll();
+  });
+  if (f.watch) {
+    // Watching lasts until Ctrl-C, not until the containers stop: a rebuild replaces them, and
+    // the replacements are followed too.
+    await run(() =>
+      watchProject(client, p, {
+        services,
+        log: (l) => process.stderr.write(`${l}\n`),
+        warn: (m) => process.stderr.write(`WARN[0000] ${m}\n`),
+        report,
+        build: buildService,
+        signal: watching.signal,
+        recreated: (_service, fresh) => {
+          ids.push(...fresh);
+          void projectContainers(client, p.name).then((all) => {
+            for (const c of all.filter((x) => fresh.includes(x.Id))) followers.push(follow(client, c, width, true));
+          });
+        },
+      }),
+    );
+  }
+  await Promise.all(followers);
   if (interrupted) return 130;
   const from = f.exitCodeFrom !== undefined ? started.find((c) => c.Labels[LABEL_SERVICE] === f.exitCodeFrom) : first;
   if (!abort || !from) return 0;
   const st = await client.json<{ State: { ExitCode: number } }>('GET', `/containers/${from.Id}/json`);
   return st.State.ExitCode;
+}
+
+/**
+ * `compose watch`: up (unless --no-up, detached), then develop.watch until Ctrl-C or SIGTERM,
+ * which ends the watching and leaves the containers running, as docker compose does.
+ */
+export async function watch(services: string[], g: ProjectFlags, f: { up?: boolean }): Promise<number> {
+  const p = load(g, services);
+  await run(async () => watchedServices(p, services));
+  const client = await connect();
+  const warn = (m: string) => process.stderr.write(`WARN[0000] ${m}\n`);
+  if (f.up !== false) await run(() => composeUp(client, p, { services, report, warn, build: buildService }));
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  await run(() => watchProject(client, p, { services, log: (l) => process.stderr.write(`${l}\n`), warn, report, build: buildService, signal: stop.signal }));
+  return 0;
 }
 
 /**
