@@ -42,9 +42,13 @@ test('squash merge: deletions of build files vanish, base deletions and opaque d
     fs.chownSync(path.join(l1, 'new'), 7, 8);
     write(l2, { 'tmpf': null, 'gone': null, 'x': null, 'bdir': null, 'dir/b': 'b' });
     opaque(path.join(l2, 'dir'));
+    lsetxattr(path.join(l2, 'dir'), 'user.note', Buffer.from('dir'));
+    lsetxattr(path.join(l1, 'new'), 'user.note', Buffer.from('file'));
     // bdir made again over l2's whiteout, not marked opaque in its own layer (overlay stops at the lower whiteout).
     write(l3, { 'bdir/z': 'z', 'dir/a': null });
     fs.chmodSync(path.join(l3, 'bdir'), 0o711);
+    // A dir's metadata comes from its topmost layer (overlay copies a lower dir's xattrs up with it).
+    lsetxattr(path.join(l3, 'dir'), 'user.note', Buffer.from('dir, later'));
 
     const content = new ContentStore(path.join(tmp, 'store'));
     await content.init();
@@ -52,8 +56,10 @@ test('squash merge: deletions of build files vanish, base deletions and opaque d
     fs.mkdirSync(work);
     const layer = await squashLayers({ content, tmpRoot: work, epoch: 0, baseRoot: base, layerDirs: [l1, l2, l3] });
     const got = new Map<string, string>();
+    const notes = new Map<string, string>();
     for await (const { header: h } of readTar(fs.createReadStream(content.path(layer.digest)))) {
       const link = h.linkname.length ? ` -> ${h.linkname.toString()}` : '';
+      for (const [k, v] of h.xattrs) notes.set(`${h.name.toString()} ${k}`, v.toString());
       got.set(h.name.toString().replace(/\/$/, ''), `${h.type} ${h.mode.toString(8)} ${h.uid}:${h.gid} ${h.mtime}${link}`);
     }
     // In the order of the names on disk (a whiteout sorts as the name it deletes), as every layer Berth packs.
@@ -61,6 +67,8 @@ test('squash merge: deletions of build files vanish, base deletions and opaque d
     assert.equal(got.get('bdir'), 'directory 711 0:0 0');
     assert.equal(got.get('hl2'), 'hardlink 751 0:0 0 -> hl1');
     assert.equal(got.get('new'), 'file 644 7:8 0');
+    // xattrs come along; overlay's own (opaque) only as the marker entry.
+    assert.deepEqual([...notes], [['dir/ user.note', 'dir, later'], ['new user.note', 'file']]);
 
     // The same layers give the same bytes.
     const again = await squashLayers({ content, tmpRoot: work, epoch: 0, baseRoot: base, layerDirs: [l1, l2, l3] });
