@@ -17,13 +17,14 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Engine } from '../engine/engine';
 import { InvalidArgumentError, NotFoundError, messageOf } from '../errors';
 import type { ContentStore } from '../image/content/store';
-import type { Digest } from '../image/digest';
+import { sha256, type Digest } from '../image/digest';
 import { removeTree } from '../image/snapshot/snapshotter';
 import { normalizeRef, type Lease, type LeaseRefs } from '../image/store';
 import { DEFAULT_PATH, type ImageConfig, type ImageRecord, platformArch } from '../image/types';
 import type { TarWriteItem } from '../image/tar/writer';
 import { BuildLayers } from './layer';
-import { spreadNewDirs } from './rootfs';
+import { openView, spreadNewDirs } from './rootfs';
+import { squashLayers } from './squash';
 import { Runc } from '../runtime/runc';
 import { openInRoot } from '../sys/inroot';
 import { MNT_DETACH, SysError, umount2 } from '../sys/libc';
@@ -56,6 +57,8 @@ export interface BuildOptions {
   hashCachePath?: string;
   /** `--secret`: what RUN --mount=type=secret shows, by ID; never in a layer or a cache key. */
   secrets?: ReadonlyMap<string, Buffer>;
+  /** `--squash`: the final stage's own layers become one. */
+  squash?: boolean;
   signal?: AbortSignal;
 }
 
@@ -283,7 +286,8 @@ class BuildRun implements StepEnv {
     }
     const unused = Object.keys(this.buildArgs).filter((k) => !this.declared.has(k) && !PROXY_ARGS.includes(k) && !(k in this.globals) && k !== 'SOURCE_DATE_EPOCH');
     if (unused.length) this.emit({ type: 'warning', message: `One or more build-args [${unused.join(' ')}] were not consumed` });
-    const rec = await this.commit(this.states[target]);
+    const final = this.opts.squash ? await this.squash(this.states[target]) : this.states[target];
+    const rec = await this.commit(final);
     for (const t of tags) await this.b.engine.tagImage(rec.id, t);
     return { id: rec.id, tags };
   }
@@ -376,7 +380,10 @@ class BuildRun implements StepEnv {
   private async baseOf(stage: Stage, name: string, index: number): Promise<{ state: StageState; shownId: string }> {
     const { baseName, platform } = expandFrom(stage, this.globals, this.expandOpts);
     const prior = this.stageIndex(baseName, index, false);
-    if (prior !== undefined) return { state: stageFromStage(name, index, this.states[prior]), shownId: this.states[prior].key };
+    if (prior !== undefined) {
+      const base = this.states[prior];
+      return { state: stageFromStage(name, index, base, sha256(JSON.stringify(this.imageConfig(base, base.config.Labels)))), shownId: base.key };
+    }
     if (baseName.toLowerCase() === 'scratch') {
       return { state: stageFromImage(name, index, cacheKey(['FROM', 'scratch', this.epoch, platform])), shownId: 'scratch' };
     }
@@ -512,9 +519,17 @@ class BuildRun implements StepEnv {
     return undefined;
   }
 
-  private async commit(st: StageState): Promise<ImageRecord> {
-    const labels = { ...(st.config.Labels ?? {}), ...(this.opts.labels ?? {}) };
-    const config: ImageConfig = {
+  private commit(st: StageState): Promise<ImageRecord> {
+    return this.b.engine.images.create(this.imageConfig(st, this.finalLabels(st)), st.layers);
+  }
+
+  /** `--label` applies to the final image only. */
+  private finalLabels(st: StageState): Record<string, string> {
+    return { ...(st.config.Labels ?? {}), ...(this.opts.labels ?? {}) };
+  }
+
+  private imageConfig(st: StageState, labels: Record<string, string> | undefined): ImageConfig {
+    return {
       created: rfc3339(this.epoch),
       ...(st.author ? { author: st.author } : {}),
       architecture: st.architecture,
@@ -524,7 +539,41 @@ class BuildRun implements StepEnv {
       rootfs: { type: 'layers', diff_ids: st.diffIds },
       history: st.history,
     };
-    return this.b.engine.images.create(config, st.layers);
+  }
+
+  /**
+   * `--squash`: the stage's own layers merged into one on top of its base's,
+   * and its history as Docker's SquashImage leaves it: every entry after the
+   * base's marked empty_layer, then one entry for the merged layer. The merge
+   * is cached by the layers it reads (reproducible, so the same bytes again).
+   */
+  private async squash(st: StageState): Promise<StageState> {
+    const { base } = st;
+    if (st.layers.length === base.layers) return st;
+    const key = cacheKey(['squash', st.diffIds, base.layers, this.epoch]);
+    let layer = this.opts.noCache ? undefined : (await this.b.cache.get(key))?.layer;
+    if (layer) await this.pin({ blobs: [layer.digest] });
+    if (!layer || !(await this.content.has(layer.digest))) {
+      const dirs = await this.dirsOf(st);
+      const view = await openView(this.tmpRoot, dirs.slice(0, base.layers));
+      try {
+        layer = await squashLayers({ content: this.content, tmpRoot: this.tmpRoot, epoch: this.epoch, baseRoot: view.root, layerDirs: dirs.slice(base.layers) });
+      } finally {
+        await view.close();
+      }
+      await this.pin({ blobs: [layer.digest] });
+      await this.b.cache.put(key, { v: 1, createdBy: 'squash', layer });
+    }
+    const id = sha256(JSON.stringify(this.imageConfig(st, this.finalLabels(st))));
+    return {
+      ...st,
+      layers: [...st.layers.slice(0, base.layers), { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
+      diffIds: [...st.diffIds.slice(0, base.layers), layer.digest],
+      history: [
+        ...st.history.map((h, i) => (i < base.history ? h : { ...h, empty_layer: true })),
+        { created: rfc3339(this.epoch), comment: base.id ? `merge ${id} to ${base.id}` : `create new from ${id}` },
+      ],
+    };
   }
 
   // ---------------------------------------------------------------- StepEnv

@@ -21,6 +21,15 @@ export interface StageState extends ConfigState {
   rebuilt: boolean;
   /** ARGs declared in this stage, in order; undefined = declared without a value. */
   args: Map<string, string | undefined>;
+  /** What the stage started from: `--squash` merges everything after it. */
+  base: StageBase;
+}
+
+export interface StageBase {
+  /** The base image's ID; for a stage, the ID its image would have; none for scratch. */
+  id?: Digest;
+  layers: number;
+  history: number;
 }
 
 export function cloneConfig<T>(v: T): T {
@@ -45,6 +54,7 @@ export function stageFromImage(name: string, index: number, key: string, image?:
     key,
     rebuilt: false,
     args: new Map(),
+    base: { id: image?.id, layers: image ? image.manifest.layers.length : 0, history: cfg?.history?.length ?? 0 },
   };
   // BuildKit gives every stage a PATH.
   if (envValue(st.config.Env, 'PATH') === undefined) st.config.Env = setEnv(st.config.Env, 'PATH', DEFAULT_PATH);
@@ -52,7 +62,7 @@ export function stageFromImage(name: string, index: number, key: string, image?:
 }
 
 /** A new stage on an earlier stage of the same build (`FROM <stage>`). */
-export function stageFromStage(name: string, index: number, base: StageState): StageState {
+export function stageFromStage(name: string, index: number, base: StageState, baseId: Digest): StageState {
   return {
     ...cloneConfig({ ...base, args: undefined }),
     name,
@@ -61,6 +71,7 @@ export function stageFromStage(name: string, index: number, base: StageState): S
     key: base.key,
     rebuilt: base.rebuilt,
     args: new Map(),
+    base: { id: baseId, layers: base.layers.length, history: base.history.length },
   };
 }
 

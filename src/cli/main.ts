@@ -240,6 +240,7 @@ async function main(all = false): Promise<number> {
       .option('--progress <type>', 'Set type of progress output (auto, plain)', 'auto')
       .option('--network <mode>', 'Networking mode for the RUN instructions during build (none, host)')
       .option('--secret <spec>', 'Secret to expose to RUN --mount=type=secret (id=mysecret[,src=/local/secret][,env=VAR])', collect)
+      .option('--squash', "Squash the final stage's new layers into a single new layer")
       .addOption(new Option('--pull').hideHelp())
       .addOption(new Option('--rm').hideHelp())
       .addOption(new Option('--force-rm').hideHelp())

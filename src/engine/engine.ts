@@ -43,6 +43,8 @@ export class Engine {
   readonly networks: NetworkManager;
   readonly events = new EventBus();
   readonly startedAt = new Date();
+  /** BERTH_EXPERIMENTAL=1: report experimental features, as `dockerd --experimental` (the docker CLI sends `build --squash` only then). */
+  readonly experimental = /^(1|true)$/i.test(process.env.BERTH_EXPERIMENTAL ?? '');
 
   constructor(readonly paths: EnginePaths) {
     this.images = new ImageStore(paths.root);
@@ -222,7 +224,7 @@ export class Engine {
             GitCommit: 'berth',
             BuildTime: this.startedAt.toISOString(),
             KernelVersion: release(),
-            Experimental: 'false',
+            Experimental: String(this.experimental),
           },
         },
         { Name: 'runc', Version: runcVersion.replace(/^runc version /, ''), Details: {} },
@@ -236,6 +238,7 @@ export class Engine {
       Arch: platformArch(),
       KernelVersion: release(),
       BuildTime: this.startedAt.toISOString(),
+      ...(this.experimental ? { Experimental: true } : {}),
     };
   }
 
@@ -276,6 +279,7 @@ export class Engine {
       InitCommit: { ID: '' },
       Berth: { Conmon: conmonVersion, Runc: runcVersion[0] },
       SecurityOptions: ['name=seccomp,profile=builtin'],
+      ExperimentalBuild: this.experimental,
       Warnings: warnings,
     };
   }

@@ -80,6 +80,7 @@ function options(ctx: RequestContext, engine: Engine): Omit<BuildOptions, 'conte
     labels: Object.fromEntries(Object.entries(jsonParam<Record<string, string | null>>(q, 'labels') ?? {}).map(([k, v]) => [k, v ?? ''])),
     target: q.get('target') || undefined,
     noCache: truthy(q.get('nocache')),
+    squash: truthy(q.get('squash')),
     network,
     quiet: truthy(q.get('q')),
     structured: q.get('berthprogress') === '1',

@@ -16,7 +16,7 @@ export function systemRoutes(r: Router, engine: Engine): void {
     const headers = {
       'Api-Version': API_VERSION,
       'Builder-Version': '1',
-      'Docker-Experimental': 'false',
+      'Docker-Experimental': String(engine.experimental),
       'Ostype': 'linux',
       'Cache-Control': 'no-cache, no-store, must-revalidate',
       'Pragma': 'no-cache',
@@ -113,7 +113,7 @@ export function systemRoutes(r: Router, engine: Engine): void {
  */
 export function versionBody(v: Record<string, unknown>): Record<string, unknown> {
   const components = (v.Components as Array<{ Name: string; Version: string; Details?: Record<string, unknown> }> | undefined) ?? [];
-  const top = { GitCommit: v.GitCommit, GoVersion: v.GoVersion, KernelVersion: v.KernelVersion, BuildTime: v.BuildTime, Experimental: 'false' };
+  const top = { GitCommit: v.GitCommit, GoVersion: v.GoVersion, KernelVersion: v.KernelVersion, BuildTime: v.BuildTime };
   return {
     ...v,
     Components: components.map((c) => (c.Name === 'Engine' ? { ...c, Details: { ...top, ...c.Details } } : c)),

@@ -36,6 +36,7 @@ export interface BuildFlags {
   network?: string;
   /** `--secret id=…[,src=file|,env=VAR]`, repeatable. */
   secret?: string[];
+  squash?: boolean;
 }
 
 /** Node's HTTP parser refuses heads over 16 KiB: secrets travel in one. */
@@ -274,6 +275,7 @@ export async function runBuild(path: string, f: BuildFlags): Promise<{ code: num
     labels: JSON.stringify(keyValues(f.label, false)),
     target: f.target,
     nocache: f.cache === false ? '1' : undefined,
+    squash: f.squash ? '1' : undefined,
     networkmode: f.network,
     berthprogress: '1',
   };

@@ -319,7 +319,12 @@ function readXattrs(dirfd: number, name: Buffer, shown: Buffer, upper: boolean):
 }
 
 function isOpaque(dirfd: number, name: Buffer): boolean {
-  return lgetxattrb(procPath(dirfd, name), OVERLAY_OPAQUE_XATTR)?.toString('latin1') === 'y';
+  return isOverlayOpaque(procPath(dirfd, name));
+}
+
+/** An overlay directory that hides everything below it (xattr trusted.overlay.opaque=y). */
+export function isOverlayOpaque(path: Buffer | string): boolean {
+  return lgetxattrb(path, OVERLAY_OPAQUE_XATTR)?.toString('latin1') === 'y';
 }
 
 /** Linux dev_t → [major, minor] (glibc's gnu_dev_major/minor). */
