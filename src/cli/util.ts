@@ -76,6 +76,13 @@ export function humanDuration(seconds: number): string {
   return `${Math.round(h / 24 / 365)} years`;
 }
 
+/** Go's time.Time.String() of a moment, in UTC: "2026-12-06 21:04:05 +0000 UTC" (what docker's CreatedAt fields print). */
+export function goTime(d: Date, nanos = false): string {
+  const iso = d.toISOString();
+  const frac = nanos ? `.${iso.slice(20, 23)}`.replace(/\.?0+$/, '') : '';
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac} +0000 UTC`;
+}
+
 export function since(unixSeconds: number): string {
   return `${humanDuration(Date.now() / 1000 - unixSeconds)} ago`;
 }

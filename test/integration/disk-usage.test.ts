@@ -47,6 +47,17 @@ describe('disk usage', { skip: isRoot() ? false : 'needs root' }, () => {
     assert.equal(d.code, 0, d.stderr);
     assert.match(d.stdout, /^Containers\s+2\s+1\s+300kB\s+300kB \(100%\)$/m);
 
+    // ps -s / inspect --size, from berth and from the docker CLI; CreatedAt as Go prints a time.
+    const ps = await e.berth(['ps', '-a', '-s', '--filter', 'name=writer', '--format', '{{.Names}} {{.Size}} {{.Mounts}} {{.CreatedAt}}']);
+    assert.match(ps.stdout, /^writer 300kB \(virtual 2\.\d+MB\)  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC\n$/);
+    assert.match((await e.berth(['ps', '-a', '-s'])).stdout, /^CONTAINER ID .* SIZE\n/);
+    assert.equal((await e.berth(['ps', '--filter', 'name=idle', '--format', '{{.Networks}}'])).stdout, 'bridge\n');
+    const dps = await e.docker(['ps', '-a', '-s', '--filter', 'name=writer', '--format', '{{.Size}}']);
+    assert.match(dps.stdout, /^300kB \(virtual 2\.\d+MB\)\n$/);
+    const insp = JSON.parse((await e.docker(['inspect', '--size', 'writer'])).stdout)[0] as { SizeRw: number; SizeRootFs: number };
+    assert.equal(insp.SizeRw, 300000);
+    assert.ok(insp.SizeRootFs > 300000);
+
     const pruned = await e.berth(['container', 'prune', '-f']);
     assert.match(pruned.stdout, /Total reclaimed space: 300kB/);
     // Without -f and with no "y": nothing goes.

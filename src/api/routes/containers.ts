@@ -224,7 +224,15 @@ function listContainers(engine: Engine, ctx: RequestContext) {
     list = list.filter((c) => c.rec.Created > pivot);
   }
   if (limit > 0) list = list.slice(0, limit);
-  return list.map((c) => containerSummary(engine, c));
+  const summaries = list.map((c) => containerSummary(engine, c));
+  return bool(ctx.query.get('size')) ? Promise.all(list.map(async (c, i) => ({ ...summaries[i]!, ...(await containerSizes(engine, c)) }))) : summaries;
+}
+
+/** `size=1` on list and inspect: what the container wrote (its upper dir) and that plus its image. */
+async function containerSizes(engine: Engine, c: Container): Promise<{ SizeRw: number; SizeRootFs: number }> {
+  const rw = await engine.containers.sizeRw(c);
+  const image = engine.images.byId(c.rec.Image as `sha256:${string}`);
+  return { SizeRw: rw, SizeRootFs: rw + (image?.manifest.layers.reduce((a, l) => a + l.size, 0) ?? 0) };
 }
 
 /** Docker's --since/--until: RFC3339, Unix seconds with fraction, or a duration like 10m. */
@@ -443,7 +451,7 @@ export function normalizeNetworking(nc: NetworkingConfig | null | undefined): Ne
 
 export function containerRoutes(r: Router, engine: Engine): void {
   const C = engine.containers;
-  r.add('GET', '/containers/json', (ctx) => ctx.send(200, listContainers(engine, ctx)));
+  r.add('GET', '/containers/json', async (ctx) => ctx.send(200, await listContainers(engine, ctx)));
   r.add('POST', '/containers/create', async (ctx) => {
     const body = (await ctx.json<ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: NetworkingConfig }>()) ?? ({ Image: '' } as ContainerConfig & { HostConfig?: HostConfig; NetworkingConfig?: NetworkingConfig });
     const { HostConfig: hc, NetworkingConfig: nc, ...config } = body;
@@ -457,7 +465,11 @@ export function containerRoutes(r: Router, engine: Engine): void {
     if (ctx.req.headers['x-berth-start'] === 'now') C.prestart(created.Id);
     ctx.send(201, created);
   });
-  r.add('GET', '/containers/{id}/json', (ctx) => ctx.send(200, containerInspect(engine, C.get(ctx.params.id), ctx.apiVersion)));
+  r.add('GET', '/containers/{id}/json', async (ctx) => {
+    const c = C.get(ctx.params.id);
+    const body = containerInspect(engine, c, ctx.apiVersion);
+    ctx.send(200, bool(ctx.query.get('size')) ? { ...body, ...(await containerSizes(engine, c)) } : body);
+  });
   r.add('POST', '/containers/{id}/start', async (ctx) => {
     const c = C.get(ctx.params.id);
     try {

@@ -4,7 +4,7 @@ import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
 import type { ContainerSummary } from '../../compose/project';
 import { renderFormat, renderOne } from '../format';
-import { eachName, ExitError, filtersJson, humanSize, keyValues, out, parseBytes, parseDuration, runFailure, since, table } from '../util';
+import { eachName, ExitError, filtersJson, goTime, humanSize, keyValues, out, parseBytes, parseDuration, runFailure, since, table } from '../util';
 
 export interface RunFlags {
   detach?: boolean;
@@ -495,7 +495,10 @@ export async function rename(from: string, to: string): Promise<void> {
 }
 
 interface Summary extends ContainerSummary {
-  Mounts: unknown[];
+  Mounts: Array<{ Type: string; Name?: string; Source?: string }>;
+  NetworkSettings?: { Networks?: Record<string, unknown> };
+  SizeRw?: number;
+  SizeRootFs?: number;
 }
 
 /** Docker's ps PORTS column: `0.0.0.0:8080->80/tcp, 443/tcp`. */
@@ -506,7 +509,9 @@ export function portsText(ports: Summary['Ports']): string {
 export async function ps(f: { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; filter?: string[]; format?: string; trunc?: boolean; size?: boolean }): Promise<void> {
   const client = await connect();
   const limit = f.latest ? 1 : f.last ? Number(f.last) : undefined;
-  const list = await client.json<Summary[]>('GET', '/containers/json', { query: { all: f.all ? 1 : undefined, limit, filters: filtersJson(f.filter) } });
+  // As the docker CLI: sizes cost a walk of every upper dir, so only when shown.
+  const size = !!f.size || /\.Size\b/.test(f.format ?? '');
+  const list = await client.json<Summary[]>('GET', '/containers/json', { query: { all: f.all ? 1 : undefined, limit, filters: filtersJson(f.filter), size: size ? 1 : undefined } });
   if (f.quiet) {
     out(list.map((c) => `${f.trunc === false ? c.Id : c.Id.slice(0, 12)}\n`).join(''));
     return;
@@ -517,22 +522,22 @@ export async function ps(f: { all?: boolean; quiet?: boolean; last?: string; lat
       ID: f.trunc === false ? c.Id : c.Id.slice(0, 12),
       Image: c.Image,
       Command: JSON.stringify(cmd),
-      CreatedAt: new Date(c.Created * 1000).toString(),
+      CreatedAt: goTime(new Date(c.Created * 1000)),
       RunningFor: since(c.Created),
       Ports: portsText(c.Ports),
       State: c.State,
       Status: c.Status,
-      Size: '',
+      Size: c.SizeRw === undefined ? '' : `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})`,
       Names: c.Names.map((n) => n.slice(1)).join(','),
       Labels: Object.entries(c.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
-      Mounts: '',
-      Networks: '',
+      Mounts: (c.Mounts ?? []).map((m) => (m.Type === 'volume' ? (m.Name ?? '') : (m.Source ?? ''))).map((n) => (f.trunc === false || n.length <= 15 ? n : `${n.slice(0, 14)}…`)).join(','),
+      Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','),
       Label: (k: string) => c.Labels?.[k] ?? '',
     };
   });
   out(
     renderFormat(f.format ?? '', rows, {
-      defaultFormat: 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}',
+      defaultFormat: `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${f.size ? '\t{{.Size}}' : ''}`,
       headers: { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Ports: 'PORTS', State: 'STATE', Status: 'STATUS', Size: 'SIZE', Names: 'NAMES', Labels: 'LABELS', Mounts: 'MOUNTS', Networks: 'NETWORKS' },
     }),
   );

@@ -2,7 +2,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { connect } from '../client';
 import { renderFormat } from '../format';
-import { ExitError, filtersJson, humanSize, out, since } from '../util';
+import { ExitError, filtersJson, goTime, humanSize, out, since } from '../util';
 
 interface ImageSummary {
   Id: string;
@@ -39,7 +39,7 @@ export async function images(repo: string | undefined, f: { all?: boolean; quiet
         Tag: tag,
         Digest: (i.RepoDigests ?? []).find((d) => d.startsWith(`${repository}@`))?.split('@')[1] ?? '<none>',
         CreatedSince: since(i.Created),
-        CreatedAt: new Date(i.Created * 1000).toString(),
+        CreatedAt: goTime(new Date(i.Created * 1000)),
         Size: humanSize(i.Size),
         Containers: String(i.Containers),
         VirtualSize: humanSize(i.Size),
@@ -105,7 +105,7 @@ export async function history(name: string, f: { quiet?: boolean; trunc?: boolea
   const rows = list.map((h) => ({
     ID: f.trunc === false ? h.Id : h.Id.startsWith('sha256:') ? h.Id.slice(7, 19) : h.Id,
     CreatedSince: since(h.Created),
-    CreatedAt: new Date(h.Created * 1000).toISOString(),
+    CreatedAt: new Date(h.Created * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
     CreatedBy: f.trunc === false || h.CreatedBy.length <= 45 ? h.CreatedBy : `${h.CreatedBy.slice(0, 44)}…`,
     Size: humanSize(h.Size),
     Comment: h.Comment,

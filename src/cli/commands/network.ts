@@ -1,7 +1,7 @@
 /** network create / ls / inspect / rm / prune / connect / disconnect. */
 import { connect as connectClient } from '../client';
 import { renderFormat, renderOne } from '../format';
-import { eachName, filtersJson, keyValues, out } from '../util';
+import { eachName, filtersJson, goTime, keyValues, out } from '../util';
 
 interface Net {
   Id: string;
@@ -30,7 +30,7 @@ export async function ls(f: { quiet?: boolean; filter?: string[]; format?: strin
     out(list.map((n) => `${id(n)}\n`).join(''));
     return;
   }
-  const rows = list.map((n) => ({ ID: id(n), Name: n.Name, Driver: n.Driver, Scope: n.Scope, Internal: String(n.Internal), CreatedAt: n.Created, Labels: Object.entries(n.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','), IPv6: 'false' }));
+  const rows = list.map((n) => ({ ID: id(n), Name: n.Name, Driver: n.Driver, Scope: n.Scope, Internal: String(n.Internal), CreatedAt: goTime(new Date(n.Created), true), Labels: Object.entries(n.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','), IPv6: 'false' }));
   out(renderFormat(f.format ?? '', rows, { defaultFormat: 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}', headers: { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', Internal: 'INTERNAL', CreatedAt: 'CREATED', Labels: 'LABELS', IPv6: 'IPV6' } }));
 }
 
