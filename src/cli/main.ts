@@ -241,6 +241,7 @@ async function main(all = false): Promise<number> {
       .option('--network <mode>', 'Networking mode for the RUN instructions during build (none, host)')
       .option('--secret <spec>', 'Secret to expose to RUN --mount=type=secret (id=mysecret[,src=/local/secret][,env=VAR])', collect)
       .option('--squash', "Squash the final stage's new layers into a single new layer")
+      .option('-o, --output <spec>', 'Also write the result\'s files: DIR, - (tar on stdout), type=local,dest=DIR or type=tar,dest=FILE', collect)
       .addOption(new Option('--pull').hideHelp())
       .addOption(new Option('--rm').hideHelp())
       .addOption(new Option('--force-rm').hideHelp())

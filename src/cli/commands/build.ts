@@ -37,6 +37,28 @@ export interface BuildFlags {
   /** `--secret id=…[,src=file|,env=VAR]`, repeatable. */
   secret?: string[];
   squash?: boolean;
+  /** `-o`: where the result's files go besides the image (BuildKit's local and tar exporters). */
+  output?: string[];
+}
+
+export type BuildOutput = { type: 'image' } | { type: 'local'; dest: string } | { type: 'tar'; dest: string };
+
+/** buildx's `-o` forms: `DIR`, `-` (a tar on stdout), `type=local,dest=DIR`, `type=tar[,dest=FILE|-]`, `type=image|docker`. */
+export function parseOutput(spec: string): BuildOutput {
+  if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: spec };
+  const kv: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 1) throw new ExitError(`invalid output "${spec}": expected key=value pairs`, 1);
+    kv[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  const type = kv.type ?? 'local';
+  if (type === 'image' || type === 'docker' || type === 'moby') return { type: 'image' };
+  if (type !== 'local' && type !== 'tar') throw new ExitError(`output type "${type}" is not supported (local, tar, image)`, 1);
+  const dest = kv.dest ?? (type === 'tar' ? '-' : undefined);
+  if (!dest) throw new ExitError(`output type local needs dest= (e.g. -o type=local,dest=./out)`, 1);
+  if (type === 'local' && dest === '-') throw new ExitError('output type local writes a directory; use type=tar for stdout', 1);
+  return { type, dest };
 }
 
 /** Node's HTTP parser refuses heads over 16 KiB: secrets travel in one. */
@@ -254,8 +276,15 @@ async function post(client: Client, query: Record<string, unknown>, upload: Uplo
 }
 
 export async function build(path: string, f: BuildFlags): Promise<number> {
+  const outputs = (f.output ?? []).map(parseOutput).filter((o) => o.type !== 'image');
+  if (outputs.length > 1) throw new ExitError('only one local or tar output can be given', 1);
   const r = await runBuild(path, f);
   if (r.code !== 0) return r.code;
+  if (outputs[0]) {
+    await exportResult(r.id, outputs[0]);
+    // The tar went to stdout: nothing else may be written there.
+    if (outputs[0].dest === '-') return 0;
+  }
   if (f.quiet) out(`${r.id}\n`);
   else {
     out(`Successfully built ${r.id.slice(7, 19)}\n`);
@@ -323,3 +352,33 @@ export async function prune(_f: { all?: boolean; force?: boolean }): Promise<voi
   if (ids.length) out(`Deleted build cache objects:\n${ids.map((k) => k.slice(0, 25)).join('\n')}\n\n`);
   out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
 }
+
+/**
+ * Writes the built image's files to the host, as BuildKit's local/tar
+ * exporters: the image is created as a container that never starts, exported
+ * (its layers merged, nothing the engine adds at start) and removed.
+ */
+async function exportResult(imageId: string, o: Exclude<BuildOutput, { type: 'image' }>): Promise<void> {
+  const client = await connect();
+  const created = await client.json<{ Id: string }>('POST', '/containers/create', { body: { Image: imageId, Entrypoint: ['/.berth-build-output'], Cmd: [], Labels: { 'io.berth.build.output': '1' }, HostConfig: { NetworkMode: 'none' } } });
+  try {
+    const res = await client.raw('GET', `/containers/${created.Id}/export`);
+    if ((res.statusCode ?? 500) >= 400) throw new ExitError(`exporting the build result: ${(await readBody(res)).toString().trim()}`, 1);
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
+    const { createWriteStream, mkdirSync } = require('node:fs') as typeof import('node:fs');
+    const { pipeline } = require('node:stream/promises') as typeof import('node:stream/promises');
+    if (o.type === 'tar') {
+      await pipeline(res, o.dest === '-' ? process.stdout : createWriteStream(resolve(o.dest)), { end: o.dest !== '-' });
+      return;
+    }
+    const dest = resolve(o.dest);
+    mkdirSync(dest, { recursive: true });
+    // The host's tar, as `cp` uses: it keeps entries inside dest and does not follow the image's symlinks out.
+    const tar = spawn('tar', ['-x', '-p', '-C', dest], { stdio: ['pipe', 'inherit', 'inherit'] });
+    const [, code] = await Promise.all([pipeline(res, tar.stdin), new Promise<number>((r) => tar.on('close', (c) => r(c ?? 1)))]);
+    if (code !== 0) throw new ExitError(`extracting the build result into ${dest} failed`, 1);
+  } finally {
+    await client.call('DELETE', `/containers/${created.Id}`, { query: { force: 1 } }).catch(() => undefined);
+  }
+}
+
