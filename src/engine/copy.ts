@@ -1,13 +1,14 @@
 /**
  * `cp` in and out of containers and `export`. Paths are resolved inside the
- * container's rootfs by the kernel (openat2 RESOLVE_IN_ROOT) and a running
- * container is paused meanwhile, so a racing symlink swap cannot redirect
- * Berth onto host files (CVE-2018-15664).
+ * container's view (its volumes and binds included; `export` has the rootfs
+ * alone) by the kernel (openat2 RESOLVE_IN_ROOT) and a running container is
+ * paused meanwhile, so a racing symlink swap cannot redirect Berth onto host
+ * files (CVE-2018-15664).
  */
 import { closeSync, constants, fstatSync, readlinkSync } from 'node:fs';
 import { basename, dirname, posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { InvalidArgumentError, NotFoundError } from '../errors';
+import { ForbiddenError, InvalidArgumentError, NotFoundError } from '../errors';
 import { openInRoot } from '../sys/inroot';
 import { O_PATH, SysError } from '../sys/libc';
 import { applyLayer } from '../image/snapshot/apply';
@@ -83,7 +84,7 @@ async function paused<T>(containers: ContainerManager, id: string, fn: () => Pro
 }
 
 export async function statContainerPath(containers: ContainerManager, id: string, path: string): Promise<PathStat> {
-  return containers.withRootfs(id, async (rootfs) => {
+  return containers.withContainerView(id, async (rootfs) => {
     const fd = openPath(rootfs, path);
     try {
       return statOf(fd, path);
@@ -99,7 +100,7 @@ export async function statContainerPath(containers: ContainerManager, id: string
  */
 export async function archiveContainerPath<T>(containers: ContainerManager, id: string, path: string, consume: (stat: PathStat, tar: AsyncGenerator<Buffer>) => Promise<T>): Promise<T> {
   return paused(containers, id, () =>
-    containers.withRootfs(id, async (rootfs) => {
+    containers.withContainerView(id, async (rootfs) => {
       const fd = openPath(rootfs, path);
       let parentFd: number | undefined;
       try {
@@ -118,11 +119,14 @@ export async function archiveContainerPath<T>(containers: ContainerManager, id: 
 /** Extracts a (possibly compressed) tar into the directory `path` of a container, safely. */
 export async function extractIntoContainer(containers: ContainerManager, id: string, path: string, tar: Readable): Promise<void> {
   await paused(containers, id, () =>
-    containers.withRootfs(id, async (rootfs) => {
+    containers.withContainerView(id, async (rootfs) => {
       const fd = openPath(rootfs, path);
       try {
         if ((fstatSync(fd).mode & 0o170000) !== 0o040000) throw new InvalidArgumentError('extraction point is not a directory');
-        await applyLayer(`/proc/self/fd/${fd}`, decompress(tar));
+        await applyLayer(`/proc/self/fd/${fd}`, decompress(tar)).catch((e: Error) => {
+          // Docker's answer for a copy into a :ro volume or bind.
+          throw /\bEROFS\b/.test(e.message) ? new ForbiddenError('mounted volume is marked read-only') : e;
+        });
       } finally {
         closeSync(fd);
       }

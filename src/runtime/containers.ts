@@ -15,7 +15,7 @@ import type { EventBus } from '../engine/events';
 import type { ImageStore } from '../image/store';
 import type { Digest } from '../image/digest';
 import { atomicWriteJson, ensureDir, KeyedMutex, readJson, treeSize } from '../sys/fsutil';
-import { mountAsync, umount2Async, MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, O_PATH } from '../sys/libc';
+import { mountAsync, umount2Async, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, O_PATH } from '../sys/libc';
 import { mkdirInRoot } from '../sys/inroot';
 import { findBinary } from '../sys/exec';
 import { processAlive } from '../sys/proc';
@@ -678,6 +678,53 @@ export class ContainerManager {
       } finally {
         await this.unmountRootfs(c);
       }
+    });
+  }
+
+  /**
+   * The container's filesystem as its processes see it, volumes and binds
+   * included (`cp`, the archive API; `export` and `diff` use the rootfs
+   * alone, as Docker's do). A running container's is its root in its own
+   * mount namespace (/proc/<pid>/root); a stopped one's is its rootfs with
+   * its volume and bind sources bind-mounted over their destinations for
+   * the call (read-only ones read-only), as dockerd mounts them for `cp`.
+   */
+  async withContainerView<T>(idOrName: string, fn: (root: string, c: Container) => Promise<T>): Promise<T> {
+    const c = this.get(idOrName);
+    if (c.state.Running && c.state.Pid) return fn(`/proc/${c.state.Pid}/root`, c);
+    return this.withRootfs(c.rec.Id, async (rootfs) => {
+      // Outermost first, so a mount inside another volume lands on top of it.
+      const mounts = (c.rec.MountPoints ?? []).filter((m) => m.Type !== 'tmpfs').sort((a, b) => a.Destination.length - b.Destination.length);
+      for (const m of mounts) {
+        if (m.Type === 'volume' && m.Name) {
+          const vol = this.volumes.find(m.Name);
+          if (!vol) continue;
+          await this.volumes.ensureMounted(vol);
+        }
+        let fd: number;
+        try {
+          // Resolved in the rootfs: an image symlink cannot aim the mount at a host path. A
+          // destination runc would create at start does not exist yet: nothing to show there.
+          fd = openInRoot(rootfs, m.Destination, O_PATH);
+        } catch {
+          continue;
+        }
+        try {
+          await mountAsync(m.Source, `/proc/self/fd/${fd}`, '', MS_BIND | MS_REC, null);
+        } finally {
+          closeSync(fd);
+        }
+        if (m.RW) continue;
+        // The fd names the directory under the new mount: the remount needs a fresh lookup.
+        const top = openInRoot(rootfs, m.Destination, O_PATH);
+        try {
+          await mountAsync('none', `/proc/self/fd/${top}`, '', MS_REMOUNT | MS_BIND | MS_RDONLY, null);
+        } finally {
+          closeSync(top);
+        }
+      }
+      // unmountRootfs detaches the rootfs with everything mounted on it.
+      return fn(rootfs, c);
     });
   }
 

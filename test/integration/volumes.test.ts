@@ -120,6 +120,37 @@ describe('volumes', { skip: isRoot() ? false : 'needs root' }, () => {
     await e.berth(['volume', 'rm', 'owned', 'podstyle']);
   });
 
+  test('cp reaches volumes and binds, running or stopped; a :ro one refuses writes', async () => {
+    const host = mkdtempSync(join(e.dir, 'cpbind-'));
+    writeFileSync(join(host, 'from-host'), 'bound\n');
+    const src = join(e.dir, 'cp-src.txt');
+    writeFileSync(src, 'copied\n');
+    await e.berth(['run', '-d', '--name', 'cpvol', '-v', 'cpdata:/data', '-v', `${host}:/bind`, '-v', 'cpdata:/ro:ro', 'busybox', 'sh', '-c', 'echo made-inside > /data/inside; sleep 100']);
+    await e.berth(['exec', 'cpvol', 'true']);
+    assert.equal((await e.berth(['cp', src, 'cpvol:/data/in.txt'])).code, 0);
+    assert.equal((await e.berth(['exec', 'cpvol', 'cat', '/data/in.txt'])).stdout, 'copied\n', 'cp into a running container missed the volume');
+    const out = join(e.dir, 'cp-out.txt');
+    assert.equal((await e.berth(['cp', 'cpvol:/data/inside', out])).code, 0);
+    assert.equal(readFileSync(out, 'utf8'), 'made-inside\n');
+    assert.equal((await e.berth(['cp', src, 'cpvol:/bind/'])).code, 0);
+    assert.equal(readFileSync(join(host, 'cp-src.txt'), 'utf8'), 'copied\n', 'cp into a bind did not reach the host directory');
+    const ro = await e.berth(['cp', src, 'cpvol:/ro/']);
+    assert.notEqual(ro.code, 0);
+    assert.match(ro.stderr, /mounted volume is marked read-only/);
+    // Stopped: the same paths, through the volume and bind sources.
+    await e.berth(['stop', '-t', '0', 'cpvol']);
+    const out2 = join(e.dir, 'cp-out2.txt');
+    assert.equal((await e.berth(['cp', 'cpvol:/bind/from-host', out2])).code, 0);
+    assert.equal(readFileSync(out2, 'utf8'), 'bound\n');
+    assert.equal((await e.berth(['cp', src, 'cpvol:/data/stopped.txt'])).code, 0);
+    assert.match((await e.berth(['run', '--rm', '-v', 'cpdata:/d', 'busybox', 'cat', '/d/stopped.txt'])).stdout, /^copied$/m);
+    assert.match((await e.berth(['cp', src, 'cpvol:/ro/'])).stderr, /mounted volume is marked read-only/);
+    // The container's own rootfs under /data (hidden by the volume) got nothing.
+    assert.doesNotMatch((await e.berth(['export', 'cpvol'])).stdout, /stopped\.txt|in\.txt/);
+    await e.berth(['rm', '-f', 'cpvol']);
+    await e.berth(['volume', 'rm', 'cpdata']);
+  });
+
   test('bad specs get clear errors', async () => {
     const r1 = await e.berth(['run', '--rm', '-v', 'bad name!:/x', 'busybox', 'true']);
     assert.match(r1.stderr, /invalid characters for a local volume name/);
