@@ -114,6 +114,8 @@ export interface PodSpec {
   runAsUser?: number;
   runAsGroup?: number;
   supplementalGroups: number[];
+  /** The group that owns configMap and secret files; every container joins it. */
+  fsGroup?: number;
   terminationGracePeriodSeconds?: number;
   hostAliases: Array<{ ip: string; hostnames: string[] }>;
 }
@@ -349,6 +351,7 @@ function readPodSpec(r: Reader, spec: Record<string, unknown>, at: string, claim
     runAsUser: r.int(sc.runAsUser, `${at}.securityContext.runAsUser`),
     runAsGroup: r.int(sc.runAsGroup, `${at}.securityContext.runAsGroup`),
     supplementalGroups: r.arr(sc.supplementalGroups, `${at}.securityContext.supplementalGroups`).map((g, i) => r.int(g, `${at}.securityContext.supplementalGroups[${i}]`)!),
+    fsGroup: r.int(sc.fsGroup, `${at}.securityContext.fsGroup`),
     terminationGracePeriodSeconds: r.int(spec.terminationGracePeriodSeconds, `${at}.terminationGracePeriodSeconds`),
     hostAliases: r.arr(spec.hostAliases, `${at}.hostAliases`).map((h, i) => {
       const o = r.obj(h, `${at}.hostAliases[${i}]`) ?? {};

@@ -130,7 +130,7 @@ export function containerBody(pod: Pod, c: Container, ctx: PodContext, init: boo
       ReadonlyRootfs: !!sc.readOnlyRootFilesystem,
       CapAdd: sc.capAdd.map(cap),
       CapDrop: sc.capDrop.map(cap),
-      GroupAdd: pod.spec.supplementalGroups.map(String),
+      GroupAdd: [...pod.spec.supplementalGroups, ...(pod.spec.fsGroup !== undefined ? [pod.spec.fsGroup] : [])].map(String),
       Memory: c.resources.memory,
       MemoryReservation: c.resources.memoryReservation,
       NanoCpus: c.resources.nanoCpus,
@@ -197,9 +197,10 @@ function volumeMounts(pod: Pod, c: Container, ctx: PodContext): { binds: string[
   return { binds, mounts };
 }
 
-/** configMap and secret volumes as the files the container sees: one per key (or item) under the mount path. */
+/** configMap and secret volumes as the files the container sees: one per key (or item) under the mount path, owned by root and fsGroup. */
 export function podFiles(pod: Pod, c: Container, m: Manifest): ContainerFile[] {
   const files: ContainerFile[] = [];
+  const gid = pod.spec.fsGroup ?? 0;
   for (const vm of c.volumeMounts) {
     const v = pod.spec.volumes[vm.name]!;
     if (v.type !== 'configMap' && v.type !== 'secret') continue;
@@ -212,10 +213,10 @@ export function podFiles(pod: Pod, c: Container, m: Manifest): ContainerFile[] {
       if (content === undefined) continue;
       // With subPath the mount is the one file at that path of the volume.
       if (vm.subPath) {
-        if (it.path === vm.subPath) files.push({ target: vm.mountPath, mode: it.mode ?? v.defaultMode, content });
+        if (it.path === vm.subPath) files.push({ target: vm.mountPath, mode: it.mode ?? v.defaultMode, gid, content });
         continue;
       }
-      files.push({ target: `${base}/${it.path}`, mode: it.mode ?? v.defaultMode, content });
+      files.push({ target: `${base}/${it.path}`, mode: it.mode ?? v.defaultMode, gid, content });
     }
   }
   return files;

@@ -127,11 +127,22 @@ spec:
     metadata: { labels: { app: web } }
     spec:
       terminationGracePeriodSeconds: 1
+      securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 }
+      volumes:
+        - { name: scratch, emptyDir: { medium: Memory } }
+        - { name: keys, secret: { secretName: keys, defaultMode: 0440 } }
       containers:
         - name: main
           image: busybox
           command: [sleep, '600']
           resources: { limits: { memory: 64Mi, cpu: 250m } }
+          livenessProbe: { exec: { command: ['true'] }, periodSeconds: 1 }
+          volumeMounts: [{ name: scratch, mountPath: /scratch }, { name: keys, mountPath: /keys, readOnly: true }]
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: keys }
+stringData: { id: key-material }
 ---
 apiVersion: v1
 kind: PersistentVolumeClaim
@@ -150,6 +161,9 @@ metadata: { name: ignored }
     assert.deepEqual(await names(), ['bystander', 'web-1-infra', 'web-1-main', 'web-2-infra', 'web-2-main']);
     const limits = await e.berth(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}', 'web-2-main']);
     assert.equal(limits.stdout.trim(), `${64 * 1024 * 1024} 250000000`);
+    const inside = await e.berth(['exec', 'web-2-main', 'sh', '-c', "id -u; grep ' /scratch ' /proc/mounts | cut -d' ' -f3; cat /keys/id; echo; stat -c '%a %g' /keys/id"]);
+    assert.equal(inside.stdout, '1000\ntmpfs\nkey-material\n440 2000\n', inside.stderr);
+    await eventually(async () => (await e.berth(['inspect', '-f', '{{.State.Health.Status}}', 'web-1-main'])).stdout.trim() === 'healthy', 15_000);
     const d = await kube(['down', f]);
     assert.equal(d.code, 0, d.stderr);
     assert.deepEqual(await names(), ['bystander'], 'a container not made by play survives, even with a look-alike label');

@@ -116,7 +116,7 @@ ${pod(`  securityContext: { runAsUser: 1000, supplementalGroups: [5] }
   assert.equal(body.User, '1000:7');
   assert.deepEqual([body.HostConfig.CapAdd, body.HostConfig.CapDrop, body.HostConfig.ReadonlyRootfs, body.HostConfig.GroupAdd], [['CAP_NET_ADMIN'], ['ALL'], true, ['5']]);
   assert.deepEqual(body.Healthcheck, { Test: ['CMD', 'test', '-f', '/ok'], Interval: 2e9, Timeout: 1e9, Retries: 4, StartPeriod: 0 });
-  assert.deepEqual(podFiles(p, c, m), [{ target: '/etc/c/sub/f.txt', mode: 0o400, content: Buffer.from('content') }]);
+  assert.deepEqual(podFiles(p, c, m), [{ target: '/etc/c/sub/f.txt', mode: 0o400, gid: 0, content: Buffer.from('content') }]);
   const infra = infraBody(p, ctx, m.services) as { HostConfig: { PortBindings: Record<string, unknown> }; NetworkingConfig: { EndpointsConfig: Record<string, { Aliases: string[] }> } };
   assert.deepEqual(infra.HostConfig.PortBindings, { '8080/tcp': [{ HostIp: '', HostPort: '18080' }, { HostIp: '', HostPort: '30080' }] });
   assert.deepEqual(infra.NetworkingConfig.EndpointsConfig['berth-kube']!.Aliases, ['p', 'api']);
