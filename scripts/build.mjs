@@ -62,6 +62,7 @@ await Promise.all([
   // `berth registry serve|gc` load this beside the CLI; the CLI bundle stays small.
   build({ ...common, entryPoints: { 'registry-server': join(root, 'src/registry/server/index.ts') }, outdir: join(root, 'dist') }),
   build({ ...common, entryPoints: { 'compose-cli': join(root, 'src/cli/commands/compose.ts') }, outdir: join(root, 'dist'), minify: true }),
+  build({ ...common, entryPoints: { 'kube-cli': join(root, 'src/cli/commands/kube.ts') }, outdir: join(root, 'dist'), minify: true }),
   build({
     ...common,
     entryPoints: walk(join(root, 'test')),

@@ -346,6 +346,13 @@ async function main(all = false): Promise<number> {
   compose.command('kube').description('Translate the application to Kubernetes YAML (Deployments, Services, PersistentVolumeClaims)').action(() => set(P().then((mod) => mod.kube(g()))));
   compose.command('config').option('--services', 'Print the service names, one per line').option('-q, --quiet', 'Only validate the configuration').description('Parse, resolve and render compose file in canonical format').action((o) => set(P().then((m) => m.config(g(), o))));
 
+  // kube is a bundle of its own too (dist/kube-cli.js), loaded only by `berth kube`.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const K = async () => require(join(__dirname, 'kube-cli.js')) as typeof import('./commands/kube');
+  const kube = top('kube').description('Play containers, pods or volumes from a structured file (Kubernetes YAML)');
+  kube.command('play').argument('<file>', 'Kubernetes YAML, or - for stdin').option('--replace', 'Delete and recreate pods that already exist').option('--down', 'Take down the pods of the YAML instead (as kube down)').option('--force', 'With --down: also remove the volumes made for PersistentVolumeClaims').description('Play pods, deployments, configmaps, secrets and volumes from Kubernetes YAML').action((file: string, o) => set(K().then((m) => m.play(file, o))));
+  kube.command('down').argument('<file>', 'Kubernetes YAML, or - for stdin').option('--force', 'Also remove the volumes made for PersistentVolumeClaims').description('Remove the pods a Kubernetes YAML made').action((file: string, o) => set(K().then((m) => m.down(file, o))));
+
   top('version').option('-f, --format <format>').description('Show the Berth version information').action((o) => set(S().then((m) => m.version(o))));
   top('info').option('-f, --format <format>').description('Display system-wide information').action((o) => set(S().then((m) => m.info(o))));
   top('events').option('-f, --filter <filter>', '', collect).option('--since <time>').option('--until <time>').option('--format <format>').description('Get real time events from the server').action((o) => set(S().then((m) => m.events(o))));

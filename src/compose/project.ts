@@ -285,8 +285,22 @@ async function ensureRunning(api: EngineApi, p: ComposeProject, s: ServiceSpec, 
  * (through the archive API, as docker compose does without Swarm); missing parents are made.
  */
 export async function injectFiles(api: EngineApi, id: string, s: ServiceSpec): Promise<void> {
-  if (!s.injected.length) return;
-  const tar = writeTar(s.injected.map((f) => ({ entry: { name: f.target.replace(/^\/+/, ''), type: 'file' as const, mode: f.mode, uid: f.uid, gid: f.gid }, body: Buffer.from(f.content) })));
+  await putFiles(api, id, s.injected);
+}
+
+/** A file to write into a container (absolute target path). */
+export interface ContainerFile {
+  target: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  content: string | Buffer;
+}
+
+/** Writes files into a container through the archive API (also `kube play`'s configMap and secret volumes). */
+export async function putFiles(api: EngineApi, id: string, files: ContainerFile[]): Promise<void> {
+  if (!files.length) return;
+  const tar = writeTar(files.map((f) => ({ entry: { name: f.target.replace(/^\/+/, ''), type: 'file' as const, mode: f.mode, uid: f.uid, gid: f.gid }, body: Buffer.from(f.content) })));
   await api.call('PUT', `/containers/${id}/archive`, { query: { path: '/' }, stream: Readable.from(tar), headers: { 'Content-Type': 'application/x-tar' } });
 }
 

@@ -117,14 +117,20 @@ async function authHeader(domain: string): Promise<string> {
 }
 
 export async function pull(name: string, f: { platform?: string; quiet?: boolean }): Promise<void> {
+  const ref = await pullImage(name, f);
+  if (f.quiet) out(`${familiarString(ref)}\n`);
+  else out(`${fullString(ref)}\n`);
+}
+
+/** Pulls with the user's credentials, progress on stderr unless quiet (also `kube play`'s pulls); returns the reference. */
+export async function pullImage(name: string, f: { platform?: string; quiet?: boolean }): Promise<ReturnType<typeof withDefaultTag>> {
   const ref = withDefaultTag(parseReference(name));
   const client = await connect();
   const fromImage = familiarString({ domain: ref.domain, path: ref.path });
   const tag = ref.digest ?? ref.tag;
   const res = await client.raw('POST', '/images/create', { query: { fromImage, tag, platform: f.platform }, headers: { 'X-Registry-Auth': await authHeader(ref.domain) } });
   await streamProgress(res, !!f.quiet, 'Pulled');
-  if (f.quiet) out(`${familiarString(ref)}\n`);
-  else out(`${fullString(ref)}\n`);
+  return ref;
 }
 
 export async function push(name: string, f: { quiet?: boolean }): Promise<void> {
