@@ -25,7 +25,7 @@ import { addNetworkList, CniError, CNI_VERSION, delNetworkList, execPlugin, plug
 import { contains, formatCidr, ipToInt, isReserved, nthHost, overlaps, parseCidr, type Cidr } from './ipnet';
 import { createNetns, removeNetns } from './netns';
 import { chainPolicy, deleteEmptyChains, deleteRulesWhere, ensureRule, hasComment, iptables, listRules, deleteRule } from './iptables';
-import { allocatePorts, toPortmapEntries, type ResolvedPort } from './ports';
+import { allocatePorts, keepHostPorts, toPortmapEntries, type ResolvedPort } from './ports';
 import { hostRoutes } from './routes';
 import { DnsControl } from './dns/control';
 import { DNS_RESOLVER_ARG, type HostsTable } from './dns/server';
@@ -667,6 +667,7 @@ export class NetworkManager {
    * "add a port without recreating" request): the portmap plugin alone is run
    * DEL with the old mappings and ADD with the new ones, chained on the
    * primary endpoint's recorded result; the interface and its address stay.
+   * A mapping the container keeps keeps its host port, also a random one.
    * New host ports are claimed as at attach: inside the ports lock, and in
    * the endpoint record before any plugin runs (with portmap in its list
    * while either mapping is in place, so a DEL replayed after a crash removes
@@ -687,7 +688,7 @@ export class NetworkManager {
       const { portMappings: old, ...otherArgs } = att.capabilityArgs;
       const before = { list: att.list, capabilityArgs: att.capabilityArgs, ports: state.ports };
       const resolved = await this.mutex.run('ports', async () => {
-        const r = await allocatePorts(ports, this.portsInUse(containerId));
+        const r = await allocatePorts(keepHostPorts(ports, before.ports), this.portsInUse(containerId));
         // Old and new host ports both stay claimed until the swap is done.
         state.ports = [...before.ports, ...r];
         att.list = withPortmap(!!(old || r.length));

@@ -363,6 +363,12 @@ function suite(): void {
         assert.deepEqual(during.attachments[0]!.capabilityArgs.portMappings?.map((x) => x.hostPort), [p2]);
         assert.notDeepEqual(await rules(p2), []);
 
+        // Publishing one more port does not move a random one the container has.
+        const random = await m.updatePorts(A, [{ hostPort: p2, containerPort: 80, protocol: 'tcp' }, { hostPort: 0, containerPort: 81, protocol: 'tcp' }]);
+        const kept = await m.updatePorts(A, [{ hostPort: p2, containerPort: 80, protocol: 'tcp' }, { hostPort: 0, containerPort: 81, protocol: 'tcp' }, { hostPort: 0, containerPort: 82, protocol: 'tcp' }]);
+        assert.equal(kept.find((x) => x.containerPort === 81)?.hostPort, random.find((x) => x.containerPort === 81)!.hostPort, 'the random host port of 81 changed');
+        await m.updatePorts(A, [{ hostPort: p2, containerPort: 80, protocol: 'tcp' }]);
+
         // A failed ADD: what it set up is deleted, the old mapping is back, the record as before.
         const p3 = await free();
         await assert.rejects(m.updatePorts(A, [{ hostPort: p3, containerPort: 9999, protocol: 'tcp' }]), /injected failure/);
