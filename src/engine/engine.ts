@@ -17,7 +17,7 @@ import { ContainerManager, initBinary } from '../runtime/containers';
 import { packDirectory } from '../image/snapshot/pack';
 import { writeTar, type TarWriteItem } from '../image/tar/writer';
 import { EventBus } from './events';
-import { VolumeStore } from '../volume/store';
+import { VolumeStore, type VolumeRecord } from '../volume/store';
 import { NetworkManager } from '../network';
 import { conmonPath } from '../runtime/conmon';
 import { execFile } from '../sys/exec';
@@ -96,13 +96,14 @@ export class Engine {
   }
 
   /** image prune: dangling images (or all unused with `all`), never ones containers use. */
-  async pruneImages(all: boolean): Promise<{ ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }>; SpaceReclaimed: number }> {
+  async pruneImages(all: boolean, which?: (img: ImageRecord) => boolean): Promise<{ ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }>; SpaceReclaimed: number }> {
     const deleted: Array<{ Untagged?: string; Deleted?: string }> = [];
     let space = 0;
     const doomed: Digest[] = [];
     for (const img of this.images.list()) {
       if (this.containers.usersOfImage(img.id).length > 0) continue;
       if (!all && img.refs.length > 0) continue;
+      if (which && !which(img)) continue;
       for (const r of img.refs) deleted.push({ Untagged: r });
       deleted.push({ Deleted: img.id });
       doomed.push(img.id);
@@ -203,8 +204,8 @@ export class Engine {
     this.events.emit('volume', 'destroy', name, { driver: 'local' });
   }
 
-  pruneVolumes(all: boolean) {
-    return this.volumes.prune((n) => this.containers.usersOfVolume(n), all);
+  pruneVolumes(all: boolean, which?: (v: VolumeRecord) => boolean) {
+    return this.volumes.prune((n) => this.containers.usersOfVolume(n), all, which);
   }
 
   async version(): Promise<Record<string, unknown>> {

@@ -25,7 +25,7 @@ import { addNetworkList, CniError, CNI_VERSION, delNetworkList, execPlugin, plug
 import { contains, formatCidr, ipToInt, isReserved, nthHost, overlaps, parseCidr, type Cidr } from './ipnet';
 import { createNetns, removeNetns } from './netns';
 import { chainPolicy, deleteEmptyChains, deleteRulesWhere, ensureRule, hasComment, iptables, listRules, deleteRule } from './iptables';
-import { allocatePorts, toPortmapEntries, type ResolvedPort } from './ports';
+import { allocatePorts, keepHostPorts, toPortmapEntries, type ResolvedPort } from './ports';
 import { hostRoutes } from './routes';
 import { DnsControl } from './dns/control';
 import { DNS_RESOLVER_ARG, type HostsTable } from './dns/server';
@@ -667,35 +667,64 @@ export class NetworkManager {
    * "add a port without recreating" request): the portmap plugin alone is run
    * DEL with the old mappings and ADD with the new ones, chained on the
    * primary endpoint's recorded result; the interface and its address stay.
-   * New host ports are claimed as at attach (conflicts refused); if the ADD
-   * fails, the old mappings are put back.
+   * A mapping the container keeps keeps its host port, also a random one.
+   * New host ports are claimed as at attach: inside the ports lock, and in
+   * the endpoint record before any plugin runs (with portmap in its list
+   * while either mapping is in place, so a DEL replayed after a crash removes
+   * the rules: portmap tears down the container's chain whatever the
+   * mappings). If the ADD fails, what it left is deleted and the old
+   * mappings are put back.
    */
   async updatePorts(containerId: string, ports: PortMapping[]): Promise<ResolvedPort[]> {
     return this.mutex.run(`c:${containerId}`, async () => {
       const state = this.states.get(containerId);
       const att = state?.attachments[0];
       if (!state || !att?.result) throw new ConflictError(`container ${containerId} has no bridge network endpoint to publish ports on`);
-      const resolved = await this.mutex.run('ports', () => allocatePorts(ports, this.portsInUse(containerId)));
       const portmap: PluginConf = { type: 'portmap', snat: true, capabilities: { portMappings: true } };
+      const withPortmap = (on: boolean): NetConfList => {
+        const rest = att.list.plugins.filter((p) => p.type !== 'portmap');
+        return { ...att.list, plugins: on ? [rest[0]!, portmap, ...rest.slice(1)] : rest };
+      };
+      const { portMappings: old, ...otherArgs } = att.capabilityArgs;
+      const before = { list: att.list, capabilityArgs: att.capabilityArgs, ports: state.ports };
+      const resolved = await this.mutex.run('ports', async () => {
+        const r = await allocatePorts(keepHostPorts(ports, before.ports), this.portsInUse(containerId));
+        // Old and new host ports both stay claimed until the swap is done.
+        state.ports = [...before.ports, ...r];
+        att.list = withPortmap(!!(old || r.length));
+        att.capabilityArgs = r.length ? { ...otherArgs, portMappings: toPortmapEntries(r) } : before.capabilityArgs;
+        try {
+          await this.writeState(state);
+        } catch (e) {
+          Object.assign(att, { list: before.list, capabilityArgs: before.capabilityArgs });
+          state.ports = before.ports;
+          throw e;
+        }
+        return r;
+      });
+      const next = resolved.length ? toPortmapEntries(resolved) : undefined;
       const only = { cniVersion: att.list.cniVersion, name: att.list.name, plugins: [portmap] };
-      const rt = (mappings: unknown) => ({ containerId, netns: state.nsPath, ifName: att.ifName, capabilityArgs: { ...att.capabilityArgs, portMappings: mappings } });
       const cni = { cniPath: this.opts.cniPath };
-      const old = att.capabilityArgs.portMappings;
-      if (old) await execPlugin('DEL', pluginStdin(only, portmap, rt(old), att.result), rt(old), cni);
-      const apply = async (mappings: unknown) => {
-        if (mappings) await execPlugin('ADD', pluginStdin(only, portmap, rt(mappings), att.result), rt(mappings), cni);
+      const run = (command: 'ADD' | 'DEL', mappings: unknown) => {
+        const rt = { containerId, netns: state.nsPath, ifName: att.ifName, capabilityArgs: { ...otherArgs, portMappings: mappings } };
+        return execPlugin(command, pluginStdin(only, portmap, rt, att.result), rt, cni);
       };
       try {
-        await apply(resolved.length ? toPortmapEntries(resolved) : undefined);
+        if (old) await run('DEL', old);
+        if (next) await run('ADD', next);
       } catch (e) {
-        await apply(old).catch((e2) => this.log(`restoring the ports of ${containerId}: ${messageOf(e2)}`));
+        // A failed ADD may have left rules behind (CNI: DEL after a failed ADD); then the old mappings go back.
+        if (next) await run('DEL', next).catch((e2) => this.log(`cleaning up the ports of ${containerId}: ${messageOf(e2)}`));
+        if (old) await run('ADD', old).catch((e2) => this.log(`restoring the ports of ${containerId}: ${messageOf(e2)}`));
+        att.list = before.list;
+        att.capabilityArgs = before.capabilityArgs;
+        state.ports = before.ports;
+        await this.writeState(state).catch((e2) => this.log(`restoring the endpoint record of ${containerId}: ${messageOf(e2)}`));
         throw mapCniError(e);
       }
       // The endpoint record says what DEL must undo at exit: portmap in the list iff ports are published.
-      const rest = att.list.plugins.filter((p) => p.type !== 'portmap');
-      att.list = { ...att.list, plugins: resolved.length ? [rest[0]!, portmap, ...rest.slice(1)] : rest };
-      if (resolved.length) att.capabilityArgs.portMappings = toPortmapEntries(resolved);
-      else delete att.capabilityArgs.portMappings;
+      att.list = withPortmap(!!next);
+      att.capabilityArgs = next ? { ...otherArgs, portMappings: next } : otherArgs;
       state.ports = resolved;
       await this.writeState(state);
       return resolved.map((p) => ({ ...p }));

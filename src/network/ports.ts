@@ -111,6 +111,32 @@ export async function allocatePorts(requested: PortMapping[], inUse: ResolvedPor
   return out;
 }
 
+/**
+ * A container's new mappings (an update of a running one): a requested
+ * mapping without a fixed host port (hostPort 0, or a range) that the
+ * container has already keeps the host port it got, so that publishing or
+ * unpublishing one port does not move the others. Fixed ports are matched
+ * first, so one asked for again is not also handed to a random request.
+ */
+export function keepHostPorts(requested: PortMapping[], current: ResolvedPort[]): PortMapping[] {
+  const left = current.map((c) => normalizePort(c) as ResolvedPort);
+  const wanted = requested.map((r) => normalizePort(r));
+  const same = (c: PortMapping, p: PortMapping) => c.containerPort === p.containerPort && c.protocol === p.protocol && c.hostIp === p.hostIp;
+  const take = (i: number) => left.splice(i, 1)[0]!;
+  for (const p of wanted) {
+    if (!p.hostPort || p.hostPortEnd !== undefined) continue;
+    const i = left.findIndex((c) => same(c, p) && c.hostPort === p.hostPort);
+    if (i >= 0) take(i);
+  }
+  return wanted.map((p) => {
+    if (p.hostPort && p.hostPortEnd === undefined) return p;
+    const i = left.findIndex((c) => same(c, p) && (!p.hostPort || (c.hostPort >= p.hostPort && c.hostPort <= p.hostPortEnd!)));
+    if (i < 0) return p;
+    const { hostPortEnd: _, ...fixed } = p;
+    return { ...fixed, hostPort: take(i).hostPort };
+  });
+}
+
 /** The portmap plugin's runtimeConfig.portMappings entries. */
 export function toPortmapEntries(ports: ResolvedPort[]): Array<{ hostPort: number; containerPort: number; protocol: string; hostIP?: string }> {
   return ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, ...(p.hostIp ? { hostIP: p.hostIp } : {}) }));

@@ -112,6 +112,28 @@ export function joinedContainer(mode: string | undefined): string | undefined {
 }
 
 /**
+ * PortBindings as Docker's nat package reads them ("port[/proto]" keys, each
+ * null or a list of {HostIp, HostPort} strings): anything else is refused
+ * here with Docker's wording, not met as a TypeError or a NaN port at start.
+ */
+function validatePortBindings(pb: unknown): void {
+  if (pb === undefined || pb === null) return;
+  if (typeof pb !== 'object' || Array.isArray(pb)) throw new InvalidArgumentError('invalid PortBindings: want a map of container ports to bindings');
+  for (const [key, binds] of Object.entries(pb)) {
+    const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/i.exec(key);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new InvalidArgumentError(`invalid port specification: "${key}"`);
+    if (binds === null) continue;
+    if (!Array.isArray(binds)) throw new InvalidArgumentError(`invalid port bindings of ${key}: want a list of {HostIp, HostPort}`);
+    for (const b of binds as unknown[]) {
+      if (!b || typeof b !== 'object') throw new InvalidArgumentError(`invalid port binding of ${key}: want {HostIp, HostPort}`);
+      const { HostIp: ip, HostPort: port } = b as Record<string, unknown>;
+      if (ip !== undefined && ip !== null && typeof ip !== 'string') throw new InvalidArgumentError(`invalid HostIp of ${key}: want a string`);
+      if (port !== undefined && port !== null && (typeof port !== 'string' || !/^\s*(\d+(-\d+)?)?\s*$/.test(port))) throw new InvalidArgumentError(`invalid hostPort: ${String(port)}`);
+    }
+  }
+}
+
+/**
  * Docker's checks (daemon verifyNetworkingConfig, runconfig): a container that
  * joins another's network namespace takes its hostname, DNS and ports from it.
  */
@@ -124,6 +146,7 @@ export function validateHostConfig(hc: HostConfig, config: Pick<ContainerConfig,
     if (hc.ExtraHosts?.length) throw new InvalidArgumentError('conflicting options: custom host-to-IP mapping and the network mode');
     if (hc.PublishAllPorts || Object.keys(hc.PortBindings ?? {}).length) throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
   }
+  validatePortBindings(hc.PortBindings);
   if (joinedContainer(hc.PidMode) === '') throw new InvalidArgumentError('invalid PID mode: container: needs a container name or ID');
   const ipc = hc.IpcMode ?? '';
   if (!['', 'none', 'private', 'shareable', 'host'].includes(ipc) && !(ipc.startsWith('container:') && ipc.length > 'container:'.length))

@@ -1178,11 +1178,12 @@ export class ContainerManager {
     this.events.emit('container', 'rename', c.rec.Id, { name: newName });
   }
 
-  async prune(): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+  /** Removes stopped containers (those `which` accepts, when given). */
+  async prune(which?: (c: Container) => boolean): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
     const deleted: string[] = [];
     let space = 0;
     for (const c of this.list()) {
-      if (c.state.Running || c.state.Restarting) continue;
+      if (c.state.Running || c.state.Restarting || (which && !which(c))) continue;
       const size = await this.sizeRw(c);
       if (!(await this.remove(c.rec.Id).then(() => true, () => false))) continue;
       deleted.push(c.rec.Id);

@@ -200,11 +200,12 @@ export class VolumeStore {
     });
   }
 
-  async prune(usedBy: (name: string) => string[], all: boolean): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+  async prune(usedBy: (name: string) => string[], all: boolean, which?: (v: VolumeRecord) => boolean): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
     const deleted: string[] = [];
     let space = 0;
     for (const v of this.list()) {
       if (!all && !v.Anonymous) continue;
+      if (which && !which(v)) continue;
       if (usedBy(v.Name).length) continue;
       const size = await this.size(v);
       if (!(await this.remove(v.Name, usedBy).then(() => true, () => false))) continue;

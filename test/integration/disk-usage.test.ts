@@ -74,4 +74,25 @@ describe('disk usage', { skip: isRoot() ? false : 'needs root' }, () => {
     assert.equal((await e.berth(['inspect', 'idle'])).code, 0, 'system prune removed a running container');
     await e.berth(['rm', '-f', 'idle']);
   });
+
+  test('system prune --filter removes only what the filter selects', async () => {
+    await e.berth(['run', '--name', 'doomed', '--label', 'doomed=1', 'busybox', 'true']);
+    await e.berth(['run', '--name', 'spared', 'busybox', 'true']);
+    await e.berth(['network', 'create', '--label', 'doomed=1', 'doomednet']);
+    await e.berth(['network', 'create', 'sparednet']);
+    const r = await e.berth(['system', 'prune', '-f', '--filter', 'label=doomed=1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.notEqual((await e.berth(['inspect', 'doomed'])).code, 0, 'the labelled container was kept');
+    assert.equal((await e.berth(['inspect', 'spared'])).code, 0, 'a container without the label was pruned');
+    assert.equal((await e.berth(['network', 'inspect', 'sparednet'])).code, 0, 'a network without the label was pruned');
+    assert.notEqual((await e.berth(['network', 'inspect', 'doomednet'])).code, 0);
+    const bad = await e.berth(['system', 'prune', '-f', '--filter', 'lable=x']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid filter 'lable'/);
+    assert.equal((await e.berth(['inspect', 'spared'])).code, 0, 'a refused filter still pruned');
+    const until = await e.berth(['system', 'prune', '-f', '--volumes', '--filter', 'until=1h']);
+    assert.match(until.stderr, /"until" filter is not supported with "--volumes"/);
+    await e.berth(['rm', 'spared']);
+    await e.berth(['network', 'rm', 'sparednet']);
+  });
 });

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -180,8 +181,9 @@ function suite(): void {
     let a: AttachResult;
     let b: AttachResult;
     const logs: string[] = [];
-    const mk = (refused: number) =>
+    const mk = (refused: number, cniPath?: string) =>
       new NetworkManager({
+        cniPath,
         root,
         run,
         resolverCommand: [process.execPath, __filename, DNS_RESOLVER_ARG],
@@ -309,6 +311,84 @@ function suite(): void {
       assert.equal(fs.existsSync(path.join(run, 'netns', D)), false);
       httpd.kill('SIGKILL');
       httpd = undefined;
+    });
+
+    test('updatePorts: new host ports are claimed at once and recorded before portmap runs; a failed ADD leaves no rules', async () => {
+      // A portmap wrapper: snapshots A's endpoint record at each ADD, and fails an ADD mapping container port 9999 after running it.
+      const wrap = path.join(tmp, 'cni-wrap');
+      fs.mkdirSync(wrap, { recursive: true });
+      for (const f of fs.readdirSync('/usr/lib/cni')) if (f !== 'portmap') fs.symlinkSync(path.join('/usr/lib/cni', f), path.join(wrap, f));
+      const rec = path.join(root, 'networks', 'endpoints', `${A}.json`);
+      const snap = path.join(tmp, 'snap.json');
+      fs.writeFileSync(
+        path.join(wrap, 'portmap'),
+        [
+          '#!/bin/sh',
+          'in=$(cat)',
+          `[ "$CNI_COMMAND" = ADD ] && [ "$CNI_CONTAINERID" = ${A} ] && /bin/cp ${rec} ${snap}`,
+          'out=$(printf "%s" "$in" | /usr/lib/cni/portmap) || { printf "%s" "$out"; exit 1; }',
+          'case "$CNI_COMMAND:$in" in ADD:*\'"containerPort":9999\'*) echo \'{"cniVersion":"1.0.0","code":11,"msg":"injected failure"}\'; exit 1;; esac',
+          'printf "%s" "$out"',
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+      const m = mk(await closedUdpPort(), wrap);
+      await m.init();
+      const free = async () => {
+        const srv = net.createServer();
+        await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+        const port = (srv.address() as net.AddressInfo).port;
+        await new Promise((res) => srv.close(res));
+        return port;
+      };
+      const rules = async (port: number) => (await iptablesState()).filter((l) => l.includes(`--dport ${port} `));
+      try {
+        // The same host port asked by an update and by another container's attach at once: one of them gets it.
+        const p1 = await free();
+        const raced = await Promise.allSettled([m.updatePorts(A, [{ hostPort: p1, containerPort: 80, protocol: 'tcp' }]), m.attach(D, 'delta', 'd', [{ network: userNet }], [{ hostPort: p1, containerPort: 80, protocol: 'tcp' }])]);
+        await m.detach(D);
+        const refused = raced.filter((x) => x.status === 'rejected');
+        assert.equal(refused.length, 1, `host port ${p1} given twice`);
+        assert.ok((refused[0] as PromiseRejectedResult).reason instanceof ConflictError, String((refused[0] as PromiseRejectedResult).reason));
+        await m.updatePorts(A, []);
+        assert.deepEqual(await rules(p1), []);
+
+        // The record already names portmap and the new mapping while portmap's ADD runs: a DEL replayed after a crash removes the rules.
+        fs.rmSync(snap, { force: true });
+        const p2 = await free();
+        await m.updatePorts(A, [{ hostPort: p2, containerPort: 80, protocol: 'tcp' }]);
+        const during = JSON.parse(fs.readFileSync(snap, 'utf8')) as { attachments: Array<{ list: { plugins: Array<{ type: string }> }; capabilityArgs: { portMappings?: Array<{ hostPort: number }> } }> };
+        assert.ok(during.attachments[0]!.list.plugins.some((p) => p.type === 'portmap'), 'portmap ran while the record had no portmap for DEL to undo');
+        assert.deepEqual(during.attachments[0]!.capabilityArgs.portMappings?.map((x) => x.hostPort), [p2]);
+        assert.notDeepEqual(await rules(p2), []);
+
+        // Publishing one more port does not move a random one the container has.
+        const random = await m.updatePorts(A, [{ hostPort: p2, containerPort: 80, protocol: 'tcp' }, { hostPort: 0, containerPort: 81, protocol: 'tcp' }]);
+        const kept = await m.updatePorts(A, [{ hostPort: p2, containerPort: 80, protocol: 'tcp' }, { hostPort: 0, containerPort: 81, protocol: 'tcp' }, { hostPort: 0, containerPort: 82, protocol: 'tcp' }]);
+        assert.equal(kept.find((x) => x.containerPort === 81)?.hostPort, random.find((x) => x.containerPort === 81)!.hostPort, 'the random host port of 81 changed');
+        await m.updatePorts(A, [{ hostPort: p2, containerPort: 80, protocol: 'tcp' }]);
+
+        // A failed ADD: what it set up is deleted, the old mapping is back, the record as before.
+        const p3 = await free();
+        await assert.rejects(m.updatePorts(A, [{ hostPort: p3, containerPort: 9999, protocol: 'tcp' }]), /injected failure/);
+        assert.deepEqual(await rules(p3), []);
+        assert.notDeepEqual(await rules(p2), []);
+        const after1 = JSON.parse(fs.readFileSync(rec, 'utf8')) as { ports: Array<{ hostPort: number }> };
+        assert.deepEqual(after1.ports.map((x) => x.hostPort), [p2]);
+        // ...also when the container published nothing before.
+        await m.updatePorts(A, []);
+        await assert.rejects(m.updatePorts(A, [{ hostPort: p3, containerPort: 9999, protocol: 'tcp' }]), /injected failure/);
+        assert.deepEqual(await rules(p3), [], 'a failed ADD left its rules behind');
+        assert.deepEqual(await rules(p2), []);
+        const after2 = JSON.parse(fs.readFileSync(rec, 'utf8')) as { ports: unknown[]; attachments: Array<{ list: { plugins: Array<{ type: string }> } }> };
+        assert.deepEqual(after2.ports, []);
+        assert.ok(!after2.attachments[0]!.list.plugins.some((p) => p.type === 'portmap'));
+      } finally {
+        await m.updatePorts(A, []).catch(() => undefined);
+        await m.detach(D).catch(() => undefined);
+        await nm.init();
+      }
     });
 
     test('networks are isolated from each other (Docker\'s isolation chains)', async () => {

@@ -15,7 +15,7 @@ import { contains, formatCidr, isReserved, nthHost, overlaps, parseCidr } from '
 import { containerResolvers, parseResolvConf, renderHosts, renderResolvConf } from '../../src/network/resolvconf';
 import { answerLocal, parseUpstream, RCODE, resolveQuery } from '../../src/network/dns/server';
 import { addNetworkList, CniError, delNetworkList, execPlugin, pluginStdin, type NetConfList } from '../../src/network/cni';
-import { allocatePorts } from '../../src/network/ports';
+import { allocatePorts, keepHostPorts } from '../../src/network/ports';
 import { hostRoutes } from '../../src/network/routes';
 import { hasComment } from '../../src/network/iptables';
 import { ConflictError, InvalidArgumentError } from '../../src/errors';
@@ -196,6 +196,36 @@ describe('CNI protocol driver (fake plugins)', () => {
 });
 
 describe('published ports', () => {
+  test('keepHostPorts: an update keeps the host ports the container has for mappings without a fixed one', () => {
+    const cur = [
+      { hostIp: '', hostPort: 40001, containerPort: 80, protocol: 'tcp' as const },
+      { hostIp: '127.0.0.1', hostPort: 8005, containerPort: 90, protocol: 'tcp' as const },
+      { hostIp: '', hostPort: 8080, containerPort: 80, protocol: 'tcp' as const },
+    ];
+    const got = keepHostPorts(
+      [
+        { hostPort: 0, containerPort: 80, protocol: 'tcp' },
+        { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+        { hostIp: '127.0.0.1', hostPort: 8000, hostPortEnd: 8010, containerPort: 90, protocol: 'tcp' },
+        { hostPort: 0, containerPort: 80, protocol: 'tcp' },
+        { hostPort: 0, containerPort: 80, protocol: 'udp' },
+        { hostPort: 0, containerPort: 443, protocol: 'tcp' },
+      ],
+      cur,
+    );
+    assert.deepEqual(got.map((p) => [p.hostIp, p.hostPort, p.hostPortEnd, p.containerPort, p.protocol]), [
+      ['', 40001, undefined, 80, 'tcp'],
+      ['', 8080, undefined, 80, 'tcp'],
+      ['127.0.0.1', 8005, undefined, 90, 'tcp'],
+      ['', 0, undefined, 80, 'tcp'],
+      ['', 0, undefined, 80, 'udp'],
+      ['', 0, undefined, 443, 'tcp'],
+    ]);
+    // A range the current port is no longer in, or another address: drawn again.
+    assert.deepEqual(keepHostPorts([{ hostIp: '127.0.0.1', hostPort: 9000, hostPortEnd: 9010, containerPort: 90, protocol: 'tcp' }], cur)[0]!.hostPort, 9000);
+    assert.deepEqual(keepHostPorts([{ hostIp: '10.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }], cur)[0]!.hostPort, 0);
+  });
+
   test('fixed ports clash with other containers and with host sockets; 0 picks a free one', async () => {
     const got = await allocatePorts([{ hostPort: 0, containerPort: 80, protocol: 'tcp' }], []);
     assert.ok(got[0]!.hostPort > 0);

@@ -9,7 +9,7 @@ import { parseTimestamp, type LogRecord } from '../../runtime/logs';
 import { frame, STDERR, STDOUT } from '../stdcopy';
 import { writeOut } from '../stream';
 import type { RequestContext, Router } from '../router';
-import { matchLabel, parseFilters } from '../filters';
+import { matchLabel, parseFilters, pruneFilter } from '../filters';
 import { API_VERSION } from '../../config';
 import { joinedContainer, networkName } from '../../runtime/config';
 import { archiveRoutes } from './archive';
@@ -564,6 +564,9 @@ export function containerRoutes(r: Router, engine: Engine): void {
     await C.remove(ctx.params.id, { force: bool(ctx.query.get('force')), volumes: bool(ctx.query.get('v')) });
     ctx.send(204);
   });
-  r.add('POST', '/containers/prune', async (ctx) => ctx.send(200, await C.prune()));
+  r.add('POST', '/containers/prune', async (ctx) => {
+    const { matches } = pruneFilter(ctx.query.get('filters'));
+    ctx.send(200, await C.prune((c) => matches(c.rec.Config.Labels, c.rec.Created)));
+  });
   archiveRoutes(r, engine);
 }

@@ -9,7 +9,7 @@ import type { RequestContext, Router } from '../router';
 import { pump } from '../stream';
 import { handlePull } from './registry';
 import { loadImages, saveImages } from '../../image/archive';
-import { matchLabel, parseFilters } from '../filters';
+import { matchLabel, parseFilters, pruneFilter } from '../filters';
 
 export function imageSummary(img: ImageRecord, containers: number) {
   return {
@@ -153,9 +153,9 @@ export function imageRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('POST', '/images/prune', async (ctx) => {
-    const filters = parseFilters(ctx.query.get('filters'));
+    const { filters, matches } = pruneFilter(ctx.query.get('filters'), ['dangling']);
     const all = filters.dangling?.[0] === 'false' || filters.dangling?.[0] === '0';
-    ctx.send(200, await engine.pruneImages(all));
+    ctx.send(200, await engine.pruneImages(all, (img) => matches(img.config.config?.Labels ?? undefined, img.config.created)));
   });
 
   // save: a docker-archive (+ OCI layout) tar. The first chunk is pulled before the headers go

@@ -3,7 +3,7 @@ import type { Engine } from '../../engine/engine';
 import { InvalidArgumentError } from '../../errors';
 import type { NetworkConfig } from '../../network';
 import type { Router } from '../router';
-import { matchLabel, parseFilters } from '../filters';
+import { matchLabel, parseFilters, pruneFilter } from '../filters';
 
 function driverName(n: NetworkConfig): string {
   return n.Driver;
@@ -58,7 +58,8 @@ export function networkRoutes(r: Router, engine: Engine): void {
   });
   r.add('POST', '/networks/prune', async (ctx) => {
     const used = new Set(engine.containers.list().flatMap((c) => [c.rec.HostConfig.NetworkMode ?? '', ...Object.keys(c.rec.NetworkingConfig?.EndpointsConfig ?? {})]));
-    const gone = await N.prune((n) => used.has(n.Name) || used.has(n.Id));
+    const { matches } = pruneFilter(ctx.query.get('filters'));
+    const gone = await N.prune((n) => used.has(n.Name) || used.has(n.Id) || !matches(n.Labels, n.Created));
     ctx.send(200, { NetworksDeleted: gone });
   });
   r.add('GET', '/networks/{id}', (ctx) => ctx.send(200, networkJson(engine, N.get(ctx.params.id))));

@@ -2,7 +2,7 @@
 import type { Engine } from '../../engine/engine';
 import type { VolumeRecord } from '../../volume/store';
 import type { Router } from '../router';
-import { matchLabel, parseFilters } from '../filters';
+import { matchLabel, parseFilters, pruneFilter } from '../filters';
 
 function volumeJson(v: VolumeRecord) {
   return { Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt, Labels: v.Labels, Scope: v.Scope, Options: v.Options, Status: {} };
@@ -26,8 +26,9 @@ export function volumeRoutes(r: Router, engine: Engine): void {
     ctx.send(201, volumeJson(await engine.createVolume(body)));
   });
   r.add('POST', '/volumes/prune', async (ctx) => {
-    const f = parseFilters(ctx.query.get('filters'));
-    ctx.send(200, await engine.pruneVolumes(f.all?.[0] === 'true' || f.all?.[0] === '1'));
+    // dockerd's volume prune takes no until.
+    const { filters: f, matches } = pruneFilter(ctx.query.get('filters'), ['all'], ['label', 'label!']);
+    ctx.send(200, await engine.pruneVolumes(f.all?.[0] === 'true' || f.all?.[0] === '1', (v) => matches(v.Labels, undefined)));
   });
   r.add('GET', '/volumes/{id}', (ctx) => ctx.send(200, volumeJson(engine.volumes.get(ctx.params.id))));
   r.add('DELETE', '/volumes/{id}', async (ctx) => {

@@ -141,6 +141,8 @@ export async function df(f: { verbose?: boolean; format?: string }): Promise<voi
  * volumes, as docker system prune does.
  */
 export async function prune(f: { all?: boolean; volumes?: boolean; force?: boolean; filter?: string[] }): Promise<void> {
+  // As the docker CLI: volume prune takes no until, and nothing may go before that is known.
+  if (f.volumes && (f.filter ?? []).some((x) => /^until=/.test(x))) throw new ExitError('The "until" filter is not supported with "--volumes"', 125);
   const lines = ['all stopped containers', 'all networks not used by at least one container', ...(f.volumes ? ['all anonymous volumes not used by at least one container'] : []), f.all ? 'all images without at least one container associated to them' : 'all dangling images', f.all ? 'all build cache' : 'unused build cache'];
   if (!f.force && !(await confirm(`WARNING! This will remove:\n${lines.map((l) => `  - ${l}\n`).join('')}\nAre you sure you want to continue? [y/N] `))) return;
   const client = await connect();
