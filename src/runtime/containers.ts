@@ -29,7 +29,7 @@ import { LOG_MAX_SIZE, logMaxFiles, logMaxSize, rotateLogFiles } from './logfile
 import { ociMounts, resolveMounts } from './mounts';
 import { HealthMonitor, initialHealth, probeCommand, type HealthState } from './health';
 import { emptyStats, sampleStats, type ContainerStats } from './stats';
-import { applyVolumeOwner, type VolumeStore, volumeOwner } from '../volume/store';
+import { applyVolumeOwner, type VolumeOwner, type VolumeStore, volumeOwner } from '../volume/store';
 import { type AttachResult, type NamespaceSpec, type NetworkManager, renderHosts, renderResolvConf } from '../network';
 import { applyLayer } from '../image/snapshot/apply';
 import { packDirectory } from '../image/snapshot/pack';
@@ -568,8 +568,15 @@ export class ContainerManager {
             const src = `/proc/self/fd/${fd}`;
             await applyLayer(vol.Mountpoint, writeTar(packDirectory(src, { mode: 'plain' })));
             const st = await fsp.stat(src);
-            // An owner the volume was created with wins over the image directory's.
-            await applyVolumeOwner(vol.Mountpoint, { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, ...volumeOwner(vol.Options) });
+            // An owner the volume was created with wins over the image directory's. A volume made
+            // before these options were checked may hold an `o=` they refuse: it has no owner then.
+            let asked: VolumeOwner = {};
+            try {
+              asked = volumeOwner(vol.Options);
+            } catch {
+              asked = {};
+            }
+            await applyVolumeOwner(vol.Mountpoint, { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, ...asked });
           } finally {
             closeSync(fd);
           }
