@@ -77,6 +77,7 @@ function fail(msg, code = 2) {
 // ------------------------------------------------------------------ small helpers
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const median = (xs) => {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -742,8 +743,11 @@ async function main() {
   results.other.extraEngineProcesses = extra.map((p) => p.argv.join(' ').slice(0, 200));
   const berthdWithK = await sampleMiB(() => rssMiB(daemon.pid));
   const berthdPssWithK = await sampleMiB(() => pssMiB(daemon.pid));
-  const conmonRss = median(conmons.map((c) => c.rss));
-  const conmonPss = median(conmons.map((c) => c.pss));
+  // Memory per container is the total over N containers / N: a mean. (RSS samples are bimodal,
+  // ±0.1 MiB with where ASLR puts each library against the kernel's 64 KiB fault-around windows,
+  // so a median jumps between the modes from run to run.)
+  const conmonRss = mean(conmons.map((c) => c.rss));
+  const conmonPss = mean(conmons.map((c) => c.pss));
   const growth = (berthdWithK - berthdIdleAfter) / opts.containers;
   // Podman's own conmons for the same idle containers (Podman has no daemon: that is all of it).
   const podmanConmons = [];
@@ -765,7 +769,7 @@ async function main() {
       }
     });
   }
-  const podmanConmonRss = podmanConmons.length ? median(podmanConmons.map((c) => c.rss)) : undefined;
+  const podmanConmonRss = podmanConmons.length ? mean(podmanConmons.map((c) => c.rss)) : undefined;
   const growthPss = (berthdPssWithK - berthdPssAfter) / opts.containers;
 
   // ---- 6. berth ps with K containers; API call alone
@@ -819,8 +823,8 @@ async function main() {
     : `≤ ${round(cTarget / 1000, 2)} s (½ Docker est. ${round(dockerEst / 1000, 2)} s = ${round(REF.dockerConcurrentS / REF.runcConcurrentS, 2)}× this run's floor, as ${REF.dockerConcurrentS} s / ${REF.runcConcurrentS} s in the issue; absolute ½ × ${REF.dockerConcurrentS} s: ${cB <= (REF.dockerConcurrentS * 1000) / 2 ? 'met' : 'missed'})`;
   add({ key: 'concurrent', label: `${opts.concurrency} concurrent \`run --rm\` (wall, median of ${opts.batches})`, unit: 'ms', berth: cB, floor: cF, floorLabel: `${opts.concurrency} concurrent floor runs`, docker: mDocker(concD), podman: mPodman(concP), target: cTargetLabel, pass: cB <= cTarget, samples: { berth: concB, floor: concF, docker: concD, podman: concP }, cpuBusyFraction: { berth: concCpu.berth.map((x) => round(x, 2)), floor: concCpu.floor.map((x) => round(x, 2)) } });
   const na = (x) => (x ? 'n/m' : 'not installed');
-  add({ key: 'conmonRss', label: 'conmon RSS per idle container (MiB, median)', unit: 'MiB', berth: conmonRss, docker: na(tools.docker), podman: podmanConmonRss ?? na(tools.podman), target: `info (Podman's conmon: ${REF.podmanConmonMiB} MiB)`, pass: undefined, samples: { berth: conmons.map((c) => c.rss), podman: podmanConmons.map((c) => c.rss) } });
-  add({ key: 'conmonPss', label: 'conmon PSS per idle container (MiB, median)', unit: 'MiB', berth: conmonPss, docker: na(tools.docker), podman: na(tools.podman), target: 'info', pass: undefined, samples: { berth: conmons.map((c) => c.pss) } });
+  add({ key: 'conmonRss', label: 'conmon RSS per idle container (MiB, mean = total / N)', unit: 'MiB', berth: conmonRss, docker: na(tools.docker), podman: podmanConmonRss ?? na(tools.podman), target: `info (Podman's conmon: ${REF.podmanConmonMiB} MiB)`, pass: undefined, samples: { berth: conmons.map((c) => c.rss), podman: podmanConmons.map((c) => c.rss) } });
+  add({ key: 'conmonPss', label: 'conmon PSS per idle container (MiB, mean)', unit: 'MiB', berth: conmonPss, docker: na(tools.docker), podman: na(tools.podman), target: 'info', pass: undefined, samples: { berth: conmons.map((c) => c.pss) } });
   add({ key: 'berthdGrowth', label: 'berthd RSS growth per running container (MiB)', unit: 'MiB', berth: growth, docker: na(tools.docker), podman: 'n/a (no daemon)', target: 'info', pass: undefined, extra: { berthdBeforeMiB: berthdIdleAfter, berthdWithContainersMiB: berthdWithK, pssGrowthPerContainerMiB: growthPss } });
   const perCtr = conmonRss + Math.max(0, growth);
   // Beside Podman's conmons measured in this run when Podman is here; the issue's 2.0 MiB otherwise.
