@@ -1081,12 +1081,24 @@ export class ContainerManager {
         config.ExposedPorts = { ...(config.ExposedPorts ?? {}), ...Object.fromEntries(Object.keys(hc.PortBindings).map((k) => [k.includes('/') ? k : `${k}/tcp`, {}])) };
       }
       validateHostConfig(hc);
-      // The kernel has the last word (e.g. a memory limit below current use): ask it first.
-      if (c.state.Running && flags.length) await this.runc.update(c.rec.Id, flags);
-      if (c.state.Running && u.PortBindings !== undefined) {
-        if (!c.net?.nsPath) throw new ConflictError(`cannot publish ports of container ${c.rec.Name.slice(1)}: it is not on a bridge network of its own`);
-        c.net.ports = await this.networks.updatePorts(c.rec.Id, portMappings({ ...c.rec, Config: config, HostConfig: hc }));
-        await atomicWriteJson(join(c.dir, 'network.json'), c.net, 0o600, { durable: false });
+      // All or nothing: the ports swap (it undoes itself on failure), then the kernel has its say
+      // on the limits (e.g. a memory limit below current use); if it refuses, the old ports return.
+      const net = c.state.Running && u.PortBindings !== undefined ? c.net : undefined;
+      if (net) {
+        if (!net.nsPath) throw new ConflictError(`cannot publish ports of container ${c.rec.Name.slice(1)}: it is not on a bridge network of its own`);
+        net.ports = await this.networks.updatePorts(c.rec.Id, portMappings({ ...c.rec, Config: config, HostConfig: hc }));
+        await atomicWriteJson(join(c.dir, 'network.json'), net, 0o600, { durable: false });
+      }
+      if (c.state.Running && flags.length) {
+        try {
+          await this.runc.update(c.rec.Id, flags);
+        } catch (e) {
+          if (net) {
+            net.ports = await this.networks.updatePorts(c.rec.Id, portMappings(c.rec)).catch(() => net.ports);
+            await atomicWriteJson(join(c.dir, 'network.json'), net, 0o600, { durable: false });
+          }
+          throw e;
+        }
       }
       c.rec.HostConfig = hc;
       c.rec.Config = config;

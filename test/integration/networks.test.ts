@@ -166,6 +166,13 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
     assert.notEqual(clash.code, 0);
     assert.match(clash.stderr, /port is already allocated/);
     assert.equal(await httpGet(port), 'hello from web\n');
+    // A limit the kernel refuses undoes the ports that came with it.
+    const half = await e.berth(['update', '--cpuset-cpus', '99', '--publish-add', '127.0.0.1::81', 'live']);
+    assert.notEqual(half.code, 0);
+    assert.deepEqual((await e.berth(['port', 'live'])).stdout.trim().split('\n'), [`80/tcp -> 127.0.0.1:${port}`]);
+    await e.berth(['run', '-d', '--name', 'all', '-P', '--expose', '90', 'busybox', 'sleep', '100']);
+    assert.match((await e.berth(['update', '--publish-rm', '90', 'all'])).stderr, /publishes all exposed ports \(-P\)/);
+    await e.berth(['rm', '-f', 'all']);
     const bad = await e.berth(['update', '--publish-rm', '81', 'live']);
     assert.match(bad.stderr, /port 81\/tcp is not published/);
     const removed = await e.berth(['update', '--publish-rm', '80', 'live']);

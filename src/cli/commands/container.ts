@@ -481,7 +481,10 @@ export async function update(ids: string[], f: UpdateFlags): Promise<number> {
   const client = await connect();
   const ports = !!(f.publishAdd?.length || f.publishRm?.length);
   return eachName(ids, async (id) => {
-    const current = ports ? (await client.json<{ HostConfig: { PortBindings?: Bindings | null } }>('GET', `/containers/${id}/json`)).HostConfig.PortBindings ?? {} : {};
+    const hc = ports ? (await client.json<{ HostConfig: { PortBindings?: Bindings | null; PublishAllPorts?: boolean } }>('GET', `/containers/${id}/json`)).HostConfig : {};
+    // -P publishes every exposed port whatever the bindings say: a removal would change nothing.
+    if (hc.PublishAllPorts && f.publishRm?.length) throw new ExitError(`container ${id} publishes all exposed ports (-P): --publish-rm cannot unpublish one of them`, 125);
+    const current = hc.PortBindings ?? {};
     const PortBindings = ports ? editBindings(current, f.publishAdd ?? [], f.publishRm ?? []) : undefined;
     const r = await client.json<{ Warnings?: string[] }>('POST', `/containers/${id}/update`, { body: { ...body, PortBindings } });
     for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
