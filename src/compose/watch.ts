@@ -6,7 +6,7 @@
  * command, or the image is rebuilt and the containers recreated. `.git`, editor temp
  * files, the rule's `ignore` and the build context's .dockerignore never trigger anything.
  */
-import { watch as fsWatch, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, type FSWatcher, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, watch as fsWatch, existsSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, statSync, type FSWatcher, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { PatternMatcher } from '../build/context/patternmatcher';
@@ -140,14 +140,25 @@ async function* tarItems(items: Array<{ abs: string; name: string; st: Stats }>)
     if (st.isDirectory()) yield { entry: { ...base, name: `${name}/`, type: 'directory' } };
     else if (st.isSymbolicLink()) yield { entry: { ...base, name, type: 'symlink', linkname: readlinkSync(abs) } };
     else if (st.isFile()) {
-      // Read now, not at stat time: the size written is the size read.
-      let body: Buffer;
+      // Opened now and measured on the open file (O_NONBLOCK: a FIFO swapped in meanwhile cannot
+      // hang the watch; O_NOFOLLOW: nor can a symlink), then streamed: a big file is never held whole.
+      let fd: number;
       try {
-        body = readFileSync(abs);
+        fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       } catch {
         continue;
       }
-      yield { entry: { ...base, name, type: 'file', size: body.length }, body };
+      const now = fstatSync(fd);
+      if (!now.isFile()) {
+        closeSync(fd);
+        continue;
+      }
+      if (now.size === 0) {
+        closeSync(fd);
+        yield { entry: { ...base, name, type: 'file', size: 0 } };
+        continue;
+      }
+      yield { entry: { ...base, name, type: 'file', size: now.size }, body: createReadStream('', { fd, start: 0, end: now.size - 1 }) };
     }
   }
 }

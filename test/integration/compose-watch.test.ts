@@ -78,8 +78,12 @@ describe('berth compose watch', { skip: isRoot() ? false : 'needs root' }, () =>
     mkdirSync(join(dir, 'src/sub/deeper'), { recursive: true });
     writeFileSync(join(dir, 'src/sub/deeper/f.txt'), 'deep\n');
     await eventually(async () => (await cat('wsync-app-1', '/app/sub/deeper/f.txt')) === 'deep\n', 8000);
+    // A large file is streamed whole; an empty one arrives empty.
+    writeFileSync(join(dir, 'src/large.bin'), Buffer.alloc(3 << 20, 7));
+    writeFileSync(join(dir, 'src/empty'), '');
+    await eventually(async () => (await e.berth(['exec', 'wsync-app-1', 'sh', '-c', 'wc -c < /app/large.bin; wc -c < /app/empty'])).stdout.replace(/ +/g, '') === `${3 << 20}\n0\n`, 8000);
     const ls = await e.berth(['exec', 'wsync-app-1', 'ls', '-a', '/app']);
-    assert.deepEqual(ls.stdout.split('\n').filter(Boolean).sort(), ['.', '..', 'hello.txt', 'sub'], 'neither ignored files nor the untouched keep.txt were copied');
+    assert.deepEqual(ls.stdout.split('\n').filter(Boolean).sort(), ['.', '..', 'empty', 'hello.txt', 'large.bin', 'sub'], 'neither ignored files nor the untouched keep.txt were copied');
     unlinkSync(join(dir, 'src/hello.txt'));
     await eventually(async () => (await e.berth(['exec', 'wsync-app-1', 'test', '-e', '/app/hello.txt'])).code === 1, 8000);
     assert.match(w.stderr(), /Syncing service "app" after \d+ changes? (was|were) detected/);
