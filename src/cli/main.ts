@@ -98,6 +98,7 @@ async function main(all = false): Promise<number> {
       .option('--no-healthcheck', 'Disable any container-specified HEALTHCHECK')
       .option('--privileged', 'Give extended privileges to this container')
       .option('--cap-add <cap>', 'Add Linux capabilities', collect)
+      .option('--device <spec>', 'Add a host device to the container (host[:container][:perms])', collect)
       .option('--cap-drop <cap>', 'Drop Linux capabilities', collect)
       .option('--security-opt <opt>', 'Security Options', collect)
       .option('--restart <policy>', 'Restart policy to apply when a container exits', 'no')

@@ -26,6 +26,13 @@ export function runFailure(e: unknown): ExitError {
   return new ExitError(text, 125);
 }
 
+/** A failed create: 125 whatever the message says (the 126/127 mapping is for a command that did not start). */
+export function createFailure(e: unknown): ExitError {
+  if (e instanceof ExitError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new ExitError(e instanceof ApiError ? `Error response from daemon: ${msg}` : msg, 125);
+}
+
 export function daemonError(e: unknown): ExitError {
   if (e instanceof ExitError) return e;
   if (e instanceof ApiError) return new ExitError(`Error response from daemon: ${e.message}`, 1);

@@ -6,6 +6,7 @@
  * ("services.web.ports[0]: …"). Keys Berth does not act on are kept as
  * warnings rather than errors: a file written for Docker still runs.
  */
+import { parseDeviceSpec } from '../devices';
 import { parseByteSize } from '../units';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
@@ -45,7 +46,7 @@ const SERVICE_KEYS = new Set([
   'healthcheck', 'restart', 'working_dir', 'user', 'hostname', 'container_name', 'labels', 'tty', 'stdin_open', 'init',
   'privileged', 'read_only', 'cap_add', 'cap_drop', 'extra_hosts', 'stop_signal', 'stop_grace_period', 'expose', 'build', 'profiles',
   'secrets', 'configs', 'deploy', 'scale', 'mem_limit', 'mem_reservation', 'cpus', 'pids_limit',
-  'pid', 'ipc', 'shm_size', 'sysctls', 'ulimits', 'security_opt', 'dns', 'dns_search', 'dns_opt', 'tmpfs', 'group_add', 'domainname', 'logging', 'develop',
+  'pid', 'ipc', 'shm_size', 'sysctls', 'ulimits', 'security_opt', 'dns', 'dns_search', 'dns_opt', 'tmpfs', 'group_add', 'domainname', 'logging', 'develop', 'devices',
 ]);
 
 export function loadProject(o: LoadOptions = {}): ComposeProject {
@@ -671,8 +672,25 @@ function hostSettings(s: Obj, at: (k: string) => string): HostSettings {
     })),
     groupAdd: s.group_add === undefined ? undefined : list(s.group_add, at('group_add'), true).map(String),
     domainname: optStr(s.domainname, at('domainname')),
+    devices: s.devices === undefined ? undefined : devices(s.devices, at('devices')),
   };
   return Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined)) as HostSettings;
+}
+
+/** `devices:` as `host[:container[:perms]]` strings or compose-spec's {source, target, permissions}. */
+function devices(v: unknown, where: string): NonNullable<HostSettings['devices']> {
+  if (!Array.isArray(v)) throw new ComposeError(`${where} must be a list`);
+  return v.map((d, i) => {
+    const at = `${where}[${i}]`;
+    if (typeof d === 'string') {
+      const spec = parseDeviceSpec(d);
+      if (!spec || !spec.source.startsWith('/') || !spec.target.startsWith('/')) throw new ComposeError(`${at}: "${d}" is not host-path[:container-path[:permissions]]`);
+      return spec;
+    }
+    const o = asObject(d, at);
+    const source = str(o.source, `${at}.source`);
+    return { source, target: o.target === undefined ? source : str(o.target, `${at}.target`), permissions: o.permissions === undefined ? 'rwm' : str(o.permissions, `${at}.permissions`) };
+  });
 }
 
 /** Replicas and resource limits: the service keys, then `deploy:` over them (what docker compose applies without Swarm). */

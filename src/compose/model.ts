@@ -127,6 +127,7 @@ export interface HostSettings {
   tmpfs?: Record<string, string>;
   groupAdd?: string[];
   domainname?: string;
+  devices?: Array<{ source: string; target: string; permissions: string }>;
   /** `logging:` for the file drivers the engine has (json-file, local, k8s-file) and their max-size/max-file. */
   logging?: { driver: string; options: Record<string, string> };
 }

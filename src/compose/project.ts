@@ -376,6 +376,7 @@ export function createBody(p: ComposeProject, s: ServiceSpec, n = 1): Record<str
       DnsOptions: s.host.dnsOpt,
       Tmpfs: s.host.tmpfs,
       GroupAdd: s.host.groupAdd,
+      Devices: s.host.devices?.map((d) => ({ PathOnHost: d.source, PathInContainer: d.target, CgroupPermissions: d.permissions })),
       LogConfig: s.host.logging ? { Type: s.host.logging.driver, Config: s.host.logging.options } : undefined,
       Memory: s.resources.memory,
       MemoryReservation: s.resources.memoryReservation,

@@ -3,6 +3,7 @@
  * merged in at create time, the environment, host-config checks, security
  * options, published ports.
  */
+import { statSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_PATH, type HealthConfig, type ImageRecord } from '../image/types';
 import type { PortMapping } from '../network';
@@ -147,6 +148,7 @@ export function validateHostConfig(hc: HostConfig, config: Pick<ContainerConfig,
     if (hc.PublishAllPorts || Object.keys(hc.PortBindings ?? {}).length) throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
   }
   validatePortBindings(hc.PortBindings);
+  validateDevices(hc.Devices);
   if (joinedContainer(hc.PidMode) === '') throw new InvalidArgumentError('invalid PID mode: container: needs a container name or ID');
   const ipc = hc.IpcMode ?? '';
   if (!['', 'none', 'private', 'shareable', 'host'].includes(ipc) && !(ipc.startsWith('container:') && ipc.length > 'container:'.length))
@@ -156,6 +158,25 @@ export function validateHostConfig(hc: HostConfig, config: Pick<ContainerConfig,
   const rp = hc.RestartPolicy?.Name ?? '';
   if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(rp)) throw new InvalidArgumentError(`invalid restart policy '${rp}'`);
   if (hc.AutoRemove && rp && rp !== 'no') throw new InvalidArgumentError('can\'t create \'AutoRemove\' container with restart policy');
+}
+
+/** `--device`: a device node or a directory of them on the host, a container path, cgroup permissions (Docker's checks, at create). */
+function validateDevices(devices: HostConfig['Devices']): void {
+  if (devices !== undefined && devices !== null && !Array.isArray(devices)) throw new InvalidArgumentError('invalid Devices: want a list');
+  for (const d of devices ?? []) {
+    const host = d?.PathOnHost;
+    if (typeof host !== 'string' || !host.startsWith('/')) throw new InvalidArgumentError(`invalid device: PathOnHost ${JSON.stringify(host)} must be an absolute path`);
+    if (d.PathInContainer && !d.PathInContainer.startsWith('/')) throw new InvalidArgumentError(`invalid device: ${d.PathInContainer} is not an absolute path`);
+    const perms = d.CgroupPermissions || 'rwm';
+    if (!/^[rwm]{1,3}$/.test(perms) || new Set(perms).size !== perms.length) throw new InvalidArgumentError(`invalid device mode: ${perms}`);
+    let st;
+    try {
+      st = statSync(host);
+    } catch (e) {
+      throw new InvalidArgumentError(`error gathering device information while adding custom device "${host}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+    }
+    if (!st.isCharacterDevice() && !st.isBlockDevice() && !st.isDirectory()) throw new InvalidArgumentError(`error gathering device information while adding custom device "${host}": not a device node`);
+  }
 }
 
 export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: RuntimeSpecInput['seccomp'] } {

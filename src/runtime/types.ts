@@ -56,6 +56,8 @@ export interface HostConfig {
   CapDrop?: string[] | null;
   GroupAdd?: string[] | null;
   Privileged?: boolean;
+  /** `--device host[:container[:perms]]`. */
+  Devices?: Array<{ PathOnHost: string; PathInContainer?: string; CgroupPermissions?: string }> | null;
   ReadonlyRootfs?: boolean;
   SecurityOpt?: string[] | null;
   Memory?: number;

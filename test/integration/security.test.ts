@@ -64,6 +64,23 @@ describe('security', { skip: isRoot() ? false : 'needs root' }, () => {
     }
   });
 
+  test('--device adds the node with its cgroup permissions; a bad one is refused at create', async () => {
+    // /dev/loop-control is outside the default device allow-list: the rule is what lets it open.
+    const rw = await e.berth(['run', '--rm', '--device', '/dev/loop-control:/dev/lc', 'busybox', 'sh', '-c', 'ls -l /dev/lc; echo x > /dev/lc']);
+    assert.match(rw.stdout, /^crw.* 10, +237 .*\/dev\/lc$/m);
+    assert.match(rw.stderr, /Invalid argument/, 'opened for writing, the write itself refused by the driver');
+    const ro = await e.berth(['run', '--rm', '--device', '/dev/loop-control:/dev/lc:r', 'busybox', 'sh', '-c', 'echo x > /dev/lc']);
+    assert.match(ro.stderr, /Operation not permitted/, 'the cgroup allowed a write with r only');
+    assert.notEqual((await e.berth(['run', '--rm', 'busybox', 'test', '-e', '/dev/lc'])).code, 0);
+    const docker = await e.docker(['run', '--rm', '--device', '/dev/loop-control:/dev/lc', 'busybox', 'ls', '/dev/lc']);
+    assert.equal(docker.stdout, '/dev/lc\n', docker.stderr);
+    for (const [spec, msg] of [['/dev/nope', /adding custom device "\/dev\/nope": no such file or directory/], ['/etc/passwd', /not a device node/], ['/dev/loop-control:/dev/lc:rwx', /invalid device mode: rwx/]] as const) {
+      const r = await e.berth(['create', '--device', spec, 'busybox', 'true']);
+      assert.equal(r.code, 125, spec);
+      assert.match(r.stderr, msg);
+    }
+  });
+
   test('the data root keeps other users out', () => {
     assert.equal(statSync(join(e.root, 'containers')).mode & 0o777, 0o700);
     assert.equal(statSync(join(e.root, 'image')).mode & 0o077, 0);

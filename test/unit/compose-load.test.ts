@@ -595,3 +595,13 @@ test('include: the services, networks and volumes of another file join, with pat
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('devices: short and long syntax; a malformed one names its place', () => {
+  const p = project('services:\n  a:\n    image: x\n    devices: ["/dev/fuse", "/dev/sda:/dev/xvda:r", { source: /dev/kvm, target: /dev/kvm, permissions: rwm }]\n');
+  assert.deepEqual(p.services.a.host.devices, [
+    { source: '/dev/fuse', target: '/dev/fuse', permissions: 'rwm' },
+    { source: '/dev/sda', target: '/dev/xvda', permissions: 'r' },
+    { source: '/dev/kvm', target: '/dev/kvm', permissions: 'rwm' },
+  ]);
+  assert.throws(() => project('services:\n  a:\n    image: x\n    devices: ["dev/fuse"]\n'), /services\.a\.devices\[0\]: "dev\/fuse" is not host-path/);
+});

@@ -4,7 +4,8 @@ import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
 import type { ContainerSummary } from '../../compose/project';
 import { renderFormat, renderOne } from '../format';
-import { eachName, ExitError, filtersJson, goTime, humanSize, keyValues, out, parseBytes, parseDuration, runFailure, since, table } from '../util';
+import { parseDeviceSpec } from '../../devices';
+import { createFailure, eachName, ExitError, filtersJson, goTime, humanSize, keyValues, out, parseBytes, parseDuration, runFailure, since, table } from '../util';
 
 export interface RunFlags {
   detach?: boolean;
@@ -39,6 +40,7 @@ export interface RunFlags {
   healthcheck?: boolean;
   privileged?: boolean;
   capAdd?: string[];
+  device?: string[];
   capDrop?: string[];
   securityOpt?: string[];
   restart?: string;
@@ -99,6 +101,13 @@ export function parsePublish(specs: string[] = []): { bindings: Record<string, A
     });
   }
   return { bindings, exposed };
+}
+
+/** `--device host[:container][:perms]` into the API's Devices entry. */
+export function parseDevice(spec: string): { PathOnHost: string; PathInContainer: string; CgroupPermissions: string } {
+  const d = parseDeviceSpec(spec);
+  if (!d) throw new ExitError(`invalid device specification: ${spec}`, 125);
+  return { PathOnHost: d.source, PathInContainer: d.target, CgroupPermissions: d.permissions };
 }
 
 /** `--mount type=bind,source=/a,target=/b,readonly` into the API's Mounts entry. */
@@ -222,6 +231,7 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
       Privileged: !!f.privileged,
       CapAdd: f.capAdd ?? null,
       CapDrop: f.capDrop ?? null,
+      Devices: (f.device ?? []).map(parseDevice),
       SecurityOpt: f.securityOpt ?? null,
       RestartPolicy: { Name: restart[0], MaximumRetryCount: restart[1] ? Number(restart[1]) : 0 },
       Tmpfs: tmpfs,
@@ -276,7 +286,7 @@ async function createContainer(client: Client, image: string, command: string[],
     if ((e as { status?: number }).status === 404 && /No such image/.test((e as Error).message)) {
       process.stderr.write(`Unable to find image '${image}' locally\n`);
     }
-    throw runFailure(e);
+    throw createFailure(e);
   }
 }
 
