@@ -149,6 +149,7 @@ export function validateHostConfig(hc: HostConfig, config: Pick<ContainerConfig,
   }
   validatePortBindings(hc.PortBindings);
   validateDevices(hc.Devices);
+  if (hc.OomScoreAdj !== undefined && (!Number.isInteger(hc.OomScoreAdj) || hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000)) throw new InvalidArgumentError(`Invalid value ${hc.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
   if (joinedContainer(hc.PidMode) === '') throw new InvalidArgumentError('invalid PID mode: container: needs a container name or ID');
   const ipc = hc.IpcMode ?? '';
   if (!['', 'none', 'private', 'shareable', 'host'].includes(ipc) && !(ipc.startsWith('container:') && ipc.length > 'container:'.length))

@@ -854,6 +854,7 @@ export class ContainerManager {
       domainname: cfg.Domainname || undefined,
       terminal: !!cfg.Tty,
       privileged: !!hc.Privileged,
+      oomScoreAdj: hc.OomScoreAdj || undefined,
       devices: (hc.Devices ?? []).map((d) => ({ pathOnHost: d.PathOnHost, pathInContainer: d.PathInContainer || d.PathOnHost, permissions: d.CgroupPermissions || 'rwm' })),
       capAdd: hc.CapAdd ?? [],
       capDrop: hc.CapDrop ?? [],

@@ -70,6 +70,8 @@ export interface HostConfig {
   CpusetCpus?: string;
   PidsLimit?: number | null;
   OomKillDisable?: boolean;
+  /** -1000..1000 for the container's processes (`--oom-score-adj`). */
+  OomScoreAdj?: number;
   Init?: boolean | null;
   ShmSize?: number;
   Sysctls?: Record<string, string>;

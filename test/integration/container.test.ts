@@ -58,6 +58,22 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     assert.equal(killed.stdout.trim(), 'true');
   });
 
+  test('--oom-score-adj, --oom-kill-disable and --cidfile', async () => {
+    const cid = join(e.dir, 'cid');
+    const r = await e.berth(['run', '--rm', '--cidfile', cid, '--oom-score-adj', '500', '-m', '16m', '--oom-kill-disable', 'busybox', 'sh', '-c', 'cat /proc/self/oom_score_adj; grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control']);
+    assert.equal(r.stdout, '500\noom_kill_disable 1\n', r.stderr);
+    assert.match(readFileSync(cid, 'utf8'), /^[0-9a-f]{64}$/);
+    const again = await e.berth(['run', '--rm', '--cidfile', cid, 'busybox', 'true']);
+    assert.equal(again.code, 125);
+    assert.match(again.stderr, /Container ID file found/);
+    const bad = await e.berth(['create', '--oom-score-adj', '2000', 'busybox', 'true']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /must be in the range -1000 to 1000/);
+    // Positive: lowering it needs CAP_SYS_RESOURCE, which this sandbox's root lacks.
+    const viaDocker = await e.docker(['run', '--rm', '--oom-score-adj', '300', 'busybox', 'cat', '/proc/self/oom_score_adj']);
+    assert.equal(viaDocker.stdout, '300\n', viaDocker.stderr);
+  });
+
   test('cpu limits, privileged and capabilities', async () => {
     const cpu = await e.berth(['run', '--rm', '--cpus', '0.5', '-c', '512', 'busybox', 'sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.shares']);
     assert.deepEqual(cpu.stdout.trim().split('\n'), ['50000', '100000', '512'], cpu.stderr);

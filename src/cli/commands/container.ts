@@ -1,5 +1,5 @@
 /** Container verbs: thin flag parsing over the Engine API. */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
 import { connect, type Client } from '../client';
 import { pumpStreams } from '../io';
 import type { ContainerSummary } from '../../compose/project';
@@ -65,6 +65,10 @@ export interface RunFlags {
   dns?: string[];
   dnsSearch?: string[];
   dnsOption?: string[];
+  oomScoreAdj?: string;
+  oomKillDisable?: boolean;
+  /** Write the container ID to this file (it must not exist yet). */
+  cidfile?: string;
 }
 
 /** `-p [ip:][hostPort:]containerPort[/proto]` (ranges too) into PortBindings + ExposedPorts. */
@@ -232,6 +236,8 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
       CapAdd: f.capAdd ?? null,
       CapDrop: f.capDrop ?? null,
       Devices: (f.device ?? []).map(parseDevice),
+      ...(f.oomScoreAdj !== undefined ? { OomScoreAdj: oomScoreAdj(f.oomScoreAdj) } : {}),
+      ...(f.oomKillDisable ? { OomKillDisable: true } : {}),
       SecurityOpt: f.securityOpt ?? null,
       RestartPolicy: { Name: restart[0], MaximumRetryCount: restart[1] ? Number(restart[1]) : 0 },
       Tmpfs: tmpfs,
@@ -272,7 +278,27 @@ function healthcheck(f: RunFlags): Record<string, unknown> | undefined {
   };
 }
 
+function oomScoreAdj(v: string): number {
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v) || n < -1000 || n > 1000) throw new ExitError(`invalid value "${v}" for --oom-score-adj: must be in the range -1000 to 1000`, 125);
+  return n;
+}
+
 async function createContainer(client: Client, image: string, command: string[], f: RunFlags, startsNow = false): Promise<string> {
+  // As the docker CLI: a cidfile left by another container is an error before anything is made.
+  if (f.cidfile && existsSync(f.cidfile)) throw new ExitError(`Container ID file found, make sure the other container isn't running or delete ${f.cidfile}`, 125);
+  const id = await createOnly(client, image, command, f, startsNow);
+  if (f.cidfile) {
+    try {
+      writeFileSync(f.cidfile, id, { flag: 'wx', mode: 0o644 });
+    } catch (e) {
+      throw new ExitError(`failed to write the container ID to the file: ${(e as Error).message}`, 125);
+    }
+  }
+  return id;
+}
+
+async function createOnly(client: Client, image: string, command: string[], f: RunFlags, startsNow: boolean): Promise<string> {
   try {
     const r = await client.json<{ Id: string; Warnings: string[] }>('POST', '/containers/create', {
       query: { name: f.name },
