@@ -67,6 +67,7 @@ async function main(all = false): Promise<number> {
   const runOptions = (cmd: InstanceType<typeof Command>) =>
     cmd
       .option('-d, --detach', 'Run container in background and print container ID')
+      .option('--detach-keys <keys>', 'Override the key sequence for detaching a container (default ctrl-p,ctrl-q)')
       .option('-i, --interactive', 'Keep STDIN open even if not attached')
       .option('-t, --tty', 'Allocate a pseudo-TTY')
       .option('--rm', 'Automatically remove the container when it exits')
@@ -138,7 +139,7 @@ async function main(all = false): Promise<number> {
   runOptions(top('create').description('Create a new container')).action((image: string, command: string[], o) =>
     set(C().then((m) => m.create(image, command, withNet(o)))),
   );
-  top('start').argument('<containers...>').option('-a, --attach', 'Attach STDOUT/STDERR').option('-i, --interactive', 'Attach STDIN').description('Start one or more stopped containers').action((ids: string[], o) => set(C().then((m) => m.start(ids, o))));
+  top('start').argument('<containers...>').option('-a, --attach', 'Attach STDOUT/STDERR').option('-i, --interactive', 'Attach STDIN').option('--detach-keys <keys>', 'Override the key sequence for detaching a container').description('Start one or more stopped containers').action((ids: string[], o) => set(C().then((m) => m.start(ids, o))));
   top('stop').argument('<containers...>').option('-t, --time <seconds>', 'Seconds to wait before killing the container').option('-s, --signal <signal>', 'Signal to send').description('Stop one or more running containers').action((ids: string[], o) => set(C().then((m) => m.stop(ids, o))));
   top('restart').argument('<containers...>').option('-t, --time <seconds>').description('Restart one or more containers').action((ids: string[], o) => set(C().then((m) => m.restart(ids, o))));
   top('kill').argument('<containers...>').option('-s, --signal <signal>', 'Signal to send to the container', 'KILL').description('Kill one or more running containers').action((ids: string[], o) => set(C().then((m) => m.kill(ids, o))));
@@ -196,6 +197,7 @@ async function main(all = false): Promise<number> {
     .option('-i, --interactive', 'Keep STDIN open even if not attached')
     .option('-t, --tty', 'Allocate a pseudo-TTY')
     .option('-d, --detach', 'Detached mode: run command in the background')
+    .option('--detach-keys <keys>', 'Override the key sequence for detaching a container')
     .option('-e, --env <list>', 'Set environment variables', collect)
     .option('-w, --workdir <dir>', 'Working directory inside the container')
     .option('-u, --user <user>', 'Username or UID')
@@ -203,7 +205,7 @@ async function main(all = false): Promise<number> {
     .passThroughOptions()
     .description('Execute a command in a running container')
     .action((id: string, command: string[], o) => set(C().then((m) => m.exec(id, command, o))));
-  top('attach').argument('<container>').option('--no-stdin', 'Do not attach STDIN').option('--sig-proxy', 'Proxy signals (ignored)').description('Attach local standard input, output, and error streams to a running container').action((id: string, o) => set(C().then((m) => m.attach(id, o))));
+  top('attach').argument('<container>').option('--no-stdin', 'Do not attach STDIN').option('--detach-keys <keys>', 'Override the key sequence for detaching a container').option('--sig-proxy', 'Proxy signals (ignored)').description('Attach local standard input, output, and error streams to a running container').action((id: string, o) => set(C().then((m) => m.attach(id, o))));
   top('inspect').argument('<names...>').option('-f, --format <format>', 'Format output using a Go template').option('--type <type>', 'Only inspect objects of the given type').option('-s, --size').description('Return low-level information on Docker objects').action((ids: string[], o) => set(C().then((m) => m.inspect(ids, o))));
   top('top').argument('<container>').argument('[ps-options...]').passThroughOptions().description('Display the running processes of a container').action((id: string, args: string[]) => set(C().then((m) => m.top(id, args))));
   top('diff').argument('<container>').description("Inspect changes to files or directories on a container's filesystem").action((id: string) => set(C().then((m) => m.diff(id))));

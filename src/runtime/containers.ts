@@ -467,7 +467,9 @@ export class ContainerManager {
       conmonPidFile: join(c.dir, 'conmon.pid'),
       terminal: !!cfg.Tty,
       stdin: !!cfg.OpenStdin,
-      leaveStdinOpen: !!cfg.OpenStdin && !cfg.StdinOnce,
+      // StdinOnce closes stdin when the attached client goes, but not on a terminal (Docker's rule):
+      // a `run -it` left with the detach keys stays usable for the next attach.
+      leaveStdinOpen: !!cfg.OpenStdin && (!cfg.StdinOnce || !!cfg.Tty),
       // A --rm container's log goes with it: its exit need not wait for an fsync.
       syncLog: !c.rec.HostConfig.AutoRemove,
     });

@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BERTH_BIN, TestEngine, eventually, isRoot } from '../helpers/engine';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays and runs runc' }, () => {
   // Ended execs are forgotten after 2 s here (default 5 minutes): the exec cleanup test waits it out.
@@ -56,6 +56,41 @@ describe('containers', { skip: isRoot() ? false : 'needs root: mounts overlays a
     assert.equal(oom.code, 137);
     const killed = await e.berth(['inspect', '-f', '{{.State.OOMKilled}}', 'c-oom']);
     assert.equal(killed.stdout.trim(), 'true');
+  });
+
+  test('ctrl-p ctrl-q on a terminal detaches run -it and attach; the container runs on (real pty)', async () => {
+    // `script` gives the CLI a real terminal. Each step types its keys once the output so far matches its cue.
+    const session = (cmd: string, steps: Array<[RegExp, string]>) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...e.env, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        let step = 0;
+        const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+        const next = () => {
+          while (step < steps.length && steps[step]![0].test(out)) p.stdin.write(steps[step++]![1]);
+        };
+        p.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          next();
+        });
+        // attach shows nothing until a key is typed: a first step with an empty cue goes at once.
+        setTimeout(next, 1500);
+        p.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out });
+        });
+      });
+    const bin = `${process.execPath} ${BERTH_BIN}`;
+    const first = await session(`${bin} run -it --name detacher busybox sh`, [[/# /, 'echo typed-$((6*7))\r'], [/typed-42/, '\x10\x11']]);
+    assert.equal(first.code, 0, first.out);
+    assert.match(first.out, /typed-42/);
+    assert.match(first.out, /read escape sequence/);
+    assert.equal((await e.berth(['inspect', '-f', '{{.State.Running}}', 'detacher'])).stdout, 'true\n', 'detaching stopped the container');
+    const again = await session(`${bin} attach --detach-keys ctrl-a,x detacher`, [[/(?:)/, 'echo back-$((1+1))\r'], [/back-2/, '\x01x']]);
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /back-2/);
+    assert.equal((await e.berth(['inspect', '-f', '{{.State.Running}}', 'detacher'])).stdout, 'true\n');
+    await e.berth(['rm', '-f', 'detacher']);
   });
 
   test('--oom-score-adj, --oom-kill-disable and --cidfile', async () => {

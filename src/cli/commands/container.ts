@@ -69,6 +69,7 @@ export interface RunFlags {
   oomKillDisable?: boolean;
   /** Write the container ID to this file (it must not exist yet). */
   cidfile?: string;
+  detachKeys?: string;
 }
 
 /** `-p [ip:][hostPort:]containerPort[/proto]` (ranges too) into PortBindings + ExposedPorts. */
@@ -338,7 +339,7 @@ export async function run(image: string, command: string[], f: RunFlags): Promis
  * The rest of a `run` once the container exists: start (and print the ID) with
  * `detach`, else attach, wait and start in Docker's order and return the exit code.
  */
-export async function runCreated(client: Client, id: string, f: Pick<RunFlags, 'detach' | 'rm' | 'interactive' | 'tty'>, mark: (what: string) => void = () => undefined): Promise<number> {
+export async function runCreated(client: Client, id: string, f: Pick<RunFlags, 'detach' | 'rm' | 'interactive' | 'tty' | 'detachKeys'>, mark: (what: string) => void = () => undefined): Promise<number> {
   if (f.detach) {
     try {
       await client.call('POST', `/containers/${id}/start`);
@@ -365,7 +366,7 @@ export async function runCreated(client: Client, id: string, f: Pick<RunFlags, '
     await starting?.catch(() => undefined);
     throw e;
   }
-  const pumped = pumpStreams(client, attach.socket, attach.head, { tty: !!f.tty, stdin: !!f.interactive, resizePath: `/containers/${id}/resize` });
+  const pumped = pumpStreams(client, attach.socket, attach.head, { tty: !!f.tty, stdin: !!f.interactive, resizePath: `/containers/${id}/resize`, detachKeys: f.detachKeys });
   mark('attached');
   try {
     await (starting ?? client.call('POST', `/containers/${id}/start`));
@@ -377,27 +378,30 @@ export async function runCreated(client: Client, id: string, f: Pick<RunFlags, '
   }
   void pumped.then(() => mark('stream ended'));
   void waitRes.then(() => mark('wait returned'));
-  const [, status] = await Promise.all([pumped, waitRes]);
+  // Detached (the detach keys): the container runs on and we are done.
+  if (await pumped) return 0;
+  const status = await waitRes;
   process.on('exit', () => mark(`exit, uptime ${Math.round(process.uptime() * 1000)} ms`));
   return status.StatusCode;
 }
 
-export async function start(ids: string[], f: { attach?: boolean; interactive?: boolean }): Promise<number> {
+export async function start(ids: string[], f: { attach?: boolean; interactive?: boolean; detachKeys?: string }): Promise<number> {
   const client = await connect();
   if (f.attach || f.interactive) {
     const id = ids[0];
     const info = await client.json<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${id}/json`);
     const attach = await client.hijack(`/containers/${info.Id}/attach`, { query: { stream: 1, stdout: 1, stderr: 1, stdin: f.interactive ? 1 : 0 } });
-    const pumped = pumpStreams(client, attach.socket, attach.head, { tty: info.Config.Tty, stdin: !!f.interactive, resizePath: `/containers/${info.Id}/resize` });
+    const pumped = pumpStreams(client, attach.socket, attach.head, { tty: info.Config.Tty, stdin: !!f.interactive, resizePath: `/containers/${info.Id}/resize`, detachKeys: f.detachKeys });
     const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, { query: { condition: 'next-exit' } });
+    waitRes.catch(() => undefined);
     try {
       await client.call('POST', `/containers/${info.Id}/start`);
     } catch (e) {
       attach.socket.destroy();
       throw runFailure(e);
     }
-    const [, status] = await Promise.all([pumped, waitRes]);
-    return status.StatusCode;
+    if (await pumped) return 0;
+    return (await waitRes).StatusCode;
   }
   return eachName(ids, async (id) => {
     await client.call('POST', `/containers/${id}/start`);
@@ -602,7 +606,7 @@ export async function logs(id: string, f: { follow?: boolean; tail?: string; tim
   });
 }
 
-export async function exec(container: string, command: string[], f: { interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string; detach?: boolean; privileged?: boolean }): Promise<number> {
+export async function exec(container: string, command: string[], f: { interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string; detach?: boolean; privileged?: boolean; detachKeys?: string }): Promise<number> {
   const client = await connect();
   if (command.length === 0) throw new ExitError('exec requires at least 2 arguments', 1);
   let execId: string;
@@ -624,18 +628,19 @@ export async function exec(container: string, command: string[], f: { interactiv
   } catch (e) {
     throw runFailure(e);
   }
-  await pumpStreams(client, conn.socket, conn.head, { tty: !!f.tty, stdin: !!f.interactive, resizePath: `/exec/${execId}/resize` });
+  if (await pumpStreams(client, conn.socket, conn.head, { tty: !!f.tty, stdin: !!f.interactive, resizePath: `/exec/${execId}/resize`, detachKeys: f.detachKeys })) return 0;
   const info = await client.json<{ ExitCode: number | null }>('GET', `/exec/${execId}/json`);
   return info.ExitCode ?? 0;
 }
 
-export async function attach(id: string, f: { noStdin?: boolean }): Promise<number> {
+export async function attach(id: string, f: { noStdin?: boolean; detachKeys?: string }): Promise<number> {
   const client = await connect();
   const info = await client.json<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${id}/json`);
   const stdin = info.Config.OpenStdin && !f.noStdin;
   const conn = await client.hijack(`/containers/${info.Id}/attach`, { query: { stream: 1, stdout: 1, stderr: 1, stdin: stdin ? 1 : 0 } });
   const waitRes = client.json<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`);
-  await pumpStreams(client, conn.socket, conn.head, { tty: info.Config.Tty, stdin, resizePath: `/containers/${info.Id}/resize` });
+  waitRes.catch(() => undefined);
+  if (await pumpStreams(client, conn.socket, conn.head, { tty: info.Config.Tty, stdin, resizePath: `/containers/${info.Id}/resize`, detachKeys: f.detachKeys })) return 0;
   return (await waitRes).StatusCode;
 }
 
