@@ -103,6 +103,7 @@ async function main(all = false): Promise<number> {
       .option('--oom-score-adj <n>', "Tune host's OOM preferences (-1000 to 1000)")
       .option('--oom-kill-disable', 'Disable OOM Killer')
       .option('--cidfile <file>', 'Write the container ID to the file')
+      .option('--mac-address <mac>', 'Container MAC address (e.g., 92:d0:c6:0a:29:33)')
       .option('--cap-drop <cap>', 'Drop Linux capabilities', collect)
       .option('--security-opt <opt>', 'Security Options', collect)
       .option('--restart <policy>', 'Restart policy to apply when a container exits', 'no')

@@ -366,7 +366,7 @@ export class NetworkManager {
         // NAT is one rule per network (ensureNetworkReady), not a chain per container: ~60 ms less per start/stop.
         ipMasq: false,
         hairpinMode: true,
-        capabilities: { ips: true },
+        capabilities: { ips: true, mac: true },
         ipam: {
           type: 'host-local',
           dataDir: this.ipamDir,
@@ -590,6 +590,7 @@ export class NetworkManager {
     const dnsNames = net.Dns ? [...new Set([state.name, ...aliases, state.containerId.slice(0, 12)].filter(Boolean))] : [];
     const capabilityArgs: Record<string, unknown> = {};
     if (req.ip) capabilityArgs.ips = [req.ip];
+    if (req.mac) capabilityArgs.mac = req.mac;
     if (ports.length) capabilityArgs.portMappings = toPortmapEntries(ports);
     const att: AttachmentState = {
       networkId: net.Id,

@@ -33,6 +33,8 @@ export interface EndpointRequest {
   aliases?: string[];
   /** A static IPv4 address in the network's subnet (--ip). */
   ip?: string;
+  /** The interface's MAC address (--mac-address), through the bridge plugin's `mac` capability. */
+  mac?: string;
 }
 
 export interface PortMapping {

@@ -267,6 +267,10 @@ export class ContainerManager {
     if (joinedIpc !== undefined) this.get(joinedIpc);
     const endpoints = networking?.EndpointsConfig ?? {};
     for (const n of Object.keys(endpoints)) this.networks.get(networkName(n));
+    // A unicast MAC (the multicast bit of the first octet clear), as Docker checks at create.
+    for (const mac of [config.MacAddress, ...Object.values(endpoints).map((e) => e?.MacAddress)]) {
+      if (mac && (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac) || parseInt(mac.slice(0, 2), 16) & 1)) throw new InvalidArgumentError(`invalid MAC address: ${mac}`);
+    }
     if (hostConfig.Init && !initBinary()) throw new InvalidArgumentError('--init needs a static init binary: install the Debian package tini');
     return this.lock.run('names', async () => {
       let full: string;
@@ -753,7 +757,7 @@ export class ContainerManager {
     const named = [...(c.rec.PrimaryNetworkDetached ? [] : [mode]), ...Object.keys(eps).filter((n) => n !== mode)];
     // Every network disconnected: loopback only.
     const names = named.length ? named : ['none'];
-    const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined }));
+    const endpoints = names.map((n) => ({ network: n, aliases: eps[n]?.Aliases ?? [], ip: eps[n]?.IPAMConfig?.IPv4Address || undefined, mac: eps[n]?.MacAddress || (n === mode ? c.rec.Config.MacAddress : undefined) || undefined }));
     const res = await this.networks.attach(c.rec.Id, c.rec.Name.slice(1), c.rec.Config.Hostname ?? c.rec.Id.slice(0, 12), endpoints, portMappings(c.rec), onNamespace);
     c.net = res;
     return res;

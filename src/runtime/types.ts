@@ -6,6 +6,8 @@ import type { HealthState } from './health';
 export interface ContainerConfig {
   Hostname?: string;
   Domainname?: string;
+  /** The primary endpoint's MAC (API < 1.44; newer clients put it in the endpoint settings). */
+  MacAddress?: string;
   User?: string;
   AttachStdin?: boolean;
   AttachStdout?: boolean;
@@ -91,7 +93,7 @@ export interface HostConfig {
 
 /** Docker's NetworkingConfig of container create. */
 export interface NetworkingConfig {
-  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null } | null>;
+  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string } | null>;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';

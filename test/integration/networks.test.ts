@@ -147,6 +147,18 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
     }
   });
 
+  test('--mac-address sets the interface MAC, from berth and from the docker CLI; a multicast one is refused', async () => {
+    assert.equal((await e.berth(['run', '--rm', '--mac-address', '02:42:ac:11:00:99', 'busybox', 'cat', '/sys/class/net/eth0/address'])).stdout, '02:42:ac:11:00:99\n');
+    await e.berth(['run', '-d', '--name', 'mac', '--mac-address', '02:42:ac:11:00:98', 'busybox', 'sleep', '100']);
+    assert.equal((await e.berth(['inspect', '-f', '{{.NetworkSettings.MacAddress}}', 'mac'])).stdout, '02:42:ac:11:00:98\n');
+    await e.berth(['rm', '-f', 'mac']);
+    const d = await e.docker(['run', '--rm', '--mac-address', '02:42:ac:11:00:77', 'busybox', 'cat', '/sys/class/net/eth0/address']);
+    assert.equal(d.stdout, '02:42:ac:11:00:77\n', d.stderr);
+    const bad = await e.berth(['create', '--mac-address', '03:42:ac:11:00:99', 'busybox', 'true']);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /invalid MAC address: 03:42:ac:11:00:99/);
+  });
+
   test('update --publish-add/--publish-rm changes a running container\'s ports in place (moby#21282)', async () => {
     const r = await e.berth(['run', '-d', '--name', 'live', '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
     assert.equal(r.code, 0, r.stderr);

@@ -70,6 +70,7 @@ export interface RunFlags {
   /** Write the container ID to this file (it must not exist yet). */
   cidfile?: string;
   detachKeys?: string;
+  macAddress?: string;
 }
 
 /** `-p [ip:][hostPort:]containerPort[/proto]` (ranges too) into PortBindings + ExposedPorts. */
@@ -203,6 +204,7 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
     WorkingDir: f.workdir ?? '',
     User: f.user ?? '',
     Hostname: f.hostname ?? '',
+    ...(f.macAddress ? { MacAddress: f.macAddress } : {}),
     Tty: !!f.tty,
     OpenStdin: !!f.interactive,
     StdinOnce: !!f.interactive && !f.detach,
