@@ -62,4 +62,27 @@ describe('docker push/pull through Berth to Berth\'s registry', { skip }, () => 
     const listed = await e.docker(['images', '--digests', '--format', '{{.Repository}} {{.Tag}} {{.Digest}}']);
     assert.match(listed.stdout, new RegExp(`127\\.0\\.0\\.1:${port}/berth/busybox v1 ${pushed[1]}`));
   });
+
+  test('run pulls an image it does not have (--pull missing), --pull never refuses, --pull always pulls again', async () => {
+    const ref = `127.0.0.1:${port}/berth/runpull:v1`;
+    await e.berth(['tag', 'busybox:latest', ref]);
+    assert.equal((await e.berth(['push', '-q', ref], { timeoutMs: 120_000 })).code, 0);
+    await e.berth(['rmi', ref]);
+    const never = await e.berth(['run', '--rm', '--pull', 'never', ref, 'true']);
+    assert.equal(never.code, 125);
+    assert.match(never.stderr, /Unable to find image '127\.0\.0\.1:\d+\/berth\/runpull:v1' locally/);
+    const r = await e.berth(['run', '--rm', ref, 'echo', 'pulled-and-ran'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'pulled-and-ran\n', 'the pull wrote to stdout');
+    assert.match(r.stderr, /Unable to find image .* locally/);
+    const always = await e.berth(['run', '--rm', '--pull', 'always', ref, 'true'], { timeoutMs: 120_000 });
+    assert.equal(always.code, 0, always.stderr);
+    assert.match(always.stderr, /Pulling from berth\/runpull|up to date|Pulled/i);
+    assert.doesNotMatch(always.stderr, /Unable to find image/);
+    const missing = await e.berth(['run', '--rm', `127.0.0.1:${port}/berth/nothere:v1`, 'true'], { timeoutMs: 60_000 });
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, /not found|unknown/i);
+    const bad = await e.berth(['run', '--rm', '--pull', 'sometimes', ref, 'true']);
+    assert.match(bad.stderr, /invalid pull option: 'sometimes'/);
+  });
 });

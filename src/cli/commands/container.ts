@@ -71,6 +71,10 @@ export interface RunFlags {
   cidfile?: string;
   detachKeys?: string;
   macAddress?: string;
+  /** --pull always|missing|never (docker run's default: missing). */
+  pull?: string;
+  platform?: string;
+  quiet?: boolean;
 }
 
 /** `-p [ip:][hostPort:]containerPort[/proto]` (ranges too) into PortBindings + ExposedPorts. */
@@ -290,7 +294,22 @@ function oomScoreAdj(v: string): number {
 async function createContainer(client: Client, image: string, command: string[], f: RunFlags, startsNow = false): Promise<string> {
   // As the docker CLI: a cidfile left by another container is an error before anything is made.
   if (f.cidfile && existsSync(f.cidfile)) throw new ExitError(`Container ID file found, make sure the other container isn't running or delete ${f.cidfile}`, 125);
-  const id = await createOnly(client, image, command, f, startsNow);
+  const policy = f.pull ?? 'missing';
+  if (!['always', 'missing', 'never'].includes(policy)) throw new ExitError(`invalid pull option: '${policy}': must be one of "always", "missing" or "never"`, 125);
+  if (policy === 'always') await pullFor(image, f);
+  let id: string;
+  try {
+    id = await createOnly(client, image, command, f, startsNow);
+  } catch (e) {
+    // docker run's way with an image it does not have: say so, pull it, create again.
+    if (!((e as { status?: number }).status === 404 && /No such image/.test((e as Error).message))) throw createFailure(e);
+    process.stderr.write(`Unable to find image '${image}' locally\n`);
+    if (policy !== 'missing') throw createFailure(e);
+    await pullFor(image, f);
+    id = await createOnly(client, image, command, f, startsNow).catch((e2: unknown) => {
+      throw createFailure(e2);
+    });
+  }
   if (f.cidfile) {
     try {
       writeFileSync(f.cidfile, id, { flag: 'wx', mode: 0o644 });
@@ -301,22 +320,26 @@ async function createContainer(client: Client, image: string, command: string[],
   return id;
 }
 
-async function createOnly(client: Client, image: string, command: string[], f: RunFlags, startsNow: boolean): Promise<string> {
+/** A pull for run/create: progress on stderr (stdout carries the container's output or ID). */
+async function pullFor(image: string, f: RunFlags): Promise<void> {
+  const { pullImage } = await import('./registry');
   try {
-    const r = await client.json<{ Id: string; Warnings: string[] }>('POST', '/containers/create', {
-      query: { name: f.name },
-      body: createBody(image, command, f),
-      // berthd makes the runtime while our start is on its way (other daemons ignore the header).
-      headers: startsNow ? { 'X-Berth-Start': 'now' } : undefined,
-    });
-    for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
-    return r.Id;
+    await pullImage(image, { platform: f.platform, quiet: !!f.quiet, toStderr: true });
   } catch (e) {
-    if ((e as { status?: number }).status === 404 && /No such image/.test((e as Error).message)) {
-      process.stderr.write(`Unable to find image '${image}' locally\n`);
-    }
-    throw createFailure(e);
+    // docker run's code for a failed pull, as for any failed create.
+    throw new ExitError(createFailure(e).message, 125);
   }
+}
+
+async function createOnly(client: Client, image: string, command: string[], f: RunFlags, startsNow: boolean): Promise<string> {
+  const r = await client.json<{ Id: string; Warnings: string[] }>('POST', '/containers/create', {
+    query: { name: f.name },
+    body: createBody(image, command, f),
+    // berthd makes the runtime while our start is on its way (other daemons ignore the header).
+    headers: startsNow ? { 'X-Berth-Start': 'now' } : undefined,
+  });
+  for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
+  return r.Id;
 }
 
 export async function create(image: string, command: string[], f: RunFlags): Promise<void> {

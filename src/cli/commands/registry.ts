@@ -34,7 +34,16 @@ function rate(bytesPerSec: number): string {
 class ProgressRenderer {
   private order: string[] = [];
   private lines = new Map<string, string>();
-  private readonly tty = !!process.stdout.isTTY && !process.env.BERTH_NO_TTY;
+  private readonly tty: boolean;
+  private readonly out: (s: string) => void;
+
+  /** On stderr for the pulls `run` and `create` make: stdout is the container's. */
+  constructor(toStderr = false) {
+    const stream = toStderr ? process.stderr : process.stdout;
+    this.tty = !!stream.isTTY && !process.env.BERTH_NO_TTY;
+    this.out = toStderr ? (t) => void process.stderr.write(t) : out;
+  }
+
   private readonly started = Date.now();
   /** Per layer: when its bytes started moving, and how many have. */
   private transfers = new Map<string, { since: number; bytes: number }>();
@@ -43,7 +52,7 @@ class ProgressRenderer {
     if (m.error || m.errorDetail) throw new ExitError(m.errorDetail?.message ?? m.error ?? 'unknown error', 1);
     if (m.aux || m.status === undefined) return;
     if (m.id === undefined) {
-      out(`${m.status}\n`);
+      this.out(`${m.status}\n`);
       return;
     }
     let speed = '';
@@ -58,18 +67,18 @@ class ProgressRenderer {
     const text = `${m.id}: ${m.status}${m.progress ? ` ${m.progress}${speed}` : ''}`;
     if (!this.tty) {
       if (m.progress) return;
-      out(`${text}\n`);
+      this.out(`${text}\n`);
       return;
     }
     if (!this.lines.has(m.id)) {
       this.order.push(m.id);
       this.lines.set(m.id, text);
-      out(`${text}\n`);
+      this.out(`${text}\n`);
       return;
     }
     this.lines.set(m.id, text);
     const up = this.order.length - this.order.indexOf(m.id);
-    out(`\x1b[${up}A\r\x1b[2K${text}\x1b[${up}B\r`);
+    this.out(`\x1b[${up}A\r\x1b[2K${text}\x1b[${up}B\r`);
   }
 
   /** "4 layers, 209.7MB in 2.2s (95.3MB/s)", or nothing when no bytes moved (all present already). */
@@ -83,7 +92,7 @@ class ProgressRenderer {
   }
 }
 
-async function streamProgress(res: import('../client').ApiResponse, quiet: boolean, verb: string): Promise<void> {
+async function streamProgress(res: import('../client').ApiResponse, quiet: boolean, verb: string, toStderr = false): Promise<void> {
   if ((res.statusCode ?? 500) >= 400) {
     const body = (await readBody(res)).toString('utf8');
     let msg = body;
@@ -94,7 +103,7 @@ async function streamProgress(res: import('../client').ApiResponse, quiet: boole
     }
     throw new ExitError(`Error response from daemon: ${msg}`, 1);
   }
-  const r = new ProgressRenderer();
+  const r = new ProgressRenderer(toStderr);
   let buf = '';
   for await (const chunk of res) {
     buf += (chunk as Buffer).toString('utf8');
@@ -123,13 +132,13 @@ export async function pull(name: string, f: { platform?: string; quiet?: boolean
 }
 
 /** Pulls with the user's credentials, progress on stderr unless quiet (also `kube play`'s pulls); returns the reference. */
-export async function pullImage(name: string, f: { platform?: string; quiet?: boolean }): Promise<ReturnType<typeof withDefaultTag>> {
+export async function pullImage(name: string, f: { platform?: string; quiet?: boolean; toStderr?: boolean }): Promise<ReturnType<typeof withDefaultTag>> {
   const ref = withDefaultTag(parseReference(name));
   const client = await connect();
   const fromImage = familiarString({ domain: ref.domain, path: ref.path });
   const tag = ref.digest ?? ref.tag;
   const res = await client.raw('POST', '/images/create', { query: { fromImage, tag, platform: f.platform }, headers: { 'X-Registry-Auth': await authHeader(ref.domain) } });
-  await streamProgress(res, !!f.quiet, 'Pulled');
+  await streamProgress(res, !!f.quiet, 'Pulled', f.toStderr);
   return ref;
 }
 
