@@ -104,6 +104,7 @@ async function main(all = false): Promise<number> {
       .option('--oom-kill-disable', 'Disable OOM Killer')
       .option('--cidfile <file>', 'Write the container ID to the file')
       .option('--mac-address <mac>', 'Container MAC address (e.g., 92:d0:c6:0a:29:33)')
+      .option('--link <name[:alias]>', 'Add link to another container', collect)
       .option('--pull <policy>', 'Pull image before running ("always", "missing", "never")')
       .option('--platform <platform>', 'Set platform if server is multi-platform capable')
       .option('-q, --quiet', 'Suppress the pull output')

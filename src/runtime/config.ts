@@ -149,6 +149,8 @@ export function validateHostConfig(hc: HostConfig, config: Pick<ContainerConfig,
   }
   validatePortBindings(hc.PortBindings);
   validateDevices(hc.Devices);
+  for (const l of hc.Links ?? []) parseLink(l);
+  if (hc.Links?.length && joined !== undefined) throw new InvalidArgumentError('conflicting options: links and the network mode');
   if (hc.OomScoreAdj !== undefined && (!Number.isInteger(hc.OomScoreAdj) || hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000)) throw new InvalidArgumentError(`Invalid value ${hc.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
   if (joinedContainer(hc.PidMode) === '') throw new InvalidArgumentError('invalid PID mode: container: needs a container name or ID');
   const ipc = hc.IpcMode ?? '';
@@ -159,6 +161,15 @@ export function validateHostConfig(hc: HostConfig, config: Pick<ContainerConfig,
   const rp = hc.RestartPolicy?.Name ?? '';
   if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(rp)) throw new InvalidArgumentError(`invalid restart policy '${rp}'`);
   if (hc.AutoRemove && rp && rp !== 'no') throw new InvalidArgumentError('can\'t create \'AutoRemove\' container with restart policy');
+}
+
+/** A `--link` entry, `name[:alias]` (the docker CLI's) or `/name:/container/alias` (dockerd's stored form). */
+export function parseLink(link: string): { name: string; alias: string } {
+  const [rawName = '', rawAlias] = link.split(':');
+  const name = rawName.replace(/^\//, '');
+  const alias = rawAlias ? rawAlias.slice(rawAlias.lastIndexOf('/') + 1) : name;
+  if (!name || !alias) throw new InvalidArgumentError(`invalid link: ${JSON.stringify(link)}`);
+  return { name, alias };
 }
 
 /** `--device`: a device node or a directory of them on the host, a container path, cgroup permissions (Docker's checks, at create). */

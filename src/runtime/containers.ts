@@ -23,7 +23,7 @@ import { removeTree } from '../image/snapshot/snapshotter';
 import { startConmon, RuntimeStartError } from './conmon';
 import { readLogs, type LogRecord, type ReadLogsOptions } from './logs';
 import { randomName, NAME_RE } from './names';
-import { containerEnv, joinedContainer, mergeEnv, mergeImageConfig, networkName, parseSecurityOpts, portMappings, validateHostConfig } from './config';
+import { containerEnv, joinedContainer, mergeEnv, mergeImageConfig, networkName, parseLink, parseSecurityOpts, portMappings, validateHostConfig } from './config';
 import { openAttachSocket, writeCtl, writeCtlMessage } from './conmon-io';
 import { LOG_MAX_SIZE, logMaxFiles, logMaxSize, rotateLogFiles } from './logfiles';
 import { ociMounts, resolveMounts } from './mounts';
@@ -267,6 +267,7 @@ export class ContainerManager {
     if (joinedIpc !== undefined) this.get(joinedIpc);
     const endpoints = networking?.EndpointsConfig ?? {};
     for (const n of Object.keys(endpoints)) this.networks.get(networkName(n));
+    for (const l of hostConfig.Links ?? []) this.get(parseLink(l).name);
     // A unicast MAC (the multicast bit of the first octet clear), as Docker checks at create.
     for (const mac of [config.MacAddress, ...Object.values(endpoints).map((e) => e?.MacAddress)]) {
       if (mac && (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac) || parseInt(mac.slice(0, 2), 16) & 1)) throw new InvalidArgumentError(`invalid MAC address: ${mac}`);
@@ -807,6 +808,26 @@ export class ContainerManager {
     return t.state.Pid;
   }
 
+  /**
+   * `--link name[:alias]` (legacy, Docker's default-bridge way to find a container): the
+   * alias, the name and the short ID of each linked container resolve to its address on a
+   * network both share (else its first). Docker's link environment variables are not set.
+   */
+  private linkedHosts(c: Container, net: AttachResult): Array<{ ip: string; names: string[] }> {
+    const out: Array<{ ip: string; names: string[] }> = [];
+    for (const link of c.rec.HostConfig.Links ?? []) {
+      const { name, alias } = parseLink(link);
+      const t = this.get(name);
+      if (!t.state.Running) throw new ConflictError(`Cannot link to a non running container: ${t.rec.Name} AS /${c.rec.Name.slice(1)}/${alias}`);
+      const theirs = t.net?.networks ?? {};
+      const shared = Object.keys(net.networks).find((n) => theirs[n]?.IPAddress);
+      const ip = shared ? theirs[shared]!.IPAddress : Object.values(theirs).find((e) => e.IPAddress)?.IPAddress;
+      if (!ip) throw new ConflictError(`cannot link to ${t.rec.Name.slice(1)}: it has no network address`);
+      out.push({ ip, names: [...new Set([alias, t.rec.Name.slice(1), t.rec.Id.slice(0, 12)])] });
+    }
+    return out;
+  }
+
   private async writeEtcFiles(c: Container, net: AttachResult): Promise<void> {
     const cfg = c.rec.Config;
     const hc = c.rec.HostConfig;
@@ -823,6 +844,7 @@ export class ContainerManager {
       const i = e.lastIndexOf(':') > e.indexOf(':') && e.includes('::') ? e.indexOf(':') : e.indexOf(':');
       return { ip: e.slice(i + 1), names: [e.slice(0, i)] };
     });
+    extra.push(...this.linkedHosts(c, net));
     const hosts = host ? await fsp.readFile('/etc/hosts', 'utf8').catch(() => renderHosts([], extra)) : renderHosts(net.hosts, extra);
     let resolv: string;
     if (host) resolv = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');

@@ -84,6 +84,8 @@ export interface HostConfig {
   UTSMode?: string;
   Ulimits?: Array<{ Name: string; Soft: number; Hard: number }> | null;
   ExtraHosts?: string[] | null;
+  /** Legacy `--link name[:alias]`: the alias resolves to that container in /etc/hosts. */
+  Links?: string[] | null;
   PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
   PublishAllPorts?: boolean;
   Dns?: string[] | null;

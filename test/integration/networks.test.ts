@@ -147,6 +147,20 @@ describe('networks', { skip: isRoot() ? false : 'needs root' }, () => {
     }
   });
 
+  test('--link: the alias resolves to the linked container on the default bridge; a stopped one is refused', async () => {
+    await e.berth(['run', '-d', '--name', 'linked-db', 'busybox', 'sleep', '100']);
+    const ip = (await e.berth(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'linked-db'])).stdout.trim();
+    const r = await e.berth(['run', '--rm', '--link', 'linked-db:db', 'busybox', 'sh', '-c', 'grep -w db /etc/hosts; ping -c1 -W2 db >/dev/null && echo reached']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^${ip.replace(/\./g, '\\.')}\\s+db linked-db [0-9a-f]{12}\\nreached\\n$`));
+    const d = await e.docker(['run', '--rm', '--link', 'linked-db', 'busybox', 'ping', '-c1', '-W2', 'linked-db']);
+    assert.equal(d.code, 0, d.stderr);
+    assert.match((await e.berth(['create', '--link', 'no-such-ctr:x', 'busybox', 'true'])).stderr, /No such container: no-such-ctr/);
+    await e.berth(['stop', '-t', '0', 'linked-db']);
+    assert.match((await e.berth(['run', '--rm', '--link', 'linked-db:db', 'busybox', 'true'])).stderr, /Cannot link to a non running container/);
+    await e.berth(['rm', '-f', 'linked-db']);
+  });
+
   test('--mac-address sets the interface MAC, from berth and from the docker CLI; a multicast one is refused', async () => {
     assert.equal((await e.berth(['run', '--rm', '--mac-address', '02:42:ac:11:00:99', 'busybox', 'cat', '/sys/class/net/eth0/address'])).stdout, '02:42:ac:11:00:99\n');
     await e.berth(['run', '-d', '--name', 'mac', '--mac-address', '02:42:ac:11:00:98', 'busybox', 'sleep', '100']);

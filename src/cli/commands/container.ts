@@ -71,6 +71,7 @@ export interface RunFlags {
   cidfile?: string;
   detachKeys?: string;
   macAddress?: string;
+  link?: string[];
   /** --pull always|missing|never (docker run's default: missing). */
   pull?: string;
   platform?: string;
@@ -250,6 +251,7 @@ export function createBody(image: string, command: string[], f: RunFlags): Recor
       Tmpfs: tmpfs,
       ShmSize: f.shmSize ? parseBytes(f.shmSize) : 0,
       ExtraHosts: f.addHost ?? null,
+      Links: f.link ?? null,
       GroupAdd: f.groupAdd ?? null,
       LogConfig: { Type: 'k8s-file', Config: keyValues(f.logOpt, 'log-opt') },
       Sysctls: keyValues(f.sysctl, 'sysctl'),
