@@ -88,6 +88,19 @@ export class TestEngine {
     });
   }
 
+  /** GET of an Engine API path on this engine's socket, parsed as JSON. */
+  apiGet(path: string): Promise<Record<string, unknown>> {
+    return new Promise((resolveGet, reject) => {
+      const req = request({ socketPath: this.socket, path, headers: { Host: 'berth' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolveGet(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
   /** Stops berthd (SIGTERM, or SIGKILL to simulate a crash); containers keep running. */
   async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const d = this.daemon;

@@ -1,20 +1,7 @@
 /** `system df` (sizes measured: container upper dirs, volumes, build cache), prunes that say what they freed, `system prune`. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { TestEngine, isRoot } from '../helpers/engine';
-
-function apiGet(socketPath: string, path: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, headers: { Host: 'berth' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('disk usage', { skip: isRoot() ? false : 'needs root' }, () => {
   const e = new TestEngine();
@@ -40,7 +27,7 @@ describe('disk usage', { skip: isRoot() ? false : 'needs root' }, () => {
     assert.match(verbose, /\s300kB\s.*writer$/m);
     assert.match(verbose, /^kept\s+0\s+50kB$/m);
     // API 1.42's type filter.
-    const onlyVolumes = await apiGet(e.socket, '/v1.45/system/df?type=volume');
+    const onlyVolumes = await e.apiGet('/v1.45/system/df?type=volume');
     assert.deepEqual(Object.keys(onlyVolumes), ['Volumes']);
     // The real docker CLI reads the same answer.
     const d = await e.docker(['system', 'df']);

@@ -228,11 +228,10 @@ function listContainers(engine: Engine, ctx: RequestContext) {
   return bool(ctx.query.get('size')) ? Promise.all(list.map(async (c, i) => ({ ...summaries[i]!, ...(await containerSizes(engine, c)) }))) : summaries;
 }
 
-/** `size=1` on list and inspect: what the container wrote (its upper dir) and that plus its image. */
-async function containerSizes(engine: Engine, c: Container): Promise<{ SizeRw: number; SizeRootFs: number }> {
+/** `size=1` on list and inspect, and `system df`: what the container wrote (its upper dir) and that plus its image. */
+export async function containerSizes(engine: Engine, c: Container): Promise<{ SizeRw: number; SizeRootFs: number }> {
   const rw = await engine.containers.sizeRw(c);
-  const image = engine.images.byId(c.rec.Image as `sha256:${string}`);
-  return { SizeRw: rw, SizeRootFs: rw + (image?.manifest.layers.reduce((a, l) => a + l.size, 0) ?? 0) };
+  return { SizeRw: rw, SizeRootFs: rw + (engine.images.byId(c.rec.Image as `sha256:${string}`)?.size ?? 0) };
 }
 
 /** Docker's --since/--until: RFC3339, Unix seconds with fraction, or a duration like 10m. */

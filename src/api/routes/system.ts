@@ -9,7 +9,7 @@ import type { EngineEvent } from '../../engine/events';
 import type { Router } from '../router';
 import { parseFilters, matchLabel } from '../filters';
 import { imageSummary } from './images';
-import { containerSummary } from './containers';
+import { containerSizes, containerSummary } from './containers';
 
 export function systemRoutes(r: Router, engine: Engine): void {
   const ping = (ctx: Parameters<Parameters<Router['add']>[2]>[0]) => {
@@ -46,18 +46,12 @@ export function systemRoutes(r: Router, engine: Engine): void {
       }
     // Docker's SharedSize: the bytes of an image's layers that other images use too.
     const shared = (i: (typeof images)[number]) => i.manifest.layers.filter((l) => (users.get(l.digest) ?? 0) > 1).reduce((a, l) => a + l.size, 0);
-    const imageSize = new Map<string, number>(images.map((i) => [i.id, i.manifest.layers.reduce((a, l) => a + l.size, 0)]));
     const C = engine.containers;
     ctx.send(200, {
       ...(want('image') ? { LayersSize: [...layers.values()].reduce((a, b) => a + b, 0), Images: images.map((i) => ({ ...imageSummary(i, C.usersOfImage(i.id).length), SharedSize: shared(i) })) } : {}),
       ...(want('container')
         ? {
-            Containers: await Promise.all(
-              C.list().map(async (c) => {
-                const rw = await C.sizeRw(c);
-                return { ...containerSummary(engine, c), SizeRw: rw, SizeRootFs: rw + (imageSize.get(c.rec.Image) ?? 0) };
-              }),
-            ),
+            Containers: await Promise.all(C.list().map(async (c) => ({ ...containerSummary(engine, c), ...(await containerSizes(engine, c)) }))),
           }
         : {}),
       ...(want('volume')
